@@ -1,0 +1,60 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Elementwise kernels rely on fused multiply-add and AVX2; a default x86-64 build turns every
+// FMA into a libm call. The flag only applies where the host is x86-64.
+let vectorISA: [SwiftSetting] = [
+    .unsafeFlags(["-Xcc", "-march=x86-64-v3"], .when(platforms: [.linux])),
+]
+
+let package = Package(
+    name: "Tributary",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "tributary", targets: ["TributaryCLI"]),
+        .library(name: "TensorCore", targets: ["TensorCore"]),
+        .library(name: "ModelCore", targets: ["ModelCore"]),
+        .library(name: "Training", targets: ["Training"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .target(name: "TensorCore", dependencies: ["CBLAS"], swiftSettings: vectorISA),
+        .target(name: "ModelCore", dependencies: ["TensorCore"], swiftSettings: vectorISA),
+        .target(
+            name: "Training",
+            dependencies: [
+                "ModelCore", "TensorCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: vectorISA
+        ),
+        .executableTarget(
+            name: "TributaryCLI",
+            dependencies: [
+                "Training", "ModelCore", "TensorCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: vectorISA
+        ),
+        .target(name: "TestSupport", dependencies: ["TensorCore"], swiftSettings: vectorISA),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"], swiftSettings: vectorISA),
+        .testTarget(
+            name: "ModelCoreTests",
+            dependencies: ["ModelCore", "TensorCore", "Training", "TestSupport"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: vectorISA
+        ),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "ModelCore", "TestSupport"], swiftSettings: vectorISA),
+    ]
+)

@@ -1,0 +1,104 @@
+/// Causal multi-head self-attention from a fused projection.
+///
+/// qkv (B,T,3C) holds, per position, the C query, C key and C value channels; head h owns channels
+/// h·hs..<(h+1)·hs of each, hs = C/NH. Writes out (B,T,C) and the attention probabilities
+/// att (B,NH,T,T) (zero above the diagonal), which the backward pass needs.
+public func attentionForward(
+    out: UnsafeMutablePointer<Float>,
+    att: UnsafeMutablePointer<Float>,
+    qkv: UnsafePointer<Float>,
+    batch b: Int, length t: Int, channels c: Int, heads nh: Int,
+    parallelism: Parallelism
+) {
+    precondition(c % nh == 0, "[attention] channels \(c) not divisible by heads \(nh)")
+    let hs = c / nh
+    let scaleFactor = 1 / Float(hs).squareRoot()
+    let c3 = 3 &* c
+    for bh in 0..<(b &* nh) {
+        let (bi, h) = bh.quotientAndRemainder(dividingBy: nh)
+        let q = qkv + (bi &* t &* c3 &+ h &* hs)
+        BLAS.gemm(transposeA: false, transposeB: true, m: t, n: t, k: hs, alpha: scaleFactor,
+                  a: q, lda: c3, b: q + c, ldb: c3, beta: 0, c: att + bh &* t &* t, ldc: t)
+    }
+    parallelism.forEachChunk(b &* nh &* t) { rowIndex in
+        causalSoftmaxRow(att + rowIndex &* t, valid: rowIndex % t &+ 1, length: t)
+    }
+    for bh in 0..<(b &* nh) {
+        let (bi, h) = bh.quotientAndRemainder(dividingBy: nh)
+        let v = qkv + (bi &* t &* c3 &+ 2 &* c &+ h &* hs)
+        BLAS.gemm(transposeA: false, transposeB: false, m: t, n: hs, k: t, alpha: 1,
+                  a: att + bh &* t &* t, lda: t, b: v, ldb: c3, beta: 0,
+                  c: out + (bi &* t &* c &+ h &* hs), ldc: c)
+    }
+}
+
+/// In-place softmax over the first `valid` entries of a row; the rest become zero (causal mask).
+@inline(__always)
+func causalSoftmaxRow(_ row: UnsafeMutablePointer<Float>, valid: Int, length: Int) {
+    var maxValue = -Float.greatestFiniteMagnitude
+    for j in 0..<valid where row[j] > maxValue { maxValue = row[j] }
+    let mv = FloatVector(repeating: maxValue)
+    var acc = FloatVector(repeating: 0)
+    var j = 0
+    while j &+ 16 <= valid {
+        let e = vectorExp(loadVector(row + j) - mv)
+        storeVector(e, row + j)
+        acc += e
+        j &+= 16
+    }
+    if j < valid {
+        let n = valid &- j
+        let e = vectorExp(loadPartial(row + j, count: n) - mv)
+        var masked = FloatVector(repeating: 0)
+        for k in 0..<n { masked[k] = e[k] }
+        storePartial(masked, row + j, count: n)
+        acc += masked
+    }
+    let inv = 1 / acc.sum()
+    for k in 0..<valid { row[k] *= inv }
+    if valid < length { (row + valid).update(repeating: 0, count: length &- valid) }
+}
+
+/// Backward of `attentionForward`; accumulates into dqkv (B,T,3C) from dout (B,T,C).
+///
+/// `scratch` must hold T·T floats; it is overwritten.
+public func attentionBackward(
+    dqkv: UnsafeMutablePointer<Float>,
+    dout: UnsafePointer<Float>,
+    qkv: UnsafePointer<Float>,
+    att: UnsafePointer<Float>,
+    scratch: UnsafeMutablePointer<Float>,
+    batch b: Int, length t: Int, channels c: Int, heads nh: Int,
+    parallelism: Parallelism
+) {
+    let hs = c / nh
+    let scaleFactor = 1 / Float(hs).squareRoot()
+    let c3 = 3 &* c
+    for bh in 0..<(b &* nh) {
+        let (bi, h) = bh.quotientAndRemainder(dividingBy: nh)
+        let q = qkv + (bi &* t &* c3 &+ h &* hs)
+        let k = q + c, v = q + 2 &* c
+        let dq = dqkv + (bi &* t &* c3 &+ h &* hs)
+        let dk = dq + c, dv = dq + 2 &* c
+        let a = att + bh &* t &* t
+        let dO = dout + (bi &* t &* c &+ h &* hs)
+        // dA = dO · Vᵀ ; dV += Aᵀ · dO
+        BLAS.gemm(transposeA: false, transposeB: true, m: t, n: t, k: hs, alpha: 1,
+                  a: dO, lda: c, b: v, ldb: c3, beta: 0, c: scratch, ldc: t)
+        BLAS.gemm(transposeA: true, transposeB: false, m: t, n: hs, k: t, alpha: 1,
+                  a: a, lda: t, b: dO, ldb: c, beta: 1, c: dv, ldc: c3)
+        // Softmax backward in place: dS = A ⊙ (dA − Σ A⊙dA), zero above the diagonal.
+        parallelism.forEachChunk(t) { row in
+            let ar = a + row &* t, dr = scratch + row &* t
+            let valid = row &+ 1
+            let inner = dotProduct(ar, dr, count: valid)
+            for j in 0..<valid { dr[j] = ar[j] * (dr[j] - inner) }
+            if valid < t { (dr + valid).update(repeating: 0, count: t &- valid) }
+        }
+        // dQ += s·dS·K ; dK += s·dSᵀ·Q
+        BLAS.gemm(transposeA: false, transposeB: false, m: t, n: hs, k: t, alpha: scaleFactor,
+                  a: scratch, lda: t, b: k, ldb: c3, beta: 1, c: dq, ldc: c3)
+        BLAS.gemm(transposeA: true, transposeB: false, m: t, n: hs, k: t, alpha: scaleFactor,
+                  a: scratch, lda: t, b: q, ldb: c3, beta: 1, c: dk, ldc: c3)
+    }
+}

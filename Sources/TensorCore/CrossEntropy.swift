@@ -1,0 +1,86 @@
+import Foundation
+
+/// Softmax cross-entropy, in place: turns logits (N,V) into probabilities and writes losses (N).
+///
+/// `targets` holds N class ids below V. The caller averages the losses.
+public func crossEntropyForward(
+    losses: UnsafeMutablePointer<Float>,
+    logitsToProbs: UnsafeMutablePointer<Float>,
+    targets: UnsafePointer<Int32>,
+    rows n: Int, vocab v: Int,
+    parallelism: Parallelism
+) {
+    parallelism.forEachChunk(n) { row in
+        let p = logitsToProbs + row &* v
+        softmaxRow(p, count: v)
+        losses[row] = -logf(max(p[Int(targets[row])], Float.leastNormalMagnitude))
+    }
+}
+
+/// Backward of `crossEntropyForward` with loss = scale·Σ losses: turns probs (N,V) into dlogits in
+/// place, dlogits = scale·(probs − onehot(target)).
+public func crossEntropyBackward(
+    probsToDlogits: UnsafeMutablePointer<Float>,
+    targets: UnsafePointer<Int32>,
+    scale lossScale: Float,
+    rows n: Int, vocab v: Int,
+    parallelism: Parallelism
+) {
+    parallelism.forEachChunk(n) { row in
+        let p = probsToDlogits + row &* v
+        p[Int(targets[row])] -= 1
+        let s = FloatVector(repeating: lossScale)
+        var i = 0
+        while i &+ 16 <= v {
+            storeVector(loadVector(p + i) * s, p + i)
+            i &+= 16
+        }
+        while i < v {
+            p[i] *= lossScale
+            i &+= 1
+        }
+    }
+}
+
+/// In-place softmax of one row of `count` values.
+@inline(__always)
+public func softmaxRow(_ p: UnsafeMutablePointer<Float>, count v: Int) {
+    var mv = FloatVector(repeating: -Float.greatestFiniteMagnitude)
+    var i = 0
+    while i &+ 16 <= v {
+        mv = pointwiseMax(mv, loadVector(p + i))
+        i &+= 16
+    }
+    var maxValue = mv.max()
+    while i < v {
+        maxValue = max(maxValue, p[i])
+        i &+= 1
+    }
+    let m = FloatVector(repeating: maxValue)
+    var acc = FloatVector(repeating: 0)
+    i = 0
+    while i &+ 16 <= v {
+        let e = vectorExp(loadVector(p + i) - m)
+        storeVector(e, p + i)
+        acc += e
+        i &+= 16
+    }
+    var tail: Float = 0
+    while i < v {
+        let e = expf(p[i] - maxValue)
+        p[i] = e
+        tail += e
+        i &+= 1
+    }
+    let inv = 1 / (acc.sum() + tail)
+    let iv = FloatVector(repeating: inv)
+    i = 0
+    while i &+ 16 <= v {
+        storeVector(loadVector(p + i) * iv, p + i)
+        i &+= 16
+    }
+    while i < v {
+        p[i] *= inv
+        i &+= 1
+    }
+}
