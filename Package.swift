@@ -47,7 +47,7 @@ let package = Package(
             ],
             swiftSettings: vectorISA
         ),
-        .target(name: "TestSupport", dependencies: ["TensorCore"], swiftSettings: vectorISA),
+        .target(name: "TestSupport", dependencies: ["TensorCore", "ModelCore"], swiftSettings: vectorISA),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"], swiftSettings: vectorISA),
         .testTarget(
             name: "ModelCoreTests",
