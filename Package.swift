@@ -9,7 +9,7 @@ let vectorISA: [SwiftSetting] = [
 
 let package = Package(
     name: "Tributary",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "tributary", targets: ["TributaryCLI"]),
         .library(name: "TensorCore", targets: ["TensorCore"]),
@@ -27,6 +27,7 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        .target(name: "AllocationCounter"),
         .target(name: "TensorCore", dependencies: ["CBLAS"], swiftSettings: vectorISA),
         .target(name: "ModelCore", dependencies: ["TensorCore"], swiftSettings: vectorISA),
         .target(
@@ -41,7 +42,7 @@ let package = Package(
         .executableTarget(
             name: "TributaryCLI",
             dependencies: [
-                "Training", "ModelCore", "TensorCore",
+                "Training", "ModelCore", "TensorCore", "AllocationCounter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

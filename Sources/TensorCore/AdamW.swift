@@ -57,7 +57,7 @@ public func adamWUpdate(
             let vi = (ob2 * g * g).addingProduct(b2, loadVector(v + i))
             storeVector(mi, m + i)
             storeVector(vi, v + i)
-            let update = (mi * ic1) / ((vi * ic2).squareRoot() + ev)
+            let update = (mi * ic1) / (vectorSqrt(vi * ic2) + ev)
             storeVector((loadVector(params + i) * dv) - lrv * update, params + i)
             i &+= 16
         }

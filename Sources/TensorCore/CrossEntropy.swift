@@ -48,7 +48,7 @@ public func softmaxRow(_ p: UnsafeMutablePointer<Float>, count v: Int) {
     var mv = FloatVector(repeating: -Float.greatestFiniteMagnitude)
     var i = 0
     while i &+ 16 <= v {
-        mv = pointwiseMax(mv, loadVector(p + i))
+        mv = vectorMax(mv, loadVector(p + i))
         i &+= 16
     }
     var maxValue = mv.max()

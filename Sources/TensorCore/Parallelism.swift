@@ -1,5 +1,3 @@
-import Dispatch
-
 /// How many threads the elementwise, attention and reduction kernels split their work across.
 ///
 /// Work is cut into `threads` contiguous chunks whose boundaries depend only on the element count
@@ -7,10 +5,20 @@ import Dispatch
 public struct Parallelism: Sendable, Hashable {
     /// Number of worker threads (at least 1).
     public let threads: Int
+    private let team: ThreadTeam?
 
     /// A team of `threads` threads; values below 1 are clamped to 1.
     public init(threads: Int) {
         self.threads = max(1, threads)
+        team = self.threads > 1 ? ThreadTeam.shared(size: self.threads) : nil
+    }
+
+    public static func == (a: Parallelism, b: Parallelism) -> Bool { a.threads == b.threads }
+    public func hash(into hasher: inout Hasher) { hasher.combine(threads) }
+
+    @inline(__always)
+    private func runConcurrently(_ parts: Int, _ body: (Int) -> Void) {
+        if let team { team.run(parts: parts, body) } else { for part in 0..<parts { body(part) } }
     }
 
     /// Single-threaded execution.
@@ -50,21 +58,5 @@ public struct Parallelism: Sendable, Hashable {
             let end = chunks * (part + 1) / parts
             for c in start..<end { body(c) }
         }
-    }
-}
-
-/// Lets a non-Sendable closure cross into Dispatch's worker threads.
-///
-/// Safe here because `concurrentPerform` returns only after every iteration has finished, and the
-/// kernels that call it write disjoint memory from each iteration.
-private struct UncheckedSendableBox<Value>: @unchecked Sendable {
-    let value: Value
-}
-
-@inline(__always)
-private func runConcurrently(_ iterations: Int, _ body: (Int) -> Void) {
-    withoutActuallyEscaping(body) { escapable in
-        let box = UncheckedSendableBox(value: escapable)
-        DispatchQueue.concurrentPerform(iterations: iterations) { box.value($0) }
     }
 }

@@ -1,5 +1,34 @@
+#if arch(x86_64) && os(Linux)
+import _Builtin_intrinsics.intel
+#endif
+
 /// Vector width used by the elementwise kernels.
 public typealias FloatVector = SIMD16<Float>
+
+// The standard library implements `pointwiseMax`, `clamped` and `squareRoot` on SIMD vectors as
+// loops over lanes, which do not vectorize; these helpers compile to single AVX instructions.
+
+/// Lane-wise maximum (compare and blend).
+@inline(__always)
+public func vectorMax(_ a: FloatVector, _ b: FloatVector) -> FloatVector {
+    a.replacing(with: b, where: a .< b)
+}
+
+/// Lane-wise minimum (compare and blend).
+@inline(__always)
+public func vectorMin(_ a: FloatVector, _ b: FloatVector) -> FloatVector {
+    a.replacing(with: b, where: b .< a)
+}
+
+/// Lane-wise square root.
+@inline(__always)
+public func vectorSqrt(_ x: FloatVector) -> FloatVector {
+    #if arch(x86_64) && os(Linux)
+    return FloatVector(lowHalf: _mm256_sqrt_ps(x.lowHalf), highHalf: _mm256_sqrt_ps(x.highHalf))
+    #else
+    return x.squareRoot()
+    #endif
+}
 
 /// e^x for sixteen lanes at once (Cephes polynomial, about 2 ulp on [-87.33, 88.3]).
 ///
@@ -7,7 +36,7 @@ public typealias FloatVector = SIMD16<Float>
 /// number rather than a denormal, and very large ones a large finite value.
 @inline(__always)
 public func vectorExp(_ input: FloatVector) -> FloatVector {
-    let x = input.clamped(lowerBound: FloatVector(repeating: -87.33), upperBound: FloatVector(repeating: 88.3))
+    let x = vectorMin(vectorMax(input, FloatVector(repeating: -87.33)), FloatVector(repeating: 88.3))
     // Round x*log2(e) to the nearest integer with the 1.5*2^23 trick: the integer lands in the low
     // mantissa bits of `shifted`, which also gives us 2^n without a float-to-int conversion.
     let magic = FloatVector(repeating: 12_582_912)

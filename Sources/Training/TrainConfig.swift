@@ -1,0 +1,282 @@
+import Foundation
+import ModelCore
+import Yams
+
+/// Everything a single-process training run needs, loadable from YAML.
+///
+/// Every field has a default, so a config file names only what it changes. Unknown keys and
+/// out-of-range values are errors that name the field.
+public struct TrainConfig: Sendable, Codable, Equatable {
+    /// The model: a preset name (`tiny`, `gpt2Small`) or explicit dimensions.
+    public var model: GPTConfig = .tiny
+    /// Name of the preset `model` came from, if any (kept for the resolved config).
+    public var modelPreset: String? = "tiny"
+    /// Sequences per micro-batch (B).
+    public var batchSize = 8
+    /// Tokens per sequence (T), at most the model's context length.
+    public var sequenceLength = 64
+    /// Optimizer steps to run.
+    public var steps = 200
+    /// Micro-batches whose gradients are summed before each optimizer step.
+    public var gradientAccumulation = 1
+    public var optimizer = OptimizerConfig()
+    public var data = DataConfig()
+    public var evaluation = EvaluationConfig()
+    /// Seed for initialisation and data.
+    public var seed: UInt64 = 1337
+    /// Threads for BLAS and the other kernels.
+    public var threads = 2
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case model, batchSize, sequenceLength, steps, gradientAccumulation, optimizer, data, evaluation, seed, threads
+    }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        if c.contains(.model) {
+            if let name = try? c.decode(String.self, forKey: .model) {
+                guard let preset = GPTConfig.presets[name] else {
+                    let hint = closestName(to: name, in: Array(GPTConfig.presets.keys)).map { " (did you mean '\($0)'?)" } ?? ""
+                    throw ConfigError(field: "model", reason: "unknown preset '\(name)'\(hint); presets: \(GPTConfig.presets.keys.sorted().joined(separator: ", ")), or give vocabSize, contextLength, layers, heads, channels")
+                }
+                model = preset
+                modelPreset = name
+            } else {
+                model = try c.decode(ModelDimensions.self, forKey: .model).config
+                modelPreset = nil
+            }
+        }
+        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? batchSize
+        sequenceLength = try c.decodeIfPresent(Int.self, forKey: .sequenceLength) ?? sequenceLength
+        steps = try c.decodeIfPresent(Int.self, forKey: .steps) ?? steps
+        gradientAccumulation = try c.decodeIfPresent(Int.self, forKey: .gradientAccumulation) ?? gradientAccumulation
+        optimizer = try c.decodeIfPresent(OptimizerConfig.self, forKey: .optimizer) ?? optimizer
+        data = try c.decodeIfPresent(DataConfig.self, forKey: .data) ?? data
+        evaluation = try c.decodeIfPresent(EvaluationConfig.self, forKey: .evaluation) ?? evaluation
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? seed
+        threads = try c.decodeIfPresent(Int.self, forKey: .threads) ?? threads
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        if let modelPreset { try c.encode(modelPreset, forKey: .model) } else { try c.encode(ModelDimensions(model), forKey: .model) }
+        try c.encode(batchSize, forKey: .batchSize)
+        try c.encode(sequenceLength, forKey: .sequenceLength)
+        try c.encode(steps, forKey: .steps)
+        try c.encode(gradientAccumulation, forKey: .gradientAccumulation)
+        try c.encode(optimizer, forKey: .optimizer)
+        try c.encode(data, forKey: .data)
+        try c.encode(evaluation, forKey: .evaluation)
+        try c.encode(seed, forKey: .seed)
+        try c.encode(threads, forKey: .threads)
+    }
+
+    /// Checks every field; throws `ConfigError` naming the first bad one.
+    public func validate() throws {
+        do { try model.validate() } catch let ModelError.invalidConfig(field, reason) {
+            throw ConfigError(field: "model.\(field)", reason: reason)
+        }
+        try requirePositive("batchSize", batchSize)
+        try requirePositive("sequenceLength", sequenceLength)
+        if sequenceLength > model.contextLength {
+            throw ConfigError(field: "sequenceLength", reason: "\(sequenceLength) exceeds the model's context length \(model.contextLength)")
+        }
+        try requirePositive("steps", steps)
+        try requirePositive("gradientAccumulation", gradientAccumulation)
+        try requirePositive("threads", threads)
+        try optimizer.validate(steps: steps)
+        try data.validate(modelVocabulary: model.vocabSize, tokensPerBatch: batchSize * sequenceLength)
+        try evaluation.validate()
+    }
+
+    /// Tokens consumed by one optimizer step.
+    public var tokensPerStep: Int { batchSize * sequenceLength * gradientAccumulation }
+
+    /// Parses YAML text; `source` names the file in errors.
+    public static func load(yaml text: String, source: String = "config") throws -> TrainConfig {
+        let config: TrainConfig
+        do {
+            config = try YAMLDecoder().decode(TrainConfig.self, from: text.isEmpty ? "{}" : text)
+        } catch let error as ConfigError {
+            throw error
+        } catch let DecodingError.typeMismatch(type, context), let DecodingError.valueNotFound(type, context) {
+            throw ConfigError(field: context.codingPath.map(\.stringValue).joined(separator: "."),
+                              reason: "expected a value of type \(type) in \(source)")
+        } catch let DecodingError.dataCorrupted(context) {
+            throw ConfigError(field: context.codingPath.map(\.stringValue).joined(separator: "."),
+                              reason: "\(context.debugDescription) in \(source)")
+        } catch {
+            throw ConfigError(field: "", reason: "\(source) is not valid YAML: \(error)")
+        }
+        try config.validate()
+        return config
+    }
+
+    /// Reads and parses a YAML file.
+    public static func load(contentsOf url: URL) throws -> TrainConfig {
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else {
+            throw ConfigError(field: "", reason: "cannot read \(url.path) as UTF-8 text")
+        }
+        return try load(yaml: text, source: url.path)
+    }
+
+    /// The resolved config as YAML (every field, defaults included).
+    public func yaml() throws -> String { try YAMLEncoder().encode(self) }
+}
+
+/// Explicit model dimensions in a config file.
+struct ModelDimensions: Codable {
+    var vocabSize: Int, contextLength: Int, layers: Int, heads: Int, channels: Int
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case vocabSize, contextLength, layers, heads, channels }
+
+    init(_ c: GPTConfig) {
+        vocabSize = c.vocabSize; contextLength = c.contextLength; layers = c.layers; heads = c.heads; channels = c.channels
+    }
+
+    init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func field(_ key: CodingKeys) throws -> Int {
+            guard let v = try c.decodeIfPresent(Int.self, forKey: key) else {
+                throw ConfigError(field: decoder.path(key), reason: "missing; an explicit model needs vocabSize, contextLength, layers, heads and channels")
+            }
+            return v
+        }
+        vocabSize = try field(.vocabSize); contextLength = try field(.contextLength)
+        layers = try field(.layers); heads = try field(.heads); channels = try field(.channels)
+    }
+
+    var config: GPTConfig {
+        GPTConfig(vocabSize: vocabSize, contextLength: contextLength, layers: layers, heads: heads, channels: channels)
+    }
+}
+
+/// AdamW, clipping and learning-rate schedule settings.
+public struct OptimizerConfig: Sendable, Codable, Equatable {
+    /// Peak learning rate, reached after warm-up.
+    public var learningRate: Float = 3e-3
+    /// Final learning rate as a fraction of the peak (cosine decay ends there).
+    public var minLearningRateRatio: Float = 0.1
+    /// Steps of linear warm-up.
+    public var warmupSteps = 20
+    public var weightDecay: Float = 0.1
+    public var beta1: Float = 0.9
+    public var beta2: Float = 0.95
+    public var epsilon: Float = 1e-8
+    /// Global gradient-norm clip; 0 disables clipping.
+    public var gradientClip: Float = 1.0
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case learningRate, minLearningRateRatio, warmupSteps, weightDecay, beta1, beta2, epsilon, gradientClip
+    }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate) ?? learningRate
+        minLearningRateRatio = try c.decodeIfPresent(Float.self, forKey: .minLearningRateRatio) ?? minLearningRateRatio
+        warmupSteps = try c.decodeIfPresent(Int.self, forKey: .warmupSteps) ?? warmupSteps
+        weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay) ?? weightDecay
+        beta1 = try c.decodeIfPresent(Float.self, forKey: .beta1) ?? beta1
+        beta2 = try c.decodeIfPresent(Float.self, forKey: .beta2) ?? beta2
+        epsilon = try c.decodeIfPresent(Float.self, forKey: .epsilon) ?? epsilon
+        gradientClip = try c.decodeIfPresent(Float.self, forKey: .gradientClip) ?? gradientClip
+    }
+
+    func validate(steps: Int) throws {
+        guard learningRate > 0, learningRate.isFinite else { throw ConfigError(field: "optimizer.learningRate", reason: "must be positive, got \(learningRate)") }
+        guard (0...1).contains(minLearningRateRatio) else { throw ConfigError(field: "optimizer.minLearningRateRatio", reason: "must be in 0...1, got \(minLearningRateRatio)") }
+        guard warmupSteps >= 0 else { throw ConfigError(field: "optimizer.warmupSteps", reason: "must not be negative, got \(warmupSteps)") }
+        guard weightDecay >= 0 else { throw ConfigError(field: "optimizer.weightDecay", reason: "must not be negative, got \(weightDecay)") }
+        guard (0..<1).contains(beta1) else { throw ConfigError(field: "optimizer.beta1", reason: "must be in [0, 1), got \(beta1)") }
+        guard (0..<1).contains(beta2) else { throw ConfigError(field: "optimizer.beta2", reason: "must be in [0, 1), got \(beta2)") }
+        guard epsilon > 0 else { throw ConfigError(field: "optimizer.epsilon", reason: "must be positive, got \(epsilon)") }
+        guard gradientClip >= 0 else { throw ConfigError(field: "optimizer.gradientClip", reason: "must not be negative (0 disables clipping), got \(gradientClip)") }
+    }
+}
+
+/// Where training tokens come from.
+public struct DataConfig: Sendable, Codable, Equatable {
+    /// Number of symbols of the synthetic Markov source; at most the model's vocabulary.
+    public var markovVocabulary = 64
+    /// Successors per state that carry most of the probability mass.
+    public var markovBranching = 4
+    /// Probability mass spread uniformly over all successors (keeps the chain ergodic).
+    public var markovSmoothing: Double = 0.02
+    /// Seed of the source's transition table.
+    public var markovSeed: UInt64 = 42
+    /// Tokens generated for training and for validation.
+    public var trainTokens = 1_000_000
+    public var validationTokens = 65_536
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case markovVocabulary, markovBranching, markovSmoothing, markovSeed, trainTokens, validationTokens
+    }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        markovVocabulary = try c.decodeIfPresent(Int.self, forKey: .markovVocabulary) ?? markovVocabulary
+        markovBranching = try c.decodeIfPresent(Int.self, forKey: .markovBranching) ?? markovBranching
+        markovSmoothing = try c.decodeIfPresent(Double.self, forKey: .markovSmoothing) ?? markovSmoothing
+        markovSeed = try c.decodeIfPresent(UInt64.self, forKey: .markovSeed) ?? markovSeed
+        trainTokens = try c.decodeIfPresent(Int.self, forKey: .trainTokens) ?? trainTokens
+        validationTokens = try c.decodeIfPresent(Int.self, forKey: .validationTokens) ?? validationTokens
+    }
+
+    /// Most tokens a config may ask the synthetic source to generate (bounds memory).
+    public static let maxSyntheticTokens = 1 << 30
+
+    func validate(modelVocabulary: Int, tokensPerBatch: Int) throws {
+        guard markovVocabulary > 1, markovVocabulary <= modelVocabulary else {
+            throw ConfigError(field: "data.markovVocabulary", reason: "must be in 2...\(modelVocabulary) (the model's vocabulary), got \(markovVocabulary)")
+        }
+        guard markovBranching >= 1, markovBranching <= markovVocabulary else {
+            throw ConfigError(field: "data.markovBranching", reason: "must be in 1...\(markovVocabulary), got \(markovBranching)")
+        }
+        guard markovSmoothing > 0, markovSmoothing <= 1 else {
+            throw ConfigError(field: "data.markovSmoothing", reason: "must be in (0, 1], got \(markovSmoothing)")
+        }
+        for (name, value) in [("trainTokens", trainTokens), ("validationTokens", validationTokens)] {
+            guard value > tokensPerBatch, value <= Self.maxSyntheticTokens else {
+                throw ConfigError(field: "data.\(name)", reason: "must be in \(tokensPerBatch + 1)...\(Self.maxSyntheticTokens) (more than one batch), got \(value)")
+            }
+        }
+    }
+}
+
+/// How often and how much to measure validation loss.
+public struct EvaluationConfig: Sendable, Codable, Equatable {
+    /// Steps between validation measurements; 0 measures only at the end.
+    public var interval = 50
+    /// Batches averaged per measurement.
+    public var batches = 8
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case interval, batches }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        interval = try c.decodeIfPresent(Int.self, forKey: .interval) ?? interval
+        batches = try c.decodeIfPresent(Int.self, forKey: .batches) ?? batches
+    }
+
+    func validate() throws {
+        guard interval >= 0 else { throw ConfigError(field: "evaluation.interval", reason: "must not be negative, got \(interval)") }
+        guard batches >= 1 else { throw ConfigError(field: "evaluation.batches", reason: "must be at least 1, got \(batches)") }
+    }
+}
+
+func requirePositive(_ field: String, _ value: Int) throws {
+    guard value > 0 else { throw ConfigError(field: field, reason: "must be positive, got \(value)") }
+}

@@ -1,0 +1,144 @@
+import Dispatch
+import ModelCore
+import TensorCore
+
+/// Errors that stop a training run.
+public enum TrainingError: Error, CustomStringConvertible {
+    /// The loss became NaN or infinite.
+    case nonFiniteLoss(step: Int, loss: Float)
+    /// The run folder could not be written.
+    case runDirectory(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .nonFiniteLoss(step, loss):
+            return "loss became \(loss) at step \(step); lower optimizer.learningRate or set optimizer.gradientClip"
+        case let .runDirectory(path, reason):
+            return "cannot write run folder \(path): \(reason)"
+        }
+    }
+}
+
+/// What one optimizer step did, for progress lines and `metrics.jsonl`.
+public struct StepReport: Sendable, Codable, Equatable {
+    /// 1-based step number.
+    public var step: Int
+    public var totalSteps: Int
+    /// Mean training loss over the step's micro-batches (nats per token).
+    public var loss: Float
+    public var learningRate: Float
+    /// Gradient norm before clipping.
+    public var gradientNorm: Float
+    /// Training tokens per second of this step (wall time, evaluation excluded).
+    public var tokensPerSecond: Double
+    /// Seconds since the run started.
+    public var elapsedSeconds: Double
+    /// Estimated seconds to the last step.
+    public var etaSeconds: Double
+    /// Validation loss, on steps where it was measured.
+    public var validationLoss: Float?
+}
+
+/// Single-process GPT training on the synthetic Markov source: the loop behind `tributary train`.
+public final class Trainer {
+    public let config: TrainConfig
+    public let model: GPT
+    public let optimizer: AdamW
+    public let source: MarkovSource
+    public let schedule: LearningRateSchedule
+    /// Optimizer steps completed.
+    public private(set) var step = 0
+    private var train: TokenStream
+    private var validation: TokenStream
+    private var inputs: [Int32]
+    private var targets: [Int32]
+    private let parallelism: Parallelism
+
+    /// Builds and initialises the model, optimizer and data for a validated config.
+    public init(config: TrainConfig) throws {
+        try config.validate()
+        self.config = config
+        parallelism = Parallelism(threads: config.threads)
+        BLAS.setThreads(config.threads)
+        model = try GPT(config: config.model, maxBatch: config.batchSize, maxLength: config.sequenceLength, parallelism: parallelism)
+        model.initializeParameters(seed: config.seed)
+        let o = config.optimizer
+        optimizer = AdamW(layout: model.layout, beta1: o.beta1, beta2: o.beta2, epsilon: o.epsilon, weightDecay: o.weightDecay)
+        schedule = LearningRateSchedule(peak: o.learningRate, minRatio: o.minLearningRateRatio, warmupSteps: o.warmupSteps, totalSteps: config.steps)
+        source = MarkovSource(config.data)
+        train = TokenStream(tokens: source.generate(count: config.data.trainTokens, seed: config.seed &+ 1))
+        validation = TokenStream(tokens: source.generate(count: config.data.validationTokens, seed: config.seed &+ 2))
+        inputs = [Int32](repeating: 0, count: config.batchSize * config.sequenceLength)
+        targets = inputs
+    }
+
+    /// Runs one optimizer step (all micro-batches); returns the mean loss, pre-clip norm and rate.
+    @discardableResult
+    public func trainStep() throws -> (loss: Float, gradientNorm: Float, learningRate: Float) {
+        let (b, t) = (config.batchSize, config.sequenceLength)
+        let k = config.gradientAccumulation
+        model.zeroGradients()
+        var lossSum: Float = 0
+        for _ in 0..<k {
+            let loss = try runMicroBatch(stream: &train, batch: b, length: t)
+            try model.backward(lossScale: 1 / Float(k))
+            lossSum += loss
+        }
+        let loss = lossSum / Float(k)
+        guard loss.isFinite else { throw TrainingError.nonFiniteLoss(step: step + 1, loss: loss) }
+        let norm = gradientNorm(model.gradients, parallelism: parallelism)
+        let clip = config.optimizer.gradientClip
+        let scale: Float = (clip > 0 && norm > clip) ? clip / norm : 1
+        let rate = schedule.rate(at: step)
+        optimizer.step(parameters: model.parameters, gradients: model.gradients, learningRate: rate,
+                       gradientScale: scale, parallelism: parallelism)
+        step += 1
+        return (loss, norm, rate)
+    }
+
+    /// Mean loss over `evaluation.batches` validation batches, always the same ones.
+    public func validationLoss() throws -> Float {
+        validation.seek(to: 0)
+        var total: Float = 0
+        for _ in 0..<config.evaluation.batches {
+            total += try runMicroBatch(stream: &validation, batch: config.batchSize, length: config.sequenceLength)
+        }
+        return total / Float(config.evaluation.batches)
+    }
+
+    private func runMicroBatch(stream: inout TokenStream, batch b: Int, length t: Int) throws -> Float {
+        inputs.withUnsafeMutableBufferPointer { i in
+            targets.withUnsafeMutableBufferPointer { stream.nextBatch(inputs: i, targets: $0) }
+        }
+        return try inputs.withUnsafeBufferPointer { i in
+            try targets.withUnsafeBufferPointer { try model.forward(tokens: i, targets: $0, batch: b, length: t) }
+        } ?? .nan
+    }
+
+    /// Trains to `config.steps`, measuring validation loss every `evaluation.interval` steps and at
+    /// the end; calls `onStep` after every step and appends it to the run folder if one is given.
+    public func run(runDirectory: RunDirectory? = nil, onStep: (StepReport) -> Void = { _ in }) throws -> StepReport? {
+        let start = DispatchTime.now().uptimeNanoseconds
+        var trainingSeconds = 0.0
+        var last: StepReport?
+        while step < config.steps {
+            let stepStart = DispatchTime.now().uptimeNanoseconds
+            let (loss, norm, rate) = try trainStep()
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - stepStart) / 1e9
+            trainingSeconds += seconds
+            let interval = config.evaluation.interval
+            let evaluate = step == config.steps || (interval > 0 && step % interval == 0)
+            let validation = evaluate ? try validationLoss() : nil
+            let perStep = trainingSeconds / Double(step)
+            let report = StepReport(
+                step: step, totalSteps: config.steps, loss: loss, learningRate: rate, gradientNorm: norm,
+                tokensPerSecond: Double(config.tokensPerStep) / seconds,
+                elapsedSeconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9,
+                etaSeconds: perStep * Double(config.steps - step), validationLoss: validation)
+            try runDirectory?.append(report)
+            onStep(report)
+            last = report
+        }
+        return last
+    }
+}

@@ -1,0 +1,167 @@
+import AllocationCounter
+import Dispatch
+import Foundation
+import ModelCore
+import TensorCore
+import Training
+
+/// Measures sgemm and full training steps in one process, so their ratio survives a noisy machine.
+struct EngineBenchmark {
+    /// One model shape and batch to time.
+    struct Case: Sendable {
+        let name: String
+        let config: GPTConfig
+        let batch: Int
+        let length: Int
+    }
+
+    static let cases: [Case] = [
+        Case(name: "gpt2Small-B4-T64", config: .gpt2Small, batch: 4, length: 64),
+        Case(name: "gpt2Small-B8-T256", config: .gpt2Small, batch: 8, length: 256),
+        Case(name: "L4-C256-B8-T256", config: GPTConfig(vocabSize: 50257, contextLength: 256, layers: 4, heads: 4, channels: 256),
+             batch: 8, length: 256),
+    ]
+
+    struct GemmResult: Codable {
+        let label: String
+        let m: Int, n: Int, k: Int
+        let gflops: Double
+    }
+
+    struct StepResult: Codable {
+        let name: String
+        let parameters: Int
+        let batch: Int, length: Int
+        let msPerStep: Double
+        let forwardMs: Double, backwardMs: Double, optimizerMs: Double
+        let tokensPerSecond: Double
+        let flopsPerToken: Double
+        let modelGFLOPs: Double
+        /// modelGFLOPs / the 1024³ sgemm rate measured in the same run.
+        let fractionOfSgemm: Double
+        /// Heap allocations during the timed steps, per step (nil where not countable).
+        let allocationsPerStep: Double?
+        let gemms: [GemmResult]
+    }
+
+    struct Report: Codable {
+        let threads: Int
+        let timedSteps: Int
+        let sgemm1024GFLOPs: Double
+        let configs: [StepResult]
+    }
+
+    let threads: Int
+    let steps: Int
+
+    func run(cases: [Case], log: (String) -> Void) throws -> Report {
+        BLAS.setThreads(threads)
+        log("threads \(threads), \(steps) timed steps per config (median), fp32")
+        let base = measureGemm(label: "1024^3", m: 1024, n: 1024, k: 1024, transposeB: false)
+        log(String(format: "sgemm 1024^3: %.1f GFLOP/s", base.gflops))
+        var results: [StepResult] = []
+        for c in cases {
+            log("\n\(c.name):")
+            let gemms = modelGemms(c).map { g -> GemmResult in
+                let r = measureGemm(label: g.0, m: g.1, n: g.2, k: g.3, transposeB: true)
+                log(String(format: "  sgemm %-10@ %5d x %5d x %5d: %6.1f GFLOP/s", g.0, g.1, g.2, g.3, r.gflops))
+                return r
+            }
+            let r = try measureSteps(c, sgemmRate: base.gflops, gemms: gemms)
+            let allocations = r.allocationsPerStep.map { String(format: "%.1f", $0) } ?? "n/a"
+            log(String(format: "  step %.0f ms (forward %.0f, backward %.0f, AdamW %.0f) | %.1f tok/s | %.1f model GFLOP/s = %.0f%% of sgemm | %@ allocations/step",
+                       r.msPerStep, r.forwardMs, r.backwardMs, r.optimizerMs, r.tokensPerSecond, r.modelGFLOPs,
+                       r.fractionOfSgemm * 100, allocations))
+            results.append(r)
+        }
+        return Report(threads: threads, timedSteps: steps, sgemm1024GFLOPs: base.gflops, configs: results)
+    }
+
+    /// The distinct forward matrix products of a training step: (label, rows, out, in).
+    private func modelGemms(_ c: Case) -> [(String, Int, Int, Int)] {
+        let n = c.batch * c.length, ch = c.config.channels
+        return [("qkv", n, 3 * ch, ch), ("attn.proj", n, ch, ch), ("mlp.fc", n, 4 * ch, ch),
+                ("mlp.proj", n, ch, 4 * ch), ("lm_head", n, c.config.vocabSize, ch)]
+    }
+
+    private func measureGemm(label: String, m: Int, n: Int, k: Int, transposeB: Bool) -> GemmResult {
+        let a = FloatSlab(count: m * k), b = FloatSlab(count: k * n), out = FloatSlab(count: m * n)
+        var rng = SeededGenerator(seed: 1)
+        for i in 0..<a.count { a.base[i] = rng.nextUniformFloat() - 0.5 }
+        for i in 0..<b.count { b.base[i] = rng.nextUniformFloat() - 0.5 }
+        let gemm = {
+            BLAS.gemm(transposeA: false, transposeB: transposeB, m: m, n: n, k: k, alpha: 1,
+                      a: a.base, lda: k, b: b.base, ldb: transposeB ? k : n, beta: 0, c: out.base, ldc: n)
+        }
+        gemm()
+        var times: [Double] = []
+        let budget = 0.6
+        var spent = 0.0
+        while times.count < 3 || (spent < budget && times.count < 50) {
+            let t = seconds(gemm)
+            times.append(t)
+            spent += t
+        }
+        return GemmResult(label: label, m: m, n: n, k: k, gflops: 2 * Double(m * n * k) / median(times) / 1e9)
+    }
+
+    private func measureSteps(_ c: Case, sgemmRate: Double, gemms: [GemmResult]) throws -> StepResult {
+        let par = Parallelism(threads: threads)
+        let model = try GPT(config: c.config, maxBatch: c.batch, maxLength: c.length, parallelism: par)
+        model.initializeParameters(seed: 1)
+        let optimizer = AdamW(layout: model.layout)
+        var rng = SeededGenerator(seed: 2)
+        let n = c.batch * c.length
+        let tokens = (0..<n).map { _ in Int32(rng.next() % UInt64(c.config.vocabSize)) }
+        let targets = (0..<n).map { _ in Int32(rng.next() % UInt64(c.config.vocabSize)) }
+        var forward: [Double] = [], backward: [Double] = [], update: [Double] = [], total: [Double] = []
+        var allocations: UInt64 = 0
+        for i in 0...steps {
+            let timed = i > 0
+            if timed { tributary_allocation_counting_start() }
+            var f = 0.0, b = 0.0
+            let u = try seconds {
+                f = try seconds {
+                    _ = try tokens.withUnsafeBufferPointer { tk in
+                        try targets.withUnsafeBufferPointer { try model.forward(tokens: tk, targets: $0, batch: c.batch, length: c.length) }
+                    }
+                }
+                b = try seconds {
+                    model.zeroGradients()
+                    try model.backward()
+                }
+            }
+            let o = seconds {
+                let norm = gradientNorm(model.gradients, parallelism: par)
+                optimizer.step(parameters: model.parameters, gradients: model.gradients, learningRate: 1e-4,
+                               gradientScale: norm > 1 ? 1 / norm : 1, parallelism: par)
+            }
+            if timed {
+                let counted = tributary_allocation_counting_stop()
+                allocations = counted == UInt64.max ? UInt64.max : allocations &+ counted
+                forward.append(f); backward.append(b); update.append(o); total.append(u + o)
+            }
+        }
+        let stepSeconds = median(total)
+        let tokensPerSecond = Double(n) / stepSeconds
+        let flops = c.config.trainingFLOPsPerToken(sequenceLength: c.length)
+        let gflops = flops * tokensPerSecond / 1e9
+        return StepResult(
+            name: c.name, parameters: model.layout.count, batch: c.batch, length: c.length,
+            msPerStep: stepSeconds * 1e3, forwardMs: median(forward) * 1e3, backwardMs: median(backward) * 1e3,
+            optimizerMs: median(update) * 1e3, tokensPerSecond: tokensPerSecond, flopsPerToken: flops,
+            modelGFLOPs: gflops, fractionOfSgemm: gflops / sgemmRate,
+            allocationsPerStep: allocations == UInt64.max ? nil : Double(allocations) / Double(steps), gemms: gemms)
+    }
+}
+
+private func seconds(_ body: () throws -> Void) rethrows -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+private func median(_ values: [Double]) -> Double {
+    let s = values.sorted()
+    return s.isEmpty ? .nan : (s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2)
+}

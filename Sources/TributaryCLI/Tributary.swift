@@ -1,0 +1,23 @@
+import ArgumentParser
+import Foundation
+
+@main
+struct Tributary: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tributary",
+        abstract: "Train transformer language models on the hardware you have.",
+        subcommands: [TrainCommand.self, BenchCommand.self]
+    )
+}
+
+/// Runs `body`, turning any error into a one-line message on stderr and exit code 1.
+func reportingErrors<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as ExitCode {
+        throw error
+    } catch {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode(1)
+    }
+}
