@@ -16,7 +16,7 @@ final class ActivationBuffers {
     let logits: Int, losses: Int
     let dResidual: Int, dWidth1: Int, dWidth3: Int, dWidth4: Int, dAttention: Int
 
-    init(config: GPTConfig, maxBatch: Int, maxLength: Int) {
+    init(config: GPTConfig, maxBatch: Int, maxLength: Int, parallelism: Parallelism) {
         let bt = maxBatch * maxLength
         let c = config.channels
         var next = 0
@@ -35,7 +35,7 @@ final class ActivationBuffers {
         lnf = take(bt * c); lnfMean = take(bt); lnfRstd = take(bt)
         logits = take(bt * config.vocabSize); losses = take(bt)
         dResidual = take(bt * c); dWidth1 = take(bt * c); dWidth3 = take(bt * 3 * c)
-        dWidth4 = take(bt * 4 * c); dAttention = take(maxLength * maxLength)
+        dWidth4 = take(bt * 4 * c); dAttention = take(attentionBackwardScratchCount(length: maxLength, parallelism: parallelism))
         slab = FloatSlab(count: next)
         maxRows = bt
     }

@@ -16,8 +16,8 @@ public final class GPT {
     public let maxBatch: Int
     /// Longest sequence the activation buffers hold (≤ contextLength).
     public let maxLength: Int
-    /// Threads for the non-BLAS kernels.
-    public var parallelism: Parallelism
+    /// Threads every kernel, matrix products included, splits its work across.
+    public let parallelism: Parallelism
 
     private let acts: ActivationBuffers
     private let tokens: UnsafeMutablePointer<Int32>
@@ -26,6 +26,9 @@ public final class GPT {
     private var batch = 0, length = 0, haveLoss = false
 
     /// Builds a model with zeroed parameters and buffers for batches up to `maxBatch`×`maxLength`.
+    ///
+    /// Switches OpenBLAS to caller-thread mode (`BLAS.useCallerThreadOnly`): the model's kernels
+    /// split matrix products across `parallelism` themselves.
     public init(config: GPTConfig, maxBatch: Int, maxLength: Int, parallelism: Parallelism = .serial) throws {
         try config.validate()
         guard maxBatch > 0 else { throw ModelError.invalidConfig(field: "batchSize", reason: "must be positive, got \(maxBatch)") }
@@ -33,6 +36,7 @@ public final class GPT {
             throw ModelError.invalidConfig(
                 field: "sequenceLength", reason: "must be in 1...\(config.contextLength) (the context length), got \(maxLength)")
         }
+        BLAS.useCallerThreadOnly()
         self.config = config
         self.layout = ParameterLayout(config: config)
         self.parameters = FloatSlab(count: layout.count)
@@ -40,7 +44,7 @@ public final class GPT {
         self.maxBatch = maxBatch
         self.maxLength = maxLength
         self.parallelism = parallelism
-        self.acts = ActivationBuffers(config: config, maxBatch: maxBatch, maxLength: maxLength)
+        self.acts = ActivationBuffers(config: config, maxBatch: maxBatch, maxLength: maxLength, parallelism: parallelism)
         self.tokens = .allocate(capacity: maxBatch * maxLength)
         self.targets = .allocate(capacity: maxBatch * maxLength)
         self.offsets = LayerOffsets(layout: layout, layers: config.layers)

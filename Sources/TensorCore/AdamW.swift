@@ -39,11 +39,21 @@ public func adamWUpdate(
     hyper h: AdamWStep,
     parallelism: Parallelism
 ) {
-    let c1 = 1 - powf(h.beta1, Float(h.step))
-    let c2 = 1 - powf(h.beta2, Float(h.step))
-    let lr = h.learningRate
-    let decay = 1 - lr * h.weightDecay
-    parallelism.forEachRange(count, grain: 16384) { r in
+    parallelism.run(count, grain: 16384, alignment: 16, AdamWRange(params: params, grads: grads, m: m, v: v, hyper: h))
+}
+
+struct AdamWRange: ParallelWork {
+    let params: UnsafeMutablePointer<Float>
+    let grads: UnsafePointer<Float>
+    let m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>
+    let hyper: AdamWStep
+
+    func run(_ r: Range<Int>) {
+        let h = hyper
+        let c1 = 1 - powf(h.beta1, Float(h.step))
+        let c2 = 1 - powf(h.beta2, Float(h.step))
+        let lr = h.learningRate
+        let decay = 1 - lr * h.weightDecay
         var i = r.lowerBound
         let b1 = FloatVector(repeating: h.beta1), b2 = FloatVector(repeating: h.beta2)
         let ob1 = FloatVector(repeating: 1 - h.beta1), ob2 = FloatVector(repeating: 1 - h.beta2)
@@ -67,7 +77,7 @@ public func adamWUpdate(
             let vi = h.beta2 * v[i] + (1 - h.beta2) * g * g
             m[i] = mi
             v[i] = vi
-            params[i] = params[i] * decay - lr * ((mi / c1) / ((vi / c2).squareRoot() + h.epsilon))
+            params[i] = params[i] * decay - lr * ((mi * (1 / c1)) / ((vi * (1 / c2)).squareRoot() + h.epsilon))
             i &+= 1
         }
     }

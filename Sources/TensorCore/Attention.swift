@@ -2,7 +2,8 @@
 ///
 /// qkv (B,T,3C) holds, per position, the C query, C key and C value channels; head h owns channels
 /// h·hs..<(h+1)·hs of each, hs = C/NH. Writes out (B,T,C) and the attention probabilities
-/// att (B,NH,T,T) (zero above the diagonal), which the backward pass needs.
+/// att (B,NH,T,T) (zero above the diagonal), which the backward pass needs. Heads are spread over
+/// the threads; each head's products are single-threaded BLAS calls.
 public func attentionForward(
     out: UnsafeMutablePointer<Float>,
     att: UnsafeMutablePointer<Float>,
@@ -11,24 +12,32 @@ public func attentionForward(
     parallelism: Parallelism
 ) {
     precondition(c % nh == 0, "[attention] channels \(c) not divisible by heads \(nh)")
-    let hs = c / nh
-    let scaleFactor = 1 / Float(hs).squareRoot()
-    let c3 = 3 &* c
-    for bh in 0..<(b &* nh) {
-        let (bi, h) = bh.quotientAndRemainder(dividingBy: nh)
-        let q = qkv + (bi &* t &* c3 &+ h &* hs)
-        BLAS.gemm(transposeA: false, transposeB: true, m: t, n: t, k: hs, alpha: scaleFactor,
-                  a: q, lda: c3, b: q + c, ldb: c3, beta: 0, c: att + bh &* t &* t, ldc: t)
-    }
-    parallelism.forEachChunk(b &* nh &* t) { rowIndex in
-        causalSoftmaxRow(att + rowIndex &* t, valid: rowIndex % t &+ 1, length: t)
-    }
-    for bh in 0..<(b &* nh) {
-        let (bi, h) = bh.quotientAndRemainder(dividingBy: nh)
-        let v = qkv + (bi &* t &* c3 &+ 2 &* c &+ h &* hs)
-        BLAS.gemm(transposeA: false, transposeB: false, m: t, n: hs, k: t, alpha: 1,
-                  a: att + bh &* t &* t, lda: t, b: v, ldb: c3, beta: 0,
-                  c: out + (bi &* t &* c &+ h &* hs), ldc: c)
+    parallelism.run(b &* nh, AttentionHeads(out: out, att: att, qkv: qkv, length: t, channels: c, heads: nh))
+}
+
+struct AttentionHeads: ParallelWork {
+    let out: UnsafeMutablePointer<Float>
+    let att: UnsafeMutablePointer<Float>
+    let qkv: UnsafePointer<Float>
+    let length: Int, channels: Int, heads: Int
+
+    func run(_ range: Range<Int>) {
+        let (t, c) = (length, channels)
+        let hs = c / heads
+        let scaleFactor = 1 / Float(hs).squareRoot()
+        let c3 = 3 &* c
+        for bh in range {
+            let (bi, h) = bh.quotientAndRemainder(dividingBy: heads)
+            let q = qkv + (bi &* t &* c3 &+ h &* hs)
+            let a = att + bh &* t &* t
+            // S = s·Q·Kᵀ, then a causal softmax per row, then O = A·V.
+            BLAS.gemm(transposeA: false, transposeB: true, m: t, n: t, k: hs, alpha: scaleFactor,
+                      a: q, lda: c3, b: q + c, ldb: c3, beta: 0, c: a, ldc: t)
+            for row in 0..<t { causalSoftmaxRow(a + row &* t, valid: row &+ 1, length: t) }
+            BLAS.gemm(transposeA: false, transposeB: false, m: t, n: hs, k: t, alpha: 1,
+                      a: a, lda: t, b: q + 2 &* c, ldb: c3, beta: 0,
+                      c: out + (bi &* t &* c &+ h &* hs), ldc: c)
+        }
     }
 }
 
@@ -59,9 +68,14 @@ func causalSoftmaxRow(_ row: UnsafeMutablePointer<Float>, valid: Int, length: In
     if valid < length { (row + valid).update(repeating: 0, count: length &- valid) }
 }
 
+/// Floats of scratch `attentionBackward` needs: one T×T block per thread.
+public func attentionBackwardScratchCount(length t: Int, parallelism: Parallelism) -> Int {
+    parallelism.threads * t * t
+}
+
 /// Backward of `attentionForward`; accumulates into dqkv (B,T,3C) from dout (B,T,C).
 ///
-/// `scratch` must hold T·T floats; it is overwritten.
+/// `scratch` must hold `attentionBackwardScratchCount` floats; it is overwritten.
 public func attentionBackward(
     dqkv: UnsafeMutablePointer<Float>,
     dout: UnsafePointer<Float>,
@@ -71,34 +85,54 @@ public func attentionBackward(
     batch b: Int, length t: Int, channels c: Int, heads nh: Int,
     parallelism: Parallelism
 ) {
-    let hs = c / nh
-    let scaleFactor = 1 / Float(hs).squareRoot()
-    let c3 = 3 &* c
-    for bh in 0..<(b &* nh) {
-        let (bi, h) = bh.quotientAndRemainder(dividingBy: nh)
-        let q = qkv + (bi &* t &* c3 &+ h &* hs)
-        let k = q + c, v = q + 2 &* c
-        let dq = dqkv + (bi &* t &* c3 &+ h &* hs)
-        let dk = dq + c, dv = dq + 2 &* c
-        let a = att + bh &* t &* t
-        let dO = dout + (bi &* t &* c &+ h &* hs)
-        // dA = dO · Vᵀ ; dV += Aᵀ · dO
-        BLAS.gemm(transposeA: false, transposeB: true, m: t, n: t, k: hs, alpha: 1,
-                  a: dO, lda: c, b: v, ldb: c3, beta: 0, c: scratch, ldc: t)
-        BLAS.gemm(transposeA: true, transposeB: false, m: t, n: hs, k: t, alpha: 1,
-                  a: a, lda: t, b: dO, ldb: c, beta: 1, c: dv, ldc: c3)
-        // Softmax backward in place: dS = A ⊙ (dA − Σ A⊙dA), zero above the diagonal.
-        parallelism.forEachChunk(t) { row in
-            let ar = a + row &* t, dr = scratch + row &* t
-            let valid = row &+ 1
-            let inner = dotProduct(ar, dr, count: valid)
-            for j in 0..<valid { dr[j] = ar[j] * (dr[j] - inner) }
-            if valid < t { (dr + valid).update(repeating: 0, count: t &- valid) }
+    // One part per thread, so that each part owns one scratch block.
+    let parts = min(parallelism.threads, b &* nh)
+    parallelism.run(parts, AttentionBackwardParts(
+        dqkv: dqkv, dout: dout, qkv: qkv, att: att, scratch: scratch,
+        parts: parts, totalHeads: b &* nh, length: t, channels: c, heads: nh))
+}
+
+struct AttentionBackwardParts: ParallelWork {
+    let dqkv: UnsafeMutablePointer<Float>
+    let dout: UnsafePointer<Float>, qkv: UnsafePointer<Float>, att: UnsafePointer<Float>
+    let scratch: UnsafeMutablePointer<Float>
+    let parts: Int, totalHeads: Int
+    let length: Int, channels: Int, heads: Int
+
+    func run(_ range: Range<Int>) {
+        let (t, c) = (length, channels)
+        let hs = c / heads
+        let scaleFactor = 1 / Float(hs).squareRoot()
+        let c3 = 3 &* c
+        for part in range {
+            let ds = scratch + part &* t &* t
+            for bh in (totalHeads * part / parts)..<(totalHeads * (part + 1) / parts) {
+                let (bi, h) = bh.quotientAndRemainder(dividingBy: heads)
+                let q = qkv + (bi &* t &* c3 &+ h &* hs)
+                let k = q + c, v = q + 2 &* c
+                let dq = dqkv + (bi &* t &* c3 &+ h &* hs)
+                let dk = dq + c, dv = dq + 2 &* c
+                let a = att + bh &* t &* t
+                let dO = dout + (bi &* t &* c &+ h &* hs)
+                // dA = dO·Vᵀ ; dV += Aᵀ·dO
+                BLAS.gemm(transposeA: false, transposeB: true, m: t, n: t, k: hs, alpha: 1,
+                          a: dO, lda: c, b: v, ldb: c3, beta: 0, c: ds, ldc: t)
+                BLAS.gemm(transposeA: true, transposeB: false, m: t, n: hs, k: t, alpha: 1,
+                          a: a, lda: t, b: dO, ldb: c, beta: 1, c: dv, ldc: c3)
+                // Softmax backward in place: dS = A ⊙ (dA − Σ A⊙dA), zero above the diagonal.
+                for row in 0..<t {
+                    let ar = a + row &* t, dr = ds + row &* t
+                    let valid = row &+ 1
+                    let inner = dotProduct(ar, dr, count: valid)
+                    for j in 0..<valid { dr[j] = ar[j] * (dr[j] - inner) }
+                    if valid < t { (dr + valid).update(repeating: 0, count: t &- valid) }
+                }
+                // dQ += s·dS·K ; dK += s·dSᵀ·Q
+                BLAS.gemm(transposeA: false, transposeB: false, m: t, n: hs, k: t, alpha: scaleFactor,
+                          a: ds, lda: t, b: k, ldb: c3, beta: 1, c: dq, ldc: c3)
+                BLAS.gemm(transposeA: true, transposeB: false, m: t, n: hs, k: t, alpha: scaleFactor,
+                          a: ds, lda: t, b: q, ldb: c3, beta: 1, c: dk, ldc: c3)
+            }
         }
-        // dQ += s·dS·K ; dK += s·dSᵀ·Q
-        BLAS.gemm(transposeA: false, transposeB: false, m: t, n: hs, k: t, alpha: scaleFactor,
-                  a: scratch, lda: t, b: k, ldb: c3, beta: 1, c: dq, ldc: c3)
-        BLAS.gemm(transposeA: true, transposeB: false, m: t, n: hs, k: t, alpha: scaleFactor,
-                  a: scratch, lda: t, b: q, ldb: c3, beta: 1, c: dk, ldc: c3)
     }
 }

@@ -10,10 +10,21 @@ public func crossEntropyForward(
     rows n: Int, vocab v: Int,
     parallelism: Parallelism
 ) {
-    parallelism.forEachChunk(n) { row in
-        let p = logitsToProbs + row &* v
-        softmaxRow(p, count: v)
-        losses[row] = -logf(max(p[Int(targets[row])], Float.leastNormalMagnitude))
+    parallelism.run(n, SoftmaxCrossEntropyRows(losses: losses, probs: logitsToProbs, targets: targets, vocab: v))
+}
+
+struct SoftmaxCrossEntropyRows: ParallelWork {
+    let losses: UnsafeMutablePointer<Float>
+    let probs: UnsafeMutablePointer<Float>
+    let targets: UnsafePointer<Int32>
+    let vocab: Int
+
+    func run(_ rows: Range<Int>) {
+        for row in rows {
+            let p = probs + row &* vocab
+            softmaxRow(p, count: vocab)
+            losses[row] = -logf(max(p[Int(targets[row])], Float.leastNormalMagnitude))
+        }
     }
 }
 
@@ -26,18 +37,20 @@ public func crossEntropyBackward(
     rows n: Int, vocab v: Int,
     parallelism: Parallelism
 ) {
-    parallelism.forEachChunk(n) { row in
-        let p = probsToDlogits + row &* v
-        p[Int(targets[row])] -= 1
-        let s = FloatVector(repeating: lossScale)
-        var i = 0
-        while i &+ 16 <= v {
-            storeVector(loadVector(p + i) * s, p + i)
-            i &+= 16
-        }
-        while i < v {
-            p[i] *= lossScale
-            i &+= 1
+    parallelism.run(n, CrossEntropyBackwardRows(probs: probsToDlogits, targets: targets, scale: lossScale, vocab: v))
+}
+
+struct CrossEntropyBackwardRows: ParallelWork {
+    let probs: UnsafeMutablePointer<Float>
+    let targets: UnsafePointer<Int32>
+    let scale: Float
+    let vocab: Int
+
+    func run(_ rows: Range<Int>) {
+        for row in rows {
+            let p = probs + row &* vocab
+            p[Int(targets[row])] -= 1
+            VectorScale(x: p, factor: scale).run(0..<vocab)
         }
     }
 }

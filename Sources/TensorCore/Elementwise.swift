@@ -17,7 +17,13 @@ public func residualForward(
     out: UnsafeMutablePointer<Float>, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
     count: Int, parallelism: Parallelism
 ) {
-    parallelism.forEachRange(count, grain: 16384) { r in
+    parallelism.run(count, grain: 16384, alignment: 16, VectorSum(out: out, a: a, b: b))
+}
+
+struct VectorSum: ParallelWork {
+    let out: UnsafeMutablePointer<Float>, a: UnsafePointer<Float>, b: UnsafePointer<Float>
+
+    func run(_ r: Range<Int>) {
         addVectors(out + r.lowerBound, a + r.lowerBound, b + r.lowerBound, count: r.count)
     }
 }
@@ -32,7 +38,14 @@ public func accumulate(
 
 /// x (N) *= factor.
 public func scale(_ x: UnsafeMutablePointer<Float>, by factor: Float, count: Int, parallelism: Parallelism) {
-    parallelism.forEachRange(count, grain: 16384) { r in
+    parallelism.run(count, grain: 16384, alignment: 16, VectorScale(x: x, factor: factor))
+}
+
+struct VectorScale: ParallelWork {
+    let x: UnsafeMutablePointer<Float>
+    let factor: Float
+
+    func run(_ r: Range<Int>) {
         var i = r.lowerBound
         let f = FloatVector(repeating: factor)
         while i &+ 16 <= r.upperBound {
@@ -55,17 +68,26 @@ public func sumOfSquares(_ x: UnsafePointer<Float>, count: Int, parallelism: Par
     if blocks == 0 { return 0 }
     let parts = min(parallelism.threads, blocks)
     return withUnsafeTemporaryAllocation(of: Double.self, capacity: parts) { partials in
-        let dst = partials.baseAddress!
-        parallelism.forEachChunk(parts) { part in
+        parallelism.run(parts, BlockSquares(x: x, count: count, block: block, blocks: blocks, parts: parts, partials: partials.baseAddress!))
+        var total = 0.0
+        for p in 0..<parts { total += partials[p] }
+        return total
+    }
+}
+
+struct BlockSquares: ParallelWork {
+    let x: UnsafePointer<Float>
+    let count: Int, block: Int, blocks: Int, parts: Int
+    let partials: UnsafeMutablePointer<Double>
+
+    func run(_ range: Range<Int>) {
+        for part in range {
             var total = 0.0
-            for bIdx in (blocks * part / parts)..<(blocks * (part + 1) / parts) {
-                let start = bIdx &* block
+            for b in (blocks * part / parts)..<(blocks * (part + 1) / parts) {
+                let start = b &* block
                 total += Double(dotProduct(x + start, x + start, count: min(block, count &- start)))
             }
-            dst[part] = total
+            partials[part] = total
         }
-        var total = 0.0
-        for p in 0..<parts { total += dst[p] }
-        return total
     }
 }

@@ -9,12 +9,20 @@ public func encoderForward(
     batch b: Int, length t: Int, channels c: Int,
     parallelism: Parallelism
 ) {
-    parallelism.forEachChunk(b &* t) { row in
-        let pos = row % t
-        let dst = out + row &* c
-        let te = wte + Int(tokens[row]) &* c
-        let pe = wpe + pos &* c
-        addVectors(dst, te, pe, count: c)
+    parallelism.run(b &* t, EncoderRows(out: out, tokens: tokens, wte: wte, wpe: wpe, length: t, channels: c))
+}
+
+struct EncoderRows: ParallelWork {
+    let out: UnsafeMutablePointer<Float>
+    let tokens: UnsafePointer<Int32>
+    let wte: UnsafePointer<Float>, wpe: UnsafePointer<Float>
+    let length: Int, channels: Int
+
+    func run(_ rows: Range<Int>) {
+        for row in rows {
+            addVectors(out + row &* channels, wte + Int(tokens[row]) &* channels,
+                       wpe + (row % length) &* channels, count: channels)
+        }
     }
 }
 
@@ -29,14 +37,24 @@ public func encoderBackward(
     batch b: Int, length t: Int, channels c: Int,
     parallelism: Parallelism
 ) {
-    parallelism.forEachRange(c, grain: 16) { range in
-        let width = range.count
-        for row in 0..<(b &* t) {
+    parallelism.run(c, grain: 16, alignment: 16,
+                    EncoderBackwardColumns(dwte: dwte, dwpe: dwpe, dout: dout, tokens: tokens, rows: b &* t, length: t, channels: c))
+}
+
+struct EncoderBackwardColumns: ParallelWork {
+    let dwte: UnsafeMutablePointer<Float>, dwpe: UnsafeMutablePointer<Float>
+    let dout: UnsafePointer<Float>
+    let tokens: UnsafePointer<Int32>
+    let rows: Int, length: Int, channels: Int
+
+    func run(_ range: Range<Int>) {
+        let c = channels
+        for row in 0..<rows {
             let src = dout + (row &* c &+ range.lowerBound)
             let te = dwte + (Int(tokens[row]) &* c &+ range.lowerBound)
-            let pe = dwpe + ((row % t) &* c &+ range.lowerBound)
-            addVectors(te, te, src, count: width)
-            addVectors(pe, pe, src, count: width)
+            let pe = dwpe + ((row % length) &* c &+ range.lowerBound)
+            addVectors(te, te, src, count: range.count)
+            addVectors(pe, pe, src, count: range.count)
         }
     }
 }

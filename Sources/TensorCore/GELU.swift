@@ -3,7 +3,23 @@ private let geluCubic: Float = 0.044_715
 
 /// out (N) = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))): GPT-2's tanh GELU.
 public func geluForward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, count: Int, parallelism: Parallelism) {
-    parallelism.forEachRange(count, grain: 8192) { r in
+    parallelism.run(count, grain: 8192, alignment: 16, GELUForward(out: out, inp: inp))
+}
+
+/// Backward of `geluForward`: dinp (N) += GELU'(inp) · dout. With `accumulate` false, dinp is
+/// overwritten instead, and may then alias `dout`.
+public func geluBackward(
+    dinp: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, dout: UnsafePointer<Float>,
+    count: Int, accumulate: Bool = true, parallelism: Parallelism
+) {
+    parallelism.run(count, grain: 8192, alignment: 16, GELUBackward(dinp: dinp, inp: inp, dout: dout, accumulate: accumulate))
+}
+
+struct GELUForward: ParallelWork {
+    let out: UnsafeMutablePointer<Float>
+    let inp: UnsafePointer<Float>
+
+    func run(_ r: Range<Int>) {
         var i = r.lowerBound
         while i < r.upperBound {
             let width = min(16, r.upperBound &- i)
@@ -16,13 +32,12 @@ public func geluForward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Flo
     }
 }
 
-/// Backward of `geluForward`: dinp (N) += GELU'(inp) · dout. `dinp` may alias `dout`, in which case
-/// the result overwrites it (dinp = GELU'(inp)·dout, no accumulation).
-public func geluBackward(
-    dinp: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, dout: UnsafePointer<Float>,
-    count: Int, accumulate: Bool = true, parallelism: Parallelism
-) {
-    parallelism.forEachRange(count, grain: 8192) { r in
+struct GELUBackward: ParallelWork {
+    let dinp: UnsafeMutablePointer<Float>
+    let inp: UnsafePointer<Float>, dout: UnsafePointer<Float>
+    let accumulate: Bool
+
+    func run(_ r: Range<Int>) {
         var i = r.lowerBound
         while i < r.upperBound {
             let width = min(16, r.upperBound &- i)

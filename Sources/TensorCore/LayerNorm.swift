@@ -11,40 +11,50 @@ public func layerNormForward(
     rows n: Int, channels c: Int,
     parallelism: Parallelism
 ) {
-    let eps: Float = 1e-5
-    parallelism.forEachChunk(n) { row in
-        let x = inp + row &* c
-        let m = sum(x, count: c) / Float(c)
-        var acc = FloatVector(repeating: 0)
-        let mv = FloatVector(repeating: m)
-        var i = 0
-        while i &+ 16 <= c {
-            let d = loadVector(x + i) - mv
-            acc = acc.addingProduct(d, d)
-            i &+= 16
+    parallelism.run(n, LayerNormRows(out: out, mean: mean, rstd: rstd, inp: inp, weight: weight, bias: bias, c: c))
+}
+
+struct LayerNormRows: ParallelWork {
+    let out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>
+    let inp: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>
+    let c: Int
+
+    func run(_ rows: Range<Int>) {
+        let eps: Float = 1e-5
+        for row in rows {
+            let x = inp + row &* c
+            let m = sum(x, count: c) / Float(c)
+            var acc = FloatVector(repeating: 0)
+            let mv = FloatVector(repeating: m)
+            var i = 0
+            while i &+ 16 <= c {
+                let d = loadVector(x + i) - mv
+                acc = acc.addingProduct(d, d)
+                i &+= 16
+            }
+            var tail: Float = 0
+            while i < c {
+                let d = x[i] - m
+                tail += d * d
+                i &+= 1
+            }
+            let variance = (acc.sum() + tail) / Float(c)
+            let s = 1 / (variance + eps).squareRoot()
+            let sv = FloatVector(repeating: s)
+            let y = out + row &* c
+            i = 0
+            while i &+ 16 <= c {
+                let norm = (loadVector(x + i) - mv) * sv
+                storeVector(loadVector(bias + i).addingProduct(norm, loadVector(weight + i)), y + i)
+                i &+= 16
+            }
+            while i < c {
+                y[i] = (x[i] - m) * s * weight[i] + bias[i]
+                i &+= 1
+            }
+            mean[row] = m
+            rstd[row] = s
         }
-        var tail: Float = 0
-        while i < c {
-            let d = x[i] - m
-            tail += d * d
-            i &+= 1
-        }
-        let variance = (acc.sum() + tail) / Float(c)
-        let s = 1 / (variance + eps).squareRoot()
-        let sv = FloatVector(repeating: s)
-        let y = out + row &* c
-        i = 0
-        while i &+ 16 <= c {
-            let norm = (loadVector(x + i) - mv) * sv
-            storeVector(loadVector(bias + i).addingProduct(norm, loadVector(weight + i)), y + i)
-            i &+= 16
-        }
-        while i < c {
-            y[i] = (x[i] - m) * s * weight[i] + bias[i]
-            i &+= 1
-        }
-        mean[row] = m
-        rstd[row] = s
     }
 }
 
@@ -62,49 +72,70 @@ public func layerNormBackward(
     parallelism: Parallelism
 ) {
     // Input gradient: rows are independent.
-    parallelism.forEachChunk(n) { row in
-        let x = inp + row &* c
-        let dy = dout + row &* c
-        let dx = dinp + row &* c
-        let m = mean[row], s = rstd[row]
-        let mv = FloatVector(repeating: m), sv = FloatVector(repeating: s)
-        var accMean = FloatVector(repeating: 0), accNorm = FloatVector(repeating: 0)
-        var tailMean: Float = 0, tailNorm: Float = 0
-        var i = 0
-        while i &+ 16 <= c {
-            let norm = (loadVector(x + i) - mv) * sv
-            let dnorm = loadVector(weight + i) * loadVector(dy + i)
-            accMean += dnorm
-            accNorm = accNorm.addingProduct(dnorm, norm)
-            i &+= 16
-        }
-        let vecEnd = i
-        while i < c {
-            let norm = (x[i] - m) * s
-            let dnorm = weight[i] * dy[i]
-            tailMean += dnorm
-            tailNorm += dnorm * norm
-            i &+= 1
-        }
-        let dMean = (accMean.sum() + tailMean) / Float(c)
-        let dNormMean = (accNorm.sum() + tailNorm) / Float(c)
-        let dmv = FloatVector(repeating: dMean), dnv = FloatVector(repeating: dNormMean)
-        i = 0
-        while i < vecEnd {
-            let norm = (loadVector(x + i) - mv) * sv
-            let dnorm = loadVector(weight + i) * loadVector(dy + i)
-            let g = (dnorm - dmv - norm * dnv) * sv
-            storeVector(loadVector(dx + i) + g, dx + i)
-            i &+= 16
-        }
-        while i < c {
-            let norm = (x[i] - m) * s
-            dx[i] += (weight[i] * dy[i] - dMean - norm * dNormMean) * s
-            i &+= 1
+    parallelism.run(n, LayerNormBackwardRows(dinp: dinp, dout: dout, inp: inp, weight: weight, mean: mean, rstd: rstd, c: c))
+    // Parameter gradients: threads own channel ranges and walk rows in order (deterministic).
+    parallelism.run(c, grain: 64, alignment: 16,
+                    LayerNormParameterGradients(dweight: dweight, dbias: dbias, dout: dout, inp: inp, mean: mean, rstd: rstd, n: n, c: c))
+}
+
+struct LayerNormBackwardRows: ParallelWork {
+    let dinp: UnsafeMutablePointer<Float>
+    let dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>
+    let mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>
+    let c: Int
+
+    func run(_ rows: Range<Int>) {
+        for row in rows {
+            let x = inp + row &* c
+            let dy = dout + row &* c
+            let dx = dinp + row &* c
+            let m = mean[row], s = rstd[row]
+            let mv = FloatVector(repeating: m), sv = FloatVector(repeating: s)
+            var accMean = FloatVector(repeating: 0), accNorm = FloatVector(repeating: 0)
+            var tailMean: Float = 0, tailNorm: Float = 0
+            var i = 0
+            while i &+ 16 <= c {
+                let norm = (loadVector(x + i) - mv) * sv
+                let dnorm = loadVector(weight + i) * loadVector(dy + i)
+                accMean += dnorm
+                accNorm = accNorm.addingProduct(dnorm, norm)
+                i &+= 16
+            }
+            let vecEnd = i
+            while i < c {
+                let norm = (x[i] - m) * s
+                let dnorm = weight[i] * dy[i]
+                tailMean += dnorm
+                tailNorm += dnorm * norm
+                i &+= 1
+            }
+            let dMean = (accMean.sum() + tailMean) / Float(c)
+            let dNormMean = (accNorm.sum() + tailNorm) / Float(c)
+            let dmv = FloatVector(repeating: dMean), dnv = FloatVector(repeating: dNormMean)
+            i = 0
+            while i < vecEnd {
+                let norm = (loadVector(x + i) - mv) * sv
+                let dnorm = loadVector(weight + i) * loadVector(dy + i)
+                let g = (dnorm - dmv - norm * dnv) * sv
+                storeVector(loadVector(dx + i) + g, dx + i)
+                i &+= 16
+            }
+            while i < c {
+                let norm = (x[i] - m) * s
+                dx[i] += (weight[i] * dy[i] - dMean - norm * dNormMean) * s
+                i &+= 1
+            }
         }
     }
-    // Parameter gradients: threads own channel ranges and walk rows in order (deterministic).
-    parallelism.forEachRange(c, grain: 64) { range in
+}
+
+struct LayerNormParameterGradients: ParallelWork {
+    let dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>
+    let dout: UnsafePointer<Float>, inp: UnsafePointer<Float>
+    let mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>
+    let n: Int, c: Int
+
+    func run(_ range: Range<Int>) {
         var j = range.lowerBound
         while j < range.upperBound {
             let width = min(16, range.upperBound &- j)

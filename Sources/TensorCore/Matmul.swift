@@ -12,13 +12,11 @@ public func matmulForward(
     precondition(n >= 0 && c > 0 && oc > 0, "[matmul] bad shape n=\(n) c=\(c) oc=\(oc)")
     var beta: Float = 0
     if let bias {
-        parallelism.forEachChunk(n) { row in
-            (out + row &* oc).update(from: bias, count: oc)
-        }
+        parallelism.run(n, BroadcastRows(out: out, row: bias, width: oc))
         beta = 1
     }
-    BLAS.gemm(transposeA: false, transposeB: true, m: n, n: oc, k: c, alpha: 1,
-              a: inp, lda: c, b: weight, ldb: c, beta: beta, c: out, ldc: oc)
+    parallelGemm(transposeA: false, transposeB: true, m: n, n: oc, k: c, alpha: 1,
+                 a: inp, lda: c, b: weight, ldb: c, beta: beta, c: out, ldc: oc, parallelism: parallelism)
 }
 
 /// Backward of `matmulForward`; accumulates into `dinp` (N,C), `dweight` (OC,C) and `dbias` (OC).
@@ -35,13 +33,24 @@ public func matmulBackward(
     parallelism: Parallelism
 ) {
     if let dinp {
-        BLAS.gemm(transposeA: false, transposeB: false, m: n, n: c, k: oc, alpha: 1,
-                  a: dout, lda: oc, b: weight, ldb: c, beta: 1, c: dinp, ldc: c)
+        parallelGemm(transposeA: false, transposeB: false, m: n, n: c, k: oc, alpha: 1,
+                     a: dout, lda: oc, b: weight, ldb: c, beta: 1, c: dinp, ldc: c, parallelism: parallelism)
     }
-    BLAS.gemm(transposeA: true, transposeB: false, m: oc, n: c, k: n, alpha: 1,
-              a: dout, lda: oc, b: inp, ldb: c, beta: 1, c: dweight, ldc: c)
+    parallelGemm(transposeA: true, transposeB: false, m: oc, n: c, k: n, alpha: 1,
+                 a: dout, lda: oc, b: inp, ldb: c, beta: 1, c: dweight, ldc: c, parallelism: parallelism)
     if let dbias {
         columnSumAccumulate(into: dbias, from: dout, rows: n, columns: oc, parallelism: parallelism)
+    }
+}
+
+/// Copies one row into every row of a (rows, width) matrix.
+struct BroadcastRows: ParallelWork {
+    let out: UnsafeMutablePointer<Float>
+    let row: UnsafePointer<Float>
+    let width: Int
+
+    func run(_ rows: Range<Int>) {
+        for r in rows { (out + r &* width).update(from: row, count: width) }
     }
 }
 
@@ -54,7 +63,15 @@ public func columnSumAccumulate(
     rows: Int, columns: Int,
     parallelism: Parallelism
 ) {
-    parallelism.forEachRange(columns, grain: 64) { range in
+    parallelism.run(columns, grain: 64, alignment: 16, ColumnSums(into: into, from: from, rows: rows, columns: columns))
+}
+
+struct ColumnSums: ParallelWork {
+    let into: UnsafeMutablePointer<Float>
+    let from: UnsafePointer<Float>
+    let rows: Int, columns: Int
+
+    func run(_ range: Range<Int>) {
         var j = range.lowerBound
         while j < range.upperBound {
             let width = min(16, range.upperBound &- j)

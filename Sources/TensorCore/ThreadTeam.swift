@@ -9,7 +9,8 @@ import Darwin
 /// A fixed set of worker threads that run the parts of one parallel loop at a time.
 ///
 /// Dispatch's `concurrentPerform` allocates on every call; a training step makes hundreds of
-/// parallel calls and must allocate nothing, so kernels use this team instead. The caller runs
+/// parallel calls and must allocate nothing, so kernels use this team instead. Jobs are passed as
+/// small value types (an existential with inline storage), never as closures. The caller runs
 /// part 0 itself; workers 1..<size wait on a condition variable between jobs. If the team is
 /// already busy (another thread is using it), the caller runs every part itself, in order.
 public final class ThreadTeam: @unchecked Sendable {
@@ -21,7 +22,7 @@ public final class ThreadTeam: @unchecked Sendable {
     private let start = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private let done = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     // Guarded by `lock`.
-    private var job: ((Int) -> Void)?
+    private var job: (any TeamJob)?
     private var parts = 0
     private var generation = 0
     private var pending = 0
@@ -50,27 +51,25 @@ public final class ThreadTeam: @unchecked Sendable {
         init(team: ThreadTeam, index: Int) { self.team = team; self.index = index }
     }
 
-    /// Runs `body(part)` for every part in `0..<parts` (parts ≤ size) and returns when all are done.
-    public func run(parts requested: Int, _ body: (Int) -> Void) {
+    /// Runs `job.runPart(part)` for every part in `0..<parts` and returns when all are done.
+    func run(parts requested: Int, _ work: some TeamJob) {
         let n = min(requested, size)
         if n <= 1 || pthread_mutex_trylock(busy) != 0 {
-            for part in 0..<requested { body(part) }
+            for part in 0..<requested { work.runPart(part) }
             return
         }
-        withoutActuallyEscaping(body) { escapable in
-            pthread_mutex_lock(lock)
-            job = escapable
-            parts = n
-            pending = size - 1
-            generation &+= 1
-            pthread_cond_broadcast(start)
-            pthread_mutex_unlock(lock)
-            escapable(0)
-            pthread_mutex_lock(lock)
-            while pending > 0 { pthread_cond_wait(done, lock) }
-            job = nil
-            pthread_mutex_unlock(lock)
-        }
+        pthread_mutex_lock(lock)
+        job = work
+        parts = n
+        pending = size - 1
+        generation &+= 1
+        pthread_cond_broadcast(start)
+        pthread_mutex_unlock(lock)
+        work.runPart(0)
+        pthread_mutex_lock(lock)
+        while pending > 0 { pthread_cond_wait(done, lock) }
+        job = nil
+        pthread_mutex_unlock(lock)
         pthread_mutex_unlock(busy)
     }
 
@@ -89,15 +88,12 @@ public final class ThreadTeam: @unchecked Sendable {
         }
     }
 
-    /// Runs this worker's part of the current job. A function of its own so that its reference to
-    /// the job's closure is released before the worker reports done (the caller checks that the
-    /// closure did not escape).
-    @inline(never)
+    /// Runs this worker's part of the current job, if it has one.
     private func perform(_ index: Int) {
         pthread_mutex_lock(lock)
         let work = index < parts ? job : nil
         pthread_mutex_unlock(lock)
-        work?(index)
+        work?.runPart(index)
     }
 
     private static let registry = Mutex<[Int: ThreadTeam]>([:])
@@ -111,4 +107,9 @@ public final class ThreadTeam: @unchecked Sendable {
             return team
         }
     }
+}
+
+/// A job the team runs part by part; implementations hold pointers only, so they fit inline.
+protocol TeamJob {
+    func runPart(_ part: Int)
 }

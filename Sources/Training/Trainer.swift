@@ -59,7 +59,6 @@ public final class Trainer {
         try config.validate()
         self.config = config
         parallelism = Parallelism(threads: config.threads)
-        BLAS.setThreads(config.threads)
         model = try GPT(config: config.model, maxBatch: config.batchSize, maxLength: config.sequenceLength, parallelism: parallelism)
         model.initializeParameters(seed: config.seed)
         let o = config.optimizer

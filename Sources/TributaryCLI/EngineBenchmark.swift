@@ -25,7 +25,10 @@ struct EngineBenchmark {
     struct GemmResult: Codable {
         let label: String
         let m: Int, n: Int, k: Int
+        /// OpenBLAS with its own threads.
         let gflops: Double
+        /// The same product split by rows across Tributary's threads (what the model runs).
+        let splitGFLOPs: Double
     }
 
     struct StepResult: Codable {
@@ -37,7 +40,9 @@ struct EngineBenchmark {
         let tokensPerSecond: Double
         let flopsPerToken: Double
         let modelGFLOPs: Double
-        /// modelGFLOPs / the 1024³ sgemm rate measured in the same run.
+        /// OpenBLAS 1024³ sgemm rate measured just before this config's steps.
+        let sgemm1024GFLOPs: Double
+        /// modelGFLOPs / sgemm1024GFLOPs.
         let fractionOfSgemm: Double
         /// Heap allocations during the timed steps, per step (nil where not countable).
         let allocationsPerStep: Double?
@@ -55,18 +60,20 @@ struct EngineBenchmark {
     let steps: Int
 
     func run(cases: [Case], log: (String) -> Void) throws -> Report {
-        BLAS.setThreads(threads)
         log("threads \(threads), \(steps) timed steps per config (median), fp32")
-        let base = measureGemm(label: "1024^3", m: 1024, n: 1024, k: 1024, transposeB: false)
-        log(String(format: "sgemm 1024^3: %.1f GFLOP/s", base.gflops))
+        let first = measureGemm(label: "1024^3", m: 1024, n: 1024, k: 1024, transposeB: false)
+        log(String(format: "sgemm 1024^3: %.1f GFLOP/s OpenBLAS threads, %.1f GFLOP/s split by rows", first.gflops, first.splitGFLOPs))
         var results: [StepResult] = []
         for c in cases {
             log("\n\(c.name):")
             let gemms = modelGemms(c).map { g -> GemmResult in
                 let r = measureGemm(label: g.0, m: g.1, n: g.2, k: g.3, transposeB: true)
-                log(String(format: "  sgemm %-10@ %5d x %5d x %5d: %6.1f GFLOP/s", g.0, g.1, g.2, g.3, r.gflops))
+                log(String(format: "  sgemm %-9@ %5d x %5d x %5d: %6.1f GFLOP/s OpenBLAS threads, %6.1f split by rows",
+                           g.0, g.1, g.2, g.3, r.gflops, r.splitGFLOPs))
                 return r
             }
+            let base = measureGemm(label: "1024^3", m: 1024, n: 1024, k: 1024, transposeB: false)
+            log(String(format: "  sgemm 1024^3 (baseline for this config): %.1f GFLOP/s", base.gflops))
             let r = try measureSteps(c, sgemmRate: base.gflops, gemms: gemms)
             let allocations = r.allocationsPerStep.map { String(format: "%.1f", $0) } ?? "n/a"
             log(String(format: "  step %.0f ms (forward %.0f, backward %.0f, AdamW %.0f) | %.1f tok/s | %.1f model GFLOP/s = %.0f%% of sgemm | %@ allocations/step",
@@ -74,7 +81,7 @@ struct EngineBenchmark {
                        r.fractionOfSgemm * 100, allocations))
             results.append(r)
         }
-        return Report(threads: threads, timedSteps: steps, sgemm1024GFLOPs: base.gflops, configs: results)
+        return Report(threads: threads, timedSteps: steps, sgemm1024GFLOPs: first.gflops, configs: results)
     }
 
     /// The distinct forward matrix products of a training step: (label, rows, out, in).
@@ -84,25 +91,38 @@ struct EngineBenchmark {
                 ("mlp.proj", n, ch, 4 * ch), ("lm_head", n, c.config.vocabSize, ch)]
     }
 
+    /// Times one product with OpenBLAS's own threads, then split by rows over ours.
     private func measureGemm(label: String, m: Int, n: Int, k: Int, transposeB: Bool) -> GemmResult {
         let a = FloatSlab(count: m * k), b = FloatSlab(count: k * n), out = FloatSlab(count: m * n)
         var rng = SeededGenerator(seed: 1)
         for i in 0..<a.count { a.base[i] = rng.nextUniformFloat() - 0.5 }
         for i in 0..<b.count { b.base[i] = rng.nextUniformFloat() - 0.5 }
-        let gemm = {
+        let ldb = transposeB ? k : n
+        BLAS.setThreads(threads)
+        let library = bestRate(flops: 2 * Double(m * n * k)) {
             BLAS.gemm(transposeA: false, transposeB: transposeB, m: m, n: n, k: k, alpha: 1,
-                      a: a.base, lda: k, b: b.base, ldb: transposeB ? k : n, beta: 0, c: out.base, ldc: n)
+                      a: a.base, lda: k, b: b.base, ldb: ldb, beta: 0, c: out.base, ldc: n)
         }
-        gemm()
+        BLAS.useCallerThreadOnly()
+        let par = Parallelism(threads: threads)
+        let split = bestRate(flops: 2 * Double(m * n * k)) {
+            parallelGemm(transposeA: false, transposeB: transposeB, m: m, n: n, k: k, alpha: 1,
+                         a: a.base, lda: k, b: b.base, ldb: ldb, beta: 0, c: out.base, ldc: n, parallelism: par)
+        }
+        return GemmResult(label: label, m: m, n: n, k: k, gflops: library, splitGFLOPs: split)
+    }
+
+    /// GFLOP/s of the median of repeated runs (at least 3, up to 0.6 s), after one warm-up run.
+    private func bestRate(flops: Double, _ body: () -> Void) -> Double {
+        body()
         var times: [Double] = []
-        let budget = 0.6
         var spent = 0.0
-        while times.count < 3 || (spent < budget && times.count < 50) {
-            let t = seconds(gemm)
+        while times.count < 3 || (spent < 0.6 && times.count < 50) {
+            let t = seconds(body)
             times.append(t)
             spent += t
         }
-        return GemmResult(label: label, m: m, n: n, k: k, gflops: 2 * Double(m * n * k) / median(times) / 1e9)
+        return flops / median(times) / 1e9
     }
 
     private func measureSteps(_ c: Case, sgemmRate: Double, gemms: [GemmResult]) throws -> StepResult {
@@ -145,13 +165,17 @@ struct EngineBenchmark {
         let stepSeconds = median(total)
         let tokensPerSecond = Double(n) / stepSeconds
         let flops = c.config.trainingFLOPsPerToken(sequenceLength: c.length)
-        let gflops = flops * tokensPerSecond / 1e9
+        let gflops: Double = flops * tokensPerSecond / 1e9
+        let perStep: Double? = allocations == UInt64.max ? nil : Double(allocations) / Double(steps)
+        let forwardMs: Double = median(forward) * 1e3
+        let backwardMs: Double = median(backward) * 1e3
+        let optimizerMs: Double = median(update) * 1e3
         return StepResult(
             name: c.name, parameters: model.layout.count, batch: c.batch, length: c.length,
-            msPerStep: stepSeconds * 1e3, forwardMs: median(forward) * 1e3, backwardMs: median(backward) * 1e3,
-            optimizerMs: median(update) * 1e3, tokensPerSecond: tokensPerSecond, flopsPerToken: flops,
-            modelGFLOPs: gflops, fractionOfSgemm: gflops / sgemmRate,
-            allocationsPerStep: allocations == UInt64.max ? nil : Double(allocations) / Double(steps), gemms: gemms)
+            msPerStep: stepSeconds * 1e3, forwardMs: forwardMs, backwardMs: backwardMs,
+            optimizerMs: optimizerMs, tokensPerSecond: tokensPerSecond, flopsPerToken: flops,
+            modelGFLOPs: gflops, sgemm1024GFLOPs: sgemmRate, fractionOfSgemm: gflops / sgemmRate,
+            allocationsPerStep: perStep, gemms: gemms)
     }
 }
 

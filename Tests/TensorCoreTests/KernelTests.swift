@@ -96,7 +96,8 @@ final class KernelTests: XCTestCase {
                 var out = [Float](repeating: 0, count: b * t * c), att = [Float](repeating: 0, count: b * nh * t * t)
                 attentionForward(out: &out, att: &att, qkv: qkv.floats, batch: b, length: t, channels: c, heads: nh, parallelism: par)
                 XCTAssertLessThan(scaledError(out, Reference.attention(qkv.doubles, b: b, t: t, c: c, nh: nh)), forwardTolerance, "\(b),\(t),\(c),\(nh)")
-                var dqkv = [Float](repeating: 0, count: b * t * 3 * c), scratch = [Float](repeating: 0, count: t * t)
+                var dqkv = [Float](repeating: 0, count: b * t * 3 * c)
+                var scratch = [Float](repeating: 0, count: attentionBackwardScratchCount(length: t, parallelism: par))
                 attentionBackward(dqkv: &dqkv, dout: dout.floats, qkv: qkv.floats, att: att, scratch: &scratch,
                                   batch: b, length: t, channels: c, heads: nh, parallelism: par)
                 let numeric = finiteDifferenceGradient(at: qkv.doubles) {
