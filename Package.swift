@@ -56,6 +56,7 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: vectorISA
         ),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "ModelCore", "TestSupport"], swiftSettings: vectorISA),
+        .testTarget(name: "CLITests", dependencies: ["TributaryCLI"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "ModelCore", "TensorCore", "TestSupport"], swiftSettings: vectorISA),
     ]
 )

@@ -102,6 +102,9 @@ public struct TrainConfig: Sendable, Codable, Equatable {
             config = try YAMLDecoder().decode(TrainConfig.self, from: text.isEmpty ? "{}" : text)
         } catch let error as ConfigError {
             throw error
+        } catch let DecodingError.dataCorrupted(context) where context.underlyingError is ConfigError {
+            // Yams wraps errors thrown by our own init(from:) as "not valid YAML"; unwrap them.
+            throw context.underlyingError!
         } catch let DecodingError.typeMismatch(type, context), let DecodingError.valueNotFound(type, context) {
             throw ConfigError(field: context.codingPath.map(\.stringValue).joined(separator: "."),
                               reason: "expected a value of type \(type) in \(source)")
@@ -187,6 +190,20 @@ public struct OptimizerConfig: Sendable, Codable, Equatable {
         beta2 = try c.decodeIfPresent(Float.self, forKey: .beta2) ?? beta2
         epsilon = try c.decodeIfPresent(Float.self, forKey: .epsilon) ?? epsilon
         gradientClip = try c.decodeIfPresent(Float.self, forKey: .gradientClip) ?? gradientClip
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        // Floats go out through their shortest decimal form (3e-3, not 3.00000002607703e-3).
+        func short(_ x: Float) -> Double { Double("\(x)") ?? Double(x) }
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(short(learningRate), forKey: .learningRate)
+        try c.encode(short(minLearningRateRatio), forKey: .minLearningRateRatio)
+        try c.encode(warmupSteps, forKey: .warmupSteps)
+        try c.encode(short(weightDecay), forKey: .weightDecay)
+        try c.encode(short(beta1), forKey: .beta1)
+        try c.encode(short(beta2), forKey: .beta2)
+        try c.encode(short(epsilon), forKey: .epsilon)
+        try c.encode(short(gradientClip), forKey: .gradientClip)
     }
 
     func validate(steps: Int) throws {

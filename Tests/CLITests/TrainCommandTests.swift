@@ -1,0 +1,102 @@
+import Foundation
+import XCTest
+
+/// Runs the real `tributary` executable as a child process, as a user would.
+final class TrainCommandTests: XCTestCase {
+    struct Result {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
+
+    var executable: URL {
+        // The test bundle sits next to the products it was built with.
+        let candidates = [Bundle.main.bundleURL] + Bundle.allBundles.map { $0.bundleURL.deletingLastPathComponent() }
+        for dir in candidates {
+            let url = dir.appendingPathComponent("tributary")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        return Bundle.main.bundleURL.appendingPathComponent("tributary")
+    }
+
+    func run(_ arguments: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("tributary-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+        return url
+    }
+
+    func writeConfig(_ yaml: String, in dir: URL) throws -> String {
+        let url = dir.appendingPathComponent("run.yaml")
+        try yaml.write(to: url, atomically: true, encoding: .utf8)
+        return url.path
+    }
+
+    func testShortRunWritesRunFolder() throws {
+        let dir = try temporaryDirectory()
+        let config = try writeConfig("""
+            model: {vocabSize: 32, contextLength: 16, layers: 1, heads: 2, channels: 16}
+            batchSize: 4
+            sequenceLength: 16
+            steps: 20
+            data: {markovVocabulary: 32, trainTokens: 10000, validationTokens: 2000}
+            evaluation: {interval: 10, batches: 2}
+            """, in: dir)
+        let out = dir.appendingPathComponent("run")
+        let r = try run(["train", "--config", config, "--out", out.path, "--threads", "2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("step 20/20"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("done: validation loss"), r.stdout)
+        let resolved = try String(contentsOf: out.appendingPathComponent("config.yaml"), encoding: .utf8)
+        XCTAssertTrue(resolved.contains("threads: 2"), resolved)
+        let lines = try String(contentsOf: out.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 20)
+        let last = try JSONSerialization.jsonObject(with: Data(lines[19].utf8)) as? [String: Any]
+        XCTAssertEqual(last?["step"] as? Int, 20)
+        XCTAssertNotNil(last?["validationLoss"])
+        XCTAssertNotNil(last?["tokensPerSecond"])
+    }
+
+    func testBadConfigsGiveOneLineErrorsNamingTheField() throws {
+        let dir = try temporaryDirectory()
+        let cases: [(String, String)] = [
+            ("batchsize: 4", "config field 'batchsize': unknown key; did you mean 'batchSize'?"),
+            ("batchSize: -1", "config field 'batchSize': must be positive, got -1"),
+            ("model: {vocabSize: 64, contextLength: 8, layers: 1, heads: 5, channels: 16}", "config field 'model.heads': (5) must divide channels (16)"),
+        ]
+        for (yaml, message) in cases {
+            let r = try run(["train", "--config", try writeConfig(yaml, in: dir), "--out", dir.appendingPathComponent("x").path])
+            XCTAssertEqual(r.status, 1, yaml)
+            XCTAssertTrue(r.stderr.hasPrefix("error: " + message), "\(yaml): \(r.stderr)")
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("x").path), "no run folder for a bad config")
+        }
+        let missing = try run(["train", "--config", dir.appendingPathComponent("nope.yaml").path])
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.stderr.contains("cannot read"), missing.stderr)
+    }
+
+    func testBadFlagsAreRejected() throws {
+        let r = try run(["bench", "engine", "--steps", "0"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("--steps must be in 1...1000"), r.stderr)
+        let threads = try run(["train", "--threads", "0", "--steps", "1"])
+        XCTAssertEqual(threads.status, 1)
+        XCTAssertTrue(threads.stderr.contains("'threads': must be positive"), threads.stderr)
+    }
+}
