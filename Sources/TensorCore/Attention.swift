@@ -12,31 +12,52 @@ public func attentionForward(
     parallelism: Parallelism
 ) {
     precondition(c % nh == 0, "[attention] channels \(c) not divisible by heads \(nh)")
-    parallelism.run(b &* nh, AttentionHeads(out: out, att: att, qkv: qkv, length: t, channels: c, heads: nh))
+    let shape = AttentionShape(length: t, channels: c, heads: nh)
+    parallelism.run(b &* nh, AttentionHeads(out: out, att: att, qkv: qkv, shape: shape))
+}
+
+/// Where one head of one sequence lives in the fused qkv (B,T,3C) and output (B,T,C) buffers.
+struct AttentionShape {
+    let length: Int, channels: Int, heads: Int
+
+    var headSize: Int { channels / heads }
+    /// 1/√hs, the score scale.
+    var scale: Float { 1 / Float(headSize).squareRoot() }
+    /// Row stride of qkv.
+    var qkvStride: Int { 3 &* channels }
+
+    /// Offset of head `bh` (= b·NH + h)'s first query element in qkv; keys follow at +C, values at +2C.
+    @inline(__always)
+    func qkvOffset(_ bh: Int) -> Int {
+        let (b, h) = bh.quotientAndRemainder(dividingBy: heads)
+        return b &* length &* qkvStride &+ h &* headSize
+    }
+
+    /// Offset of head `bh`'s first element in the (B,T,C) output.
+    @inline(__always)
+    func outOffset(_ bh: Int) -> Int {
+        let (b, h) = bh.quotientAndRemainder(dividingBy: heads)
+        return b &* length &* channels &+ h &* headSize
+    }
 }
 
 struct AttentionHeads: ParallelWork {
     let out: UnsafeMutablePointer<Float>
     let att: UnsafeMutablePointer<Float>
     let qkv: UnsafePointer<Float>
-    let length: Int, channels: Int, heads: Int
+    let shape: AttentionShape
 
     func run(_ range: Range<Int>) {
-        let (t, c) = (length, channels)
-        let hs = c / heads
-        let scaleFactor = 1 / Float(hs).squareRoot()
-        let c3 = 3 &* c
+        let (t, c, hs, c3) = (shape.length, shape.channels, shape.headSize, shape.qkvStride)
         for bh in range {
-            let (bi, h) = bh.quotientAndRemainder(dividingBy: heads)
-            let q = qkv + (bi &* t &* c3 &+ h &* hs)
+            let q = qkv + shape.qkvOffset(bh)
             let a = att + bh &* t &* t
             // S = s·Q·Kᵀ, then a causal softmax per row, then O = A·V.
-            BLAS.gemm(transposeA: false, transposeB: true, m: t, n: t, k: hs, alpha: scaleFactor,
+            BLAS.gemm(transposeA: false, transposeB: true, m: t, n: t, k: hs, alpha: shape.scale,
                       a: q, lda: c3, b: q + c, ldb: c3, beta: 0, c: a, ldc: t)
             for row in 0..<t { causalSoftmaxRow(a + row &* t, valid: row &+ 1, length: t) }
             BLAS.gemm(transposeA: false, transposeB: false, m: t, n: hs, k: t, alpha: 1,
-                      a: a, lda: t, b: q + 2 &* c, ldb: c3, beta: 0,
-                      c: out + (bi &* t &* c &+ h &* hs), ldc: c)
+                      a: a, lda: t, b: q + 2 &* c, ldb: c3, beta: 0, c: out + shape.outOffset(bh), ldc: c)
         }
     }
 }
@@ -89,7 +110,7 @@ public func attentionBackward(
     let parts = min(parallelism.threads, b &* nh)
     parallelism.run(parts, AttentionBackwardParts(
         dqkv: dqkv, dout: dout, qkv: qkv, att: att, scratch: scratch,
-        parts: parts, totalHeads: b &* nh, length: t, channels: c, heads: nh))
+        parts: parts, totalHeads: b &* nh, shape: AttentionShape(length: t, channels: c, heads: nh)))
 }
 
 struct AttentionBackwardParts: ParallelWork {
@@ -97,23 +118,20 @@ struct AttentionBackwardParts: ParallelWork {
     let dout: UnsafePointer<Float>, qkv: UnsafePointer<Float>, att: UnsafePointer<Float>
     let scratch: UnsafeMutablePointer<Float>
     let parts: Int, totalHeads: Int
-    let length: Int, channels: Int, heads: Int
+    let shape: AttentionShape
 
     func run(_ range: Range<Int>) {
-        let (t, c) = (length, channels)
-        let hs = c / heads
-        let scaleFactor = 1 / Float(hs).squareRoot()
-        let c3 = 3 &* c
+        let (t, c, hs, c3) = (shape.length, shape.channels, shape.headSize, shape.qkvStride)
+        let scaleFactor = shape.scale
         for part in range {
             let ds = scratch + part &* t &* t
             for bh in (totalHeads * part / parts)..<(totalHeads * (part + 1) / parts) {
-                let (bi, h) = bh.quotientAndRemainder(dividingBy: heads)
-                let q = qkv + (bi &* t &* c3 &+ h &* hs)
+                let q = qkv + shape.qkvOffset(bh)
                 let k = q + c, v = q + 2 &* c
-                let dq = dqkv + (bi &* t &* c3 &+ h &* hs)
+                let dq = dqkv + shape.qkvOffset(bh)
                 let dk = dq + c, dv = dq + 2 &* c
                 let a = att + bh &* t &* t
-                let dO = dout + (bi &* t &* c &+ h &* hs)
+                let dO = dout + shape.outOffset(bh)
                 // dA = dO·Vᵀ ; dV += Aᵀ·dO
                 BLAS.gemm(transposeA: false, transposeB: true, m: t, n: t, k: hs, alpha: 1,
                           a: dO, lda: c, b: v, ldb: c3, beta: 0, c: ds, ldc: t)
