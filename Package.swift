@@ -15,11 +15,13 @@ let package = Package(
         .library(name: "TensorCore", targets: ["TensorCore"]),
         .library(name: "ModelCore", targets: ["ModelCore"]),
         .library(name: "Training", targets: ["Training"]),
+        .library(name: "Wire", targets: ["Wire"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .systemLibrary(
@@ -39,10 +41,15 @@ let package = Package(
             ],
             swiftSettings: vectorISA
         ),
+        .target(
+            name: "Wire",
+            dependencies: ["TensorCore", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: vectorISA
+        ),
         .executableTarget(
             name: "TributaryCLI",
             dependencies: [
-                "Training", "ModelCore", "TensorCore", "AllocationCounter",
+                "Training", "ModelCore", "TensorCore", "Wire", "AllocationCounter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -54,6 +61,12 @@ let package = Package(
             name: "ModelCoreTests",
             dependencies: ["ModelCore", "TensorCore", "Training", "TestSupport"],
             resources: [.copy("Fixtures")],
+            swiftSettings: vectorISA
+        ),
+        .testTarget(
+            name: "WireTests",
+            dependencies: ["Wire", "TensorCore", "ModelCore", .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOEmbedded", package: "swift-nio")],
             swiftSettings: vectorISA
         ),
         .testTarget(name: "CLITests", dependencies: ["TributaryCLI"]),

@@ -1,0 +1,33 @@
+import NIOCore
+
+/// Error feedback for a lossy codec: what the wire could not carry this round is added to the
+/// next round's input instead of being lost.
+///
+/// e ← β·e + δ; send Q(e); e ← e − decode(Q(e)). With β = 1 the sum of everything sent differs
+/// from the sum of every δ by exactly the final residual, which stays bounded.
+public final class ErrorFeedback {
+    /// The residual e, one value per element of the vector range it serves.
+    public private(set) var residual: [Float]
+    /// Decay of the residual per round (SparseLoCo uses 0.95).
+    public let beta: Float
+    private var decoded: [Float]
+
+    /// A zero residual for a range of `count` values.
+    public init(count: Int, beta: Float = 1) {
+        residual = [Float](repeating: 0, count: count)
+        decoded = residual
+        self.beta = beta
+    }
+
+    /// Adds `delta` to the residual, appends its encoding to `buffer`, and keeps what was lost.
+    public func encode(_ delta: UnsafeBufferPointer<Float>, codec: any VectorCodec, rounding: RoundingMode,
+                       random: inout LaneRandom, into buffer: inout ByteBuffer) throws {
+        precondition(delta.count == residual.count, "[ErrorFeedback] \(delta.count) values for a residual of \(residual.count)")
+        for i in 0..<residual.count { residual[i] = beta * residual[i] + delta[i] }
+        let start = buffer.writerIndex
+        residual.withUnsafeBufferPointer { codec.encode($0, into: &buffer, rounding: rounding, random: &random) }
+        let sent = buffer.getSlice(at: start, length: buffer.writerIndex - start)!
+        try decoded.withUnsafeMutableBufferPointer { try codec.decode(sent, into: $0, accumulate: false) }
+        for i in 0..<residual.count { residual[i] -= decoded[i] }
+    }
+}
