@@ -5,7 +5,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that print figures and ratios against baselines measured in the same run.",
-        subcommands: [EngineBenchCommand.self]
+        subcommands: [EngineBenchCommand.self, CodecBenchCommand.self]
     )
 }
 
@@ -41,6 +41,34 @@ struct EngineBenchCommand: ParsableCommand {
             let cases = only.isEmpty ? EngineBenchmark.cases : EngineBenchmark.cases.filter { only.contains($0.name) }
             let bench = EngineBenchmark(threads: threads, steps: steps)
             let report = try bench.run(cases: cases, log: json ? { _ in } : { print($0); fflush(nil) })
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            }
+        }
+    }
+}
+
+struct CodecBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "codecs",
+        abstract: "Encode/decode throughput (one thread) and error of every wire codec, against memcpy."
+    )
+
+    @Flag(name: .long, help: "Print one JSON object instead of a table.")
+    var json = false
+
+    @Option(name: .long, help: "Vector size in MB of fp32 (1...1024).")
+    var size = 64
+
+    func validate() throws {
+        guard (1...1024).contains(size) else { throw ValidationError("--size must be in 1...1024 (MB), got \(size)") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let report = try CodecBenchmark(values: size << 18).run(log: json ? { _ in } : { print($0) })
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
