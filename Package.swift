@@ -16,6 +16,8 @@ let package = Package(
         .library(name: "ModelCore", targets: ["ModelCore"]),
         .library(name: "Training", targets: ["Training"]),
         .library(name: "Wire", targets: ["Wire"]),
+        .library(name: "Transport", targets: ["Transport"]),
+        .library(name: "Collectives", targets: ["Collectives"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -46,10 +48,22 @@ let package = Package(
             dependencies: ["TensorCore", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: vectorISA
         ),
+        .target(
+            name: "Transport",
+            dependencies: ["Wire", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: vectorISA
+        ),
+        .target(
+            name: "Collectives",
+            dependencies: ["Wire", "Transport", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: vectorISA
+        ),
         .executableTarget(
             name: "TributaryCLI",
             dependencies: [
-                "Training", "ModelCore", "TensorCore", "Wire", "AllocationCounter",
+                "Training", "ModelCore", "TensorCore", "Wire", "Transport", "Collectives", "AllocationCounter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -67,6 +81,12 @@ let package = Package(
             name: "WireTests",
             dependencies: ["Wire", "TensorCore", "ModelCore", .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOEmbedded", package: "swift-nio")],
+            swiftSettings: vectorISA
+        ),
+        .testTarget(
+            name: "CollectivesTests",
+            dependencies: ["Collectives", "Transport", "Wire", .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")],
             swiftSettings: vectorISA
         ),
         .testTarget(name: "CLITests", dependencies: ["TributaryCLI"]),

@@ -1,0 +1,109 @@
+import NIOCore
+import Transport
+import Wire
+
+/// One worker's place in a ring: its rank, the ring's size, and links to its neighbours.
+///
+/// Frames go to `next` and come from `previous`. With one worker both are nil.
+public struct Ring: Sendable {
+    public let rank: Int
+    public let size: Int
+    public let next: (any FrameLink)?
+    public let previous: (any FrameLink)?
+    /// Run id stamped on every frame.
+    public let runID: UInt64
+    /// Values per frame: small enough to pipeline, large enough to amortise headers (1 MB of fp32).
+    public var pieceValues = 1 << 18
+    /// Frames handed to `next` but not yet on the socket before we wait.
+    public var window = 16
+    /// Longest wait for one frame from `previous`.
+    public var timeout: TimeAmount = .seconds(120)
+
+    public init(rank: Int, size: Int, next: (any FrameLink)?, previous: (any FrameLink)?, runID: UInt64) {
+        precondition(size >= 1 && (0..<size).contains(rank), "[Ring] rank \(rank) of \(size)")
+        precondition(size == 1 || (next != nil && previous != nil), "[Ring] a ring of \(size) needs both neighbours")
+        self.rank = rank
+        self.size = size
+        self.next = next
+        self.previous = previous
+        self.runID = runID
+    }
+
+    /// Elements `c·L/n ..< (c+1)·L/n` of a vector of `length`: chunk c of n.
+    func chunk(_ c: Int, length: Int) -> Range<Int> {
+        let c = ((c % size) + size) % size
+        return (c * length / size)..<((c + 1) * length / size)
+    }
+
+    /// A chunk cut into frames of at most `pieceValues`.
+    func pieces(of range: Range<Int>) -> [Range<Int>] {
+        stride(from: range.lowerBound, to: range.upperBound, by: pieceValues).map { $0..<min($0 + pieceValues, range.upperBound) }
+    }
+}
+
+/// Byte and time counts of one collective on one worker.
+public struct CollectiveStats: Sendable, Codable, Equatable {
+    /// Payload and header bytes this worker sent.
+    public var bytesSent = 0
+    public var bytesReceived = 0
+    public var framesSent = 0
+    public var seconds = 0.0
+
+    public init() {}
+
+    public static func += (a: inout CollectiveStats, b: CollectiveStats) {
+        a.bytesSent += b.bytesSent
+        a.bytesReceived += b.bytesReceived
+        a.framesSent += b.framesSent
+        a.seconds += b.seconds
+    }
+}
+
+/// Sends frames to a link keeping at most `window` of them unwritten, counting bytes.
+struct Sender {
+    let link: any FrameLink
+    let window: Int
+    private var pending: [EventLoopFuture<Void>] = []
+    private(set) var stats = CollectiveStats()
+
+    init(link: any FrameLink, window: Int) {
+        self.link = link
+        self.window = window
+    }
+
+    mutating func post(_ frame: Frame) async throws {
+        stats.bytesSent += FrameHeader.size + frame.payload.readableBytes
+        stats.framesSent += 1
+        pending.append(link.send(frame))
+        if pending.count >= window { try await pending.removeFirst().get() }
+    }
+
+    mutating func drain() async throws {
+        for f in pending { try await f.get() }
+        pending.removeAll()
+    }
+}
+
+extension Ring {
+    /// Receives the next frame from `previous` and checks it is the data frame we expect.
+    func receiveData(round: UInt64, range: Range<Int>, codec: CodecID?, phase: String, stats: inout CollectiveStats) async throws -> Frame {
+        let link = previous!
+        let frame = try await link.receive(timeout: timeout, what: "\(phase) values \(range) of round \(round)")
+        stats.bytesReceived += FrameHeader.size + frame.payload.readableBytes
+        let h = frame.header
+        guard h.type == .data, h.round == round, h.offset == UInt64(range.lowerBound), h.count == UInt64(range.count),
+              codec == nil || h.codec == codec!
+        else {
+            throw TransportError.protocolViolation(
+                peer: link.peerDescription,
+                reason: "expected \(phase) data for values \(range) of round \(round), got \(h.type) for \(h.offset)+\(h.count) of round \(h.round) (\(h.codec))")
+        }
+        return frame
+    }
+
+    func dataFrame(round: UInt64, range: Range<Int>, codec: CodecID, payload: ByteBuffer) -> Frame {
+        Frame(header: FrameHeader(type: .data, codec: codec, runID: runID, round: round, sender: UInt32(rank),
+                                  offset: UInt64(range.lowerBound), count: UInt64(range.count)),
+              payload: payload)
+    }
+}

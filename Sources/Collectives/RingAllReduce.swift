@@ -1,0 +1,94 @@
+import Dispatch
+import NIOCore
+import Transport
+import Wire
+
+extension Ring {
+    /// Replaces `vector` on every worker with the element-wise sum over workers (ring all-reduce:
+    /// reduce-scatter, then all-gather), sending values through `codec`.
+    ///
+    /// Partial sums are accumulated in fp32 whatever the wire carries. Each chunk is encoded once
+    /// by its owner for the all-gather and forwarded byte for byte, and the owner keeps the decoded
+    /// values too, so every worker ends with bit-identical results even with a lossy codec.
+    /// Each worker sends 2(n−1)/n of the encoded vector. Any length works, including 0 and
+    /// lengths below n (empty chunks send nothing).
+    public func allReduceSum(_ vector: UnsafeMutableBufferPointer<Float>, codec id: CodecID, round: UInt64,
+                             rounding: RoundingMode = .nearest, random: inout LaneRandom) async throws -> CollectiveStats {
+        let start = DispatchTime.now().uptimeNanoseconds
+        guard size > 1 else { return CollectiveStats() }
+        let codec = id.codec
+        let n = vector.count
+        var sender = Sender(link: next!, window: window)
+        var stats = CollectiveStats()
+
+        func encode(_ range: Range<Int>, random: inout LaneRandom) -> ByteBuffer {
+            var buffer = ByteBuffer()
+            buffer.reserveCapacity(codec.encodedByteCount(count: range.count))
+            codec.encode(UnsafeBufferPointer(rebasing: vector[range]), into: &buffer, rounding: rounding, random: &random)
+            return buffer
+        }
+
+        // Reduce-scatter: at step s send chunk r−s, receive chunk r−s−1 and add our part to it.
+        for piece in pieces(of: chunk(rank, length: n)) {
+            try await sender.post(dataFrame(round: round, range: piece, codec: id, payload: encode(piece, random: &random)))
+        }
+        for step in 0..<(size - 1) {
+            for piece in pieces(of: chunk(rank - step - 1, length: n)) {
+                let frame = try await receiveData(round: round, range: piece, codec: id, phase: "reduce-scatter", stats: &stats)
+                try codec.decode(frame.payload, into: UnsafeMutableBufferPointer(rebasing: vector[piece]), accumulate: true)
+                if step < size - 2 {
+                    try await sender.post(dataFrame(round: round, range: piece, codec: id, payload: encode(piece, random: &random)))
+                }
+            }
+        }
+        // All-gather: chunk r+1 is complete here. Encode it once, keep what others will decode,
+        // pass on what arrives unless the next worker is its owner.
+        for piece in pieces(of: chunk(rank + 1, length: n)) {
+            let payload = encode(piece, random: &random)
+            try codec.decode(payload, into: UnsafeMutableBufferPointer(rebasing: vector[piece]), accumulate: false)
+            try await sender.post(dataFrame(round: round, range: piece, codec: id, payload: payload))
+        }
+        for step in 0..<(size - 1) {
+            for piece in pieces(of: chunk(rank - step, length: n)) {
+                let frame = try await receiveData(round: round, range: piece, codec: id, phase: "all-gather", stats: &stats)
+                try codec.decode(frame.payload, into: UnsafeMutableBufferPointer(rebasing: vector[piece]), accumulate: false)
+                if step < size - 2 { try await sender.post(frame) }
+            }
+        }
+        try await sender.drain()
+        stats.bytesSent = sender.stats.bytesSent
+        stats.framesSent = sender.stats.framesSent
+        stats.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return stats
+    }
+
+    /// Copies `vector` from the worker of rank `root` to every other worker (for state transfer),
+    /// pipelined around the ring, through `codec` (fp32 for an exact copy).
+    public func broadcast(_ vector: UnsafeMutableBufferPointer<Float>, root: Int, codec id: CodecID = .fp32,
+                          round: UInt64) async throws -> CollectiveStats {
+        let start = DispatchTime.now().uptimeNanoseconds
+        guard size > 1 else { return CollectiveStats() }
+        let codec = id.codec
+        var sender = Sender(link: next!, window: window)
+        var stats = CollectiveStats()
+        let nextIsRoot = (rank + 1) % size == root
+        var random = LaneRandom(seed: 0)
+        for piece in pieces(of: 0..<vector.count) {
+            if rank == root {
+                var buffer = ByteBuffer()
+                codec.encode(UnsafeBufferPointer(rebasing: vector[piece]), into: &buffer, rounding: .nearest, random: &random)
+                try codec.decode(buffer, into: UnsafeMutableBufferPointer(rebasing: vector[piece]), accumulate: false)
+                try await sender.post(dataFrame(round: round, range: piece, codec: id, payload: buffer))
+            } else {
+                let frame = try await receiveData(round: round, range: piece, codec: id, phase: "broadcast", stats: &stats)
+                try codec.decode(frame.payload, into: UnsafeMutableBufferPointer(rebasing: vector[piece]), accumulate: false)
+                if !nextIsRoot { try await sender.post(frame) }
+            }
+        }
+        try await sender.drain()
+        stats.bytesSent = sender.stats.bytesSent
+        stats.framesSent = sender.stats.framesSent
+        stats.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return stats
+    }
+}

@@ -1,0 +1,155 @@
+import Collectives
+import NIOCore
+import NIOPosix
+import Transport
+import Wire
+import XCTest
+
+/// Runs `body` on a heap copy of `array` (async code cannot use withUnsafeMutableBufferPointer),
+/// then copies the result back.
+func withHeapBuffer<T>(_ array: inout [Float], _ body: (UnsafeMutableBufferPointer<Float>) async throws -> T) async rethrows -> T {
+    let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: array.count)
+    defer { buffer.deallocate() }
+    _ = buffer.initialize(from: array)
+    let result = try await body(buffer)
+    array = Array(buffer)
+    return result
+}
+
+final class RingAllReduceTests: XCTestCase {
+    let loop = MultiThreadedEventLoopGroup.singleton.next()
+
+    /// n workers joined by in-memory links into a ring.
+    func memoryRing(_ n: Int, pieceValues: Int) -> [Ring] {
+        var toNext: [MemoryLink?] = Array(repeating: nil, count: n), fromPrevious: [MemoryLink?] = Array(repeating: nil, count: n)
+        if n > 1 {
+            for r in 0..<n {
+                let (a, b) = MemoryLink.pair("rank \(r)", "rank \((r + 1) % n)", eventLoop: loop)
+                toNext[r] = a
+                fromPrevious[(r + 1) % n] = b
+            }
+        }
+        return (0..<n).map { r in
+            var ring = Ring(rank: r, size: n, next: toNext[r], previous: fromPrevious[r], runID: 99)
+            ring.pieceValues = pieceValues
+            ring.window = 3
+            ring.timeout = .seconds(20)
+            return ring
+        }
+    }
+
+    func inputs(n: Int, length: Int, seed: UInt64) -> [[Float]] {
+        var random = LaneRandom(seed: seed)
+        return (0..<n).map { _ in
+            var v: [Float] = []
+            while v.count < length { let u = random.next(); for i in 0..<16 { v.append(u[i] * 2 - 1) } }
+            return Array(v.prefix(length))
+        }
+    }
+
+    /// Runs the all-reduce on every ring member concurrently; returns each one's vector and stats.
+    func runAllReduce(_ rings: [Ring], _ inputs: [[Float]], codec: CodecID) async throws -> ([[Float]], [CollectiveStats]) {
+        try await withThrowingTaskGroup(of: (Int, [Float], CollectiveStats).self) { group in
+            for ring in rings {
+                let input = inputs[ring.rank]
+                group.addTask {
+                    var random = LaneRandom(seed: UInt64(ring.rank) + 1)
+                    var copy = input
+                    let stats = try await withHeapBuffer(&copy) {
+                        try await ring.allReduceSum($0, codec: codec, round: 5, random: &random)
+                    }
+                    return (ring.rank, copy, stats)
+                }
+            }
+            var vectors = inputs
+            var out = [CollectiveStats](repeating: CollectiveStats(), count: rings.count)
+            for try await (rank, vector, stats) in group {
+                vectors[rank] = vector
+                out[rank] = stats
+            }
+            return (vectors, out)
+        }
+    }
+
+    func testSumMatchesLocalSumForManyShapesAndCodecs() async throws {
+        let codecs: [CodecID] = [.fp32, .fp16, .bf16, .int8(block: 32)!, .int4(block: 64)!, .topK(k: 8, bits: 4)!]
+        var seed: UInt64 = 1
+        for n in 1...6 {
+            for length in [0, 1, 2, 5, 7, 13, 97, 1031] {
+                for id in codecs {
+                    seed += 1
+                    let input = inputs(n: n, length: length, seed: seed)
+                    let rings = memoryRing(n, pieceValues: 17)
+                    let (results, stats) = try await runAllReduce(rings, input, codec: id)
+                    let codec = id.codec
+                    let bound = codec.errorBound(rounding: .nearest)
+                    let exact = (0..<length).map { i in input.reduce(0.0) { $0 + Double($1[i]) } }
+                    let absSum = (0..<length).map { i in input.reduce(Float(0)) { $0 + abs($1[i]) } }
+                    let block = bound.blockSize == 0 ? max(length, 1) : bound.blockSize
+                    for r in 0..<n where results[r] != results[0] {
+                        XCTFail("workers 0 and \(r) disagree: n \(n) length \(length) \(id)")
+                    }
+                    for i in 0..<length {
+                        // Codec blocks start at each frame's first value: find i's frame, then its block.
+                        let chunk = (0..<n).map { c in (c * length / n)..<((c + 1) * length / n) }.first { $0.contains(i) }!
+                        let pieceStart = chunk.lowerBound + (i - chunk.lowerBound) / rings[0].pieceValues * rings[0].pieceValues
+                        let pieceEnd = min(chunk.upperBound, pieceStart + rings[0].pieceValues)
+                        let blockStart = pieceStart + (i - pieceStart) / block * block
+                        let blockMax = absSum[blockStart..<min(pieceEnd, blockStart + block)].max()!
+                        // One quantisation per hop of the reduce-scatter and one for the all-gather.
+                        let limit = Double(n) * Double(bound.limit(value: absSum[i], blockMax: blockMax)) + 1e-5 * Double(absSum[i])
+                        XCTAssertLessThanOrEqual(abs(Double(results[0][i]) - exact[i]), limit, "n \(n) length \(length) \(id) at \(i)")
+                    }
+                    if id == .fp32 && n > 1 {
+                        let payload = stats.reduce(0) { $0 + $1.bytesSent - $1.framesSent * FrameHeader.size }
+                        XCTAssertEqual(payload, 2 * (n - 1) * 4 * length, "bytes on the wire: n \(n) length \(length)")
+                    }
+                }
+            }
+        }
+    }
+
+    func testBroadcastCopiesTheRootsVector() async throws {
+        for n in [1, 2, 5] {
+            let rings = memoryRing(n, pieceValues: 10)
+            let input = inputs(n: n, length: 123, seed: 3)
+            try await withThrowingTaskGroup(of: [Float].self) { group in
+                for ring in rings {
+                    let mine = input[ring.rank]
+                    group.addTask {
+                        var copy = mine
+                        _ = try await withHeapBuffer(&copy) { try await ring.broadcast($0, root: n / 2, round: 1) }
+                        return copy
+                    }
+                }
+                for try await result in group { XCTAssertEqual(result, input[n / 2]) }
+            }
+        }
+    }
+
+    func testADroppedLinkFailsTheCollectiveWithTheRoundNotAHang() async throws {
+        var rings = memoryRing(3, pieceValues: 10)
+        for r in 0..<3 { rings[r].timeout = .seconds(2) }
+        (rings[1].next as! MemoryLink).dropAfter(2)
+        do {
+            _ = try await runAllReduce(rings, inputs(n: 3, length: 300, seed: 4), codec: .fp32)
+            XCTFail("all-reduce survived a dropped link")
+        } catch let error as TransportError {
+            XCTAssertTrue("\(error)".contains("connection dropped") || "\(error)".contains("round 5"), "\(error)")
+        }
+    }
+
+    func testTimeoutNamesPeerAndRound() async throws {
+        var rings = memoryRing(2, pieceValues: 10)
+        rings[0].timeout = .milliseconds(100)
+        var v = [Float](repeating: 1, count: 40)
+        var random = LaneRandom(seed: 1)
+        do {
+            _ = try await withHeapBuffer(&v) { try await rings[0].allReduceSum($0, codec: .fp32, round: 77, random: &random) }
+            XCTFail("no timeout")
+        } catch let TransportError.timeout(peer, what, _) {
+            XCTAssertEqual(peer, "rank 1")
+            XCTAssertTrue(what.contains("round 77"), what)
+        }
+    }
+}
