@@ -101,6 +101,13 @@ extension Ring {
         return frame
     }
 
+    /// The same frame, payload byte for byte, sent on as ours (peers check who a frame is from).
+    func forwarded(_ frame: Frame) -> Frame {
+        var f = frame
+        f.header.sender = UInt32(rank)
+        return f
+    }
+
     func dataFrame(round: UInt64, range: Range<Int>, codec: CodecID, payload: ByteBuffer) -> Frame {
         Frame(header: FrameHeader(type: .data, codec: codec, runID: runID, round: round, sender: UInt32(rank),
                                   offset: UInt64(range.lowerBound), count: UInt64(range.count)),

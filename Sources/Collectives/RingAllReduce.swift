@@ -52,7 +52,7 @@ extension Ring {
             for piece in pieces(of: chunk(rank - step, length: n)) {
                 let frame = try await receiveData(round: round, range: piece, codec: id, phase: "all-gather", stats: &stats)
                 try codec.decode(frame.payload, into: UnsafeMutableBufferPointer(rebasing: vector[piece]), accumulate: false)
-                if step < size - 2 { try await sender.post(frame) }
+                if step < size - 2 { try await sender.post(forwarded(frame)) }
             }
         }
         try await sender.drain()
@@ -82,7 +82,7 @@ extension Ring {
             } else {
                 let frame = try await receiveData(round: round, range: piece, codec: id, phase: "broadcast", stats: &stats)
                 try codec.decode(frame.payload, into: UnsafeMutableBufferPointer(rebasing: vector[piece]), accumulate: false)
-                if !nextIsRoot { try await sender.post(frame) }
+                if !nextIsRoot { try await sender.post(forwarded(frame)) }
             }
         }
         try await sender.drain()

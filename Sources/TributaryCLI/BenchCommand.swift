@@ -1,11 +1,13 @@
 import ArgumentParser
+import Transport
+import Wire
 import Foundation
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that print figures and ratios against baselines measured in the same run.",
-        subcommands: [EngineBenchCommand.self, CodecBenchCommand.self]
+        subcommands: [EngineBenchCommand.self, CodecBenchCommand.self, AllReduceBenchCommand.self]
     )
 }
 
@@ -73,6 +75,98 @@ struct CodecBenchCommand: ParsableCommand {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
                 print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            }
+        }
+    }
+}
+
+struct AllReduceBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "allreduce",
+        abstract: "Ring all-reduce across worker processes on loopback, each link emulated; goodput against the link rate."
+    )
+
+    @Option(name: .long, help: "Worker processes (2...16).")
+    var workers = 4
+
+    @Option(name: .long, help: "Vector size, e.g. 50MB (of fp32 values).")
+    var size = "50MB"
+
+    @Option(name: .long, help: "Link of every worker, RATE[,DELAY], e.g. 100mbit,40ms.")
+    var link = "100mbit,40ms"
+
+    @Option(name: .long, help: "Codecs to compare, comma-separated (fp32, fp16, bf16, int8, int4, topk...).")
+    var codec = "fp32,int8"
+
+    @Option(name: .long, help: "All-reduce rounds per codec (the median is reported).")
+    var rounds = 1
+
+    @Flag(name: .long, help: "Print one JSON object instead of a table.")
+    var json = false
+
+    struct Row: Codable {
+        let codec: String
+        let seconds: Double
+        let bytesSentPerWorker: Int
+        let goodputBytesPerSecond: Double
+        let fractionOfLink: Double?
+        let speedupOverFirst: Double
+        let relativeRMSError: Double
+        let workersAgree: Bool
+    }
+
+    func parsedValues() throws -> Int {
+        let text = size.uppercased()
+        let units: [(String, Double)] = [("GB", 1e9), ("MB", 1e6), ("KB", 1e3), ("B", 1)]
+        guard let (suffix, scale) = units.first(where: { text.hasSuffix($0.0) }), let n = Double(text.dropLast(suffix.count)),
+              n > 0, n * scale <= 4e9
+        else { throw ValidationError("--size must look like 50MB (at most 4GB), got \(size)") }
+        return Int(n * scale / 4)
+    }
+
+    func validate() throws {
+        guard (2...16).contains(workers) else { throw ValidationError("--workers must be in 2...16, got \(workers)") }
+        guard (1...20).contains(rounds) else { throw ValidationError("--rounds must be in 1...20, got \(rounds)") }
+        _ = try parsedValues()
+        do { _ = try LinkSpec(parsing: link) } catch { throw ValidationError("\(error)") }
+        for name in codec.split(separator: ",") where CodecID(name: String(name)) == nil {
+            throw ValidationError("unknown codec '\(name)'; try fp32, fp16, bf16, int8, int4, topk")
+        }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let values = try parsedValues()
+            let spec = try LinkSpec(parsing: link)
+            if !json {
+                print("\(workers) worker processes on loopback, \(values * 4 / 1_000_000) MB of fp32, each worker's link \(spec)")
+                print("codec               seconds  MB sent/worker  goodput MB/s  of link  speed-up  rel. RMS error  agree")
+            }
+            var rows: [Row] = []
+            for name in codec.split(separator: ",").map(String.init) {
+                let results = try LoopbackRing(workers: workers, values: values, codec: name, link: link, rounds: rounds, seed: 1).run()
+                // The collective ends when its slowest worker does.
+                let perRound = (0..<rounds).map { r in results.map { $0.roundSeconds[r] }.max()! }.sorted()
+                let seconds = perRound[perRound.count / 2]
+                let bytes = results.map(\.bytesSentPerRound).max()!
+                let goodput = Double(bytes) / seconds
+                let row = Row(codec: results[0].codec, seconds: seconds, bytesSentPerWorker: bytes, goodputBytesPerSecond: goodput,
+                              fractionOfLink: spec.bytesPerSecond.map { goodput / $0 },
+                              speedupOverFirst: rows.first.map { $0.seconds / seconds } ?? 1,
+                              relativeRMSError: results.map(\.relativeRMSError).max()!,
+                              workersAgree: Set(results.map(\.resultHash)).count == 1)
+                rows.append(row)
+                if !json {
+                    print(String(format: "%@ %7.2f  %14.1f  %12.2f  %6.1f%%  %8.2f  %14.2e  %@",
+                                 row.codec.padding(toLength: 18, withPad: " ", startingAt: 0), row.seconds, Double(bytes) / 1e6,
+                                 goodput / 1e6, (row.fractionOfLink ?? .nan) * 100, row.speedupOverFirst, row.relativeRMSError,
+                                 row.workersAgree ? "yes" : "NO"))
+                }
+            }
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(rows), as: UTF8.self))
             }
         }
     }

@@ -2,11 +2,11 @@ import ArgumentParser
 import Foundation
 
 @main
-struct Tributary: ParsableCommand {
+struct Tributary: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tributary",
         abstract: "Train transformer language models on the hardware you have.",
-        subcommands: [TrainCommand.self, BenchCommand.self]
+        subcommands: [TrainCommand.self, BenchCommand.self, RingWorkerCommand.self]
     )
 }
 

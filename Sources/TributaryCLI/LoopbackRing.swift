@@ -1,0 +1,62 @@
+import Foundation
+
+/// Starts `tributary ring-worker` processes on loopback, joins them into a ring, collects results.
+struct LoopbackRing {
+    let workers: Int
+    let values: Int
+    let codec: String
+    let link: String
+    let rounds: Int
+    let seed: UInt64
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    func run() throws -> [RingWorkerCommand.Result] {
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var processes: [(Process, FileHandle, FileHandle)] = []
+        defer { for (p, _, _) in processes where p.isRunning { p.terminate() } }
+        for rank in 0..<workers {
+            let p = Process()
+            p.executableURL = executable
+            p.arguments = ["ring-worker", "--rank", "\(rank)", "--workers", "\(workers)", "--values", "\(values)",
+                           "--codec", codec, "--link", link, "--rounds", "\(rounds)", "--seed", "\(seed)"]
+            let stdin = Pipe(), stdout = Pipe()
+            p.standardInput = stdin
+            p.standardOutput = stdout
+            try p.run()
+            processes.append((p, stdin.fileHandleForWriting, stdout.fileHandleForReading))
+        }
+        var ports: [Int] = []
+        for (rank, (_, _, out)) in processes.enumerated() {
+            guard let line = readLine(from: out), line.hasPrefix("PORT "), let port = Int(line.dropFirst(5)) else {
+                throw Failure(description: "worker \(rank) did not report its port")
+            }
+            ports.append(port)
+        }
+        let peers = "PEERS " + ports.map(String.init).joined(separator: ",") + "\n"
+        for (_, input, _) in processes { input.write(Data(peers.utf8)) }
+        var results: [RingWorkerCommand.Result] = []
+        for (rank, (p, _, out)) in processes.enumerated() {
+            let rest = String(decoding: out.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            guard p.terminationStatus == 0,
+                  let line = rest.split(separator: "\n").first(where: { $0.hasPrefix("RESULT ") })
+            else { throw Failure(description: "worker \(rank) failed (exit \(p.terminationStatus))") }
+            results.append(try JSONDecoder().decode(RingWorkerCommand.Result.self, from: Data(line.dropFirst(7).utf8)))
+        }
+        return results
+    }
+
+    /// Reads bytes up to a newline (the handle is a pipe; lines are short).
+    private func readLine(from handle: FileHandle) -> String? {
+        var bytes: [UInt8] = []
+        while true {
+            let chunk = handle.readData(ofLength: 1)
+            guard let byte = chunk.first else { return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self) }
+            if byte == 0x0A { return String(decoding: bytes, as: UTF8.self) }
+            bytes.append(byte)
+        }
+    }
+}
