@@ -1,0 +1,43 @@
+import Foundation
+import XCTest
+
+/// The ring all-reduce across real worker processes on loopback (sockets on port 0).
+final class AllReduceCommandTests: XCTestCase {
+    struct Row: Decodable {
+        let codec: String
+        let seconds: Double
+        let bytesSentPerWorker: Int
+        let relativeRMSError: Double
+        let workersAgree: Bool
+        let fractionOfLink: Double?
+    }
+
+    func testWorkerProcessesAgreeAndSendTheRingsBytes() throws {
+        let values = 500_000 // 2 MB
+        let r = try runTributary(["bench", "allreduce", "--workers", "3", "--size", "2MB", "--link", "400mbit,2ms",
+                                "--codec", "fp32,int8,topk", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let rows = try JSONDecoder().decode([Row].self, from: Data(r.stdout.utf8))
+        XCTAssertEqual(rows.map { $0.codec }, ["fp32", "int8/4096", "top64of4096/2bit"])
+        for row in rows { XCTAssertTrue(row.workersAgree, "\(row.codec): workers disagree") }
+        XCTAssertLessThan(rows[0].relativeRMSError, 1e-6)
+        XCTAssertLessThan(rows[1].relativeRMSError, 0.02)
+        // Each worker sends 2(n−1)/n of the payload, in frames of at most 2^18 values with 52-byte headers.
+        let chunk = values / 3 + 1
+        let frames = 2 * 2 * ((chunk + (1 << 18) - 1) >> 18)
+        let expected = Double(2 * 2 * 4 * values / 3 + frames * 52)
+        XCTAssertEqual(Double(rows[0].bytesSentPerWorker), expected, accuracy: 8 + 52 * 4)
+        XCTAssertLessThan(rows[1].bytesSentPerWorker, rows[0].bytesSentPerWorker / 3)
+        XCTAssertGreaterThan(rows[0].fractionOfLink ?? 0, 0.3, "fp32 goodput far below the emulated link")
+    }
+
+    func testBadFlagsAreOneLineErrors() throws {
+        let cases: [([String], String)] = [(["--link", "fast"], "link spec 'fast'"), (["--codec", "int9"], "unknown codec 'int9'"),
+                                           (["--size", "lots"], "--size")]
+        for (args, message) in cases {
+            let r = try runTributary(["bench", "allreduce"] + args)
+            XCTAssertNotEqual(r.status, 0)
+            XCTAssertTrue(r.stderr.contains(message), r.stderr)
+        }
+    }
+}
