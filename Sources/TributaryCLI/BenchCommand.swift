@@ -104,6 +104,9 @@ struct AllReduceBenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object instead of a table.")
     var json = false
 
+    @Flag(name: .long, help: "Shape for real: one network namespace per worker, veth links limited by tc tbf (root only); the delay stays emulated in-process.")
+    var netns = false
+
     struct Row: Codable {
         let codec: String
         let seconds: Double
@@ -138,13 +141,27 @@ struct AllReduceBenchCommand: ParsableCommand {
         try reportingErrors {
             let values = try parsedValues()
             let spec = try LinkSpec(parsing: link)
+            var namespaces: NetworkNamespaces?
+            var workerLink = link
+            if netns {
+                guard NetworkNamespaces.available else {
+                    print("bench allreduce --netns: skipped, it needs root and iproute2 (ip, tc) to create network namespaces")
+                    return
+                }
+                guard let rate = spec.bytesPerSecond else { throw ValidationError("--netns needs a rate in --link, e.g. 100mbit,40ms") }
+                namespaces = try NetworkNamespaces.ring(count: workers, rateBits: rate * 8)
+                workerLink = LinkSpec(bytesPerSecond: nil, delaySeconds: spec.delaySeconds).description
+            }
+            defer { namespaces?.tearDown() }
             if !json {
-                print("\(workers) worker processes on loopback, \(values * 4 / 1_000_000) MB of fp32, each worker's link \(spec)")
+                let shaping = netns ? "network namespaces, tc tbf at \(spec)" : "loopback, each worker's link emulated at \(spec)"
+                print("\(workers) worker processes, \(values * 4 / 1_000_000) MB of fp32, \(shaping)")
                 print("codec               seconds  MB sent/worker  goodput MB/s  of link  speed-up  rel. RMS error  agree")
             }
             var rows: [Row] = []
             for name in codec.split(separator: ",").map(String.init) {
-                let results = try LoopbackRing(workers: workers, values: values, codec: name, link: link, rounds: rounds, seed: 1).run()
+                let results = try LoopbackRing(workers: workers, values: values, codec: name, link: workerLink, rounds: rounds,
+                                               seed: 1, namespaces: namespaces).run()
                 // The collective ends when its slowest worker does.
                 let perRound = (0..<rounds).map { r in results.map { $0.roundSeconds[r] }.max()! }.sorted()
                 let seconds = perRound[perRound.count / 2]

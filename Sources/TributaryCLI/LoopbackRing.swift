@@ -1,6 +1,7 @@
 import Foundation
 
-/// Starts `tributary ring-worker` processes on loopback, joins them into a ring, collects results.
+/// Starts `tributary ring-worker` processes, joins them into a ring, collects results: on
+/// loopback, or one per network namespace of `namespaces`.
 struct LoopbackRing {
     let workers: Int
     let values: Int
@@ -8,6 +9,7 @@ struct LoopbackRing {
     let link: String
     let rounds: Int
     let seed: UInt64
+    var namespaces: NetworkNamespaces?
 
     struct Failure: Error, CustomStringConvertible {
         let description: String
@@ -19,9 +21,15 @@ struct LoopbackRing {
         defer { for (p, _, _) in processes where p.isRunning { p.terminate() } }
         for rank in 0..<workers {
             let p = Process()
-            p.executableURL = executable
-            p.arguments = ["ring-worker", "--rank", "\(rank)", "--workers", "\(workers)", "--values", "\(values)",
-                           "--codec", codec, "--link", link, "--rounds", "\(rounds)", "--seed", "\(seed)"]
+            var arguments = ["ring-worker", "--rank", "\(rank)", "--workers", "\(workers)", "--values", "\(values)",
+                             "--codec", codec, "--link", link, "--rounds", "\(rounds)", "--seed", "\(seed)"]
+            if let namespaces {
+                p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+                arguments = ["netns", "exec", namespaces.names[rank], executable.path] + arguments + ["--listen-host", namespaces.address(of: rank)]
+            } else {
+                p.executableURL = executable
+            }
+            p.arguments = arguments
             let stdin = Pipe(), stdout = Pipe()
             p.standardInput = stdin
             p.standardOutput = stdout
@@ -35,7 +43,8 @@ struct LoopbackRing {
             }
             ports.append(port)
         }
-        let peers = "PEERS " + ports.map(String.init).joined(separator: ",") + "\n"
+        let hosts = (0..<workers).map { namespaces?.address(of: $0) ?? "127.0.0.1" }
+        let peers = "PEERS " + zip(hosts, ports).map { "\($0):\($1)" }.joined(separator: ",") + "\n"
         for (_, input, _) in processes { input.write(Data(peers.utf8)) }
         var results: [RingWorkerCommand.Result] = []
         for (rank, (p, _, out)) in processes.enumerated() {

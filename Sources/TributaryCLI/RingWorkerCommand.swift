@@ -9,8 +9,9 @@ import Wire
 
 /// One worker of a multi-process ring on loopback, driven by `bench allreduce` and the tests.
 ///
-/// Rendezvous over stdio: prints `PORT <p>` once listening on 127.0.0.1:0, reads one line
-/// `PEERS <port0>,<port1>,…`, joins the ring, runs the all-reduces, prints `RESULT <json>`.
+/// Rendezvous over stdio: prints `PORT <p>` once listening on port 0, reads one line
+/// `PEERS <host:port of rank 0>,<host:port of rank 1>,…`, joins the ring, runs the all-reduces,
+/// prints `RESULT <json>`.
 struct RingWorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ring-worker",
@@ -25,6 +26,7 @@ struct RingWorkerCommand: AsyncParsableCommand {
     @Option var link = "unlimited"
     @Option var rounds = 1
     @Option var seed: UInt64 = 1
+    @Option(help: "Address to listen on.") var listenHost = "127.0.0.1"
 
     struct Result: Codable {
         var rank: Int
@@ -54,17 +56,22 @@ struct RingWorkerCommand: AsyncParsableCommand {
                                                     rank: UInt32(rank), name: "worker-\(rank)"))
         options.link = try LinkSpec(parsing: link)
         options.limits = FrameLimits(maxPayloadBytes: 8 << 20)
-        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0, options: options, group: group)
+        let listener = try await PeerListener.bind(host: listenHost, port: 0, options: options, group: group)
         print("PORT \(listener.port)")
         fflush(nil)
         guard let line = readLine(), line.hasPrefix("PEERS ") else { throw ValidationError("expected a PEERS line on stdin") }
-        let ports = line.dropFirst(6).split(separator: ",").compactMap { Int($0) }
-        guard ports.count == workers else { throw ValidationError("PEERS lists \(ports.count) ports for \(workers) workers") }
+        let peers = line.dropFirst(6).split(separator: ",").compactMap { entry -> (String, Int)? in
+            let parts = entry.split(separator: ":")
+            guard parts.count == 2, let port = Int(parts[1]) else { return nil }
+            return (String(parts[0]), port)
+        }
+        guard peers.count == workers else { throw ValidationError("PEERS lists \(peers.count) host:port entries for \(workers) workers") }
 
         var next: PeerLink?, previous: PeerLink?
         if workers > 1 {
             async let accepted = listener.accept(timeout: .seconds(60))
-            next = try await PeerLink.connect(host: "127.0.0.1", port: ports[(rank + 1) % workers], options: options, group: group)
+            let (host, port) = peers[(rank + 1) % workers]
+            next = try await PeerLink.connect(host: host, port: port, options: options, group: group)
             previous = try await accepted
         }
         let ring = Ring(rank: rank, size: workers, next: next, previous: previous, runID: seed)

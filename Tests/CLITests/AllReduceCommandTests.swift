@@ -31,6 +31,23 @@ final class AllReduceCommandTests: XCTestCase {
         XCTAssertGreaterThan(rows[0].fractionOfLink ?? 0, 0.3, "fp32 goodput far below the emulated link")
     }
 
+    /// Real shaping: one namespace per worker, veth edges limited by tc tbf. Needs root.
+    func testNetworkNamespaceRingIsShapedForReal() throws {
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/tc") else {
+            throw XCTSkip("needs root and iproute2 to create network namespaces")
+        }
+        let r = try runTributary(["bench", "allreduce", "--netns", "--workers", "3", "--size", "4MB", "--link", "80mbit,2ms",
+                                  "--codec", "fp32", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let rows = try JSONDecoder().decode([Row].self, from: Data(r.stdout.utf8))
+        XCTAssertTrue(rows[0].workersAgree)
+        XCTAssertLessThan(rows[0].relativeRMSError, 1e-6)
+        // tbf holds the goodput under the configured rate (TCP/IP headers take a few percent).
+        let fraction = try XCTUnwrap(rows[0].fractionOfLink)
+        XCTAssertLessThan(fraction, 1.0)
+        XCTAssertGreaterThan(fraction, 0.5)
+    }
+
     func testBadFlagsAreOneLineErrors() throws {
         let cases: [([String], String)] = [(["--link", "fast"], "link spec 'fast'"), (["--codec", "int9"], "unknown codec 'int9'"),
                                            (["--size", "lots"], "--size")]
