@@ -43,11 +43,7 @@ struct EngineBenchCommand: ParsableCommand {
             let cases = only.isEmpty ? EngineBenchmark.cases : EngineBenchmark.cases.filter { only.contains($0.name) }
             let bench = EngineBenchmark(threads: threads, steps: steps)
             let report = try bench.run(cases: cases, log: json ? { _ in } : { print($0); fflush(nil) })
-            if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(report), as: UTF8.self))
-            }
+            if json { try printJSON(report) }
         }
     }
 }
@@ -71,11 +67,7 @@ struct CodecBenchCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let report = try CodecBenchmark(values: size << 18).run(log: json ? { _ in } : { print($0) })
-            if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(report), as: UTF8.self))
-            }
+            if json { try printJSON(report) }
         }
     }
 }
@@ -180,11 +172,14 @@ struct AllReduceBenchCommand: ParsableCommand {
                                  row.workersAgree ? "yes" : "NO"))
                 }
             }
-            if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(rows), as: UTF8.self))
-            }
+            if json { try printJSON(rows) }
         }
     }
+}
+
+/// Prints `value` as pretty, key-sorted JSON (the `--json` output of the benchmarks).
+func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }

@@ -46,21 +46,9 @@ public struct Float16Codec: VectorCodec {
     }
 
     public func encode(_ values: UnsafeBufferPointer<Float>, into buffer: inout ByteBuffer, rounding: RoundingMode, random: inout LaneRandom) {
-        let n = values.count
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 2 * n) { raw in
-            let src = values.baseAddress!
-            let limit = FloatVector(repeating: 65504)
-            var i = 0
-            while i < n {
-                let width = min(16, n &- i)
-                let x = width == 16 ? loadVector(src + i) : loadPartial(src + i, count: width)
-                let h = SIMD16<Float16>(vectorMin(vectorMax(x, -limit), limit))
-                withUnsafeBytes(of: h) { bytes in
-                    (raw.baseAddress! + 2 &* i).copyMemory(from: bytes.baseAddress!, byteCount: 2 &* width)
-                }
-                i &+= width
-            }
-            return 2 * n
+        let limit = FloatVector(repeating: 65504)
+        encodeHalfWidth(values, into: &buffer) { x in
+            unsafeBitCast(SIMD16<Float16>(vectorMin(vectorMax(x, -limit), limit)), to: SIMD16<UInt16>.self)
         }
     }
 
@@ -87,23 +75,11 @@ public struct BFloat16Codec: VectorCodec {
     public func errorBound(rounding: RoundingMode) -> ErrorBound { ErrorBound(relative: 1.0 / 256) }
 
     public func encode(_ values: UnsafeBufferPointer<Float>, into buffer: inout ByteBuffer, rounding: RoundingMode, random: inout LaneRandom) {
-        let n = values.count
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 2 * n) { raw in
-            let src = values.baseAddress!
-            var i = 0
-            while i < n {
-                let width = min(16, n &- i)
-                let x = width == 16 ? loadVector(src + i) : loadPartial(src + i, count: width)
-                let bits = unsafeBitCast(x, to: SIMD16<UInt32>.self)
-                var rounded = (bits &+ 0x7FFF &+ ((bits &>> 16) & 1)) &>> 16
-                rounded.replace(with: 0x7FC0, where: x .!= x) // keep NaN a NaN
-                let h = SIMD16<UInt16>(truncatingIfNeeded: rounded)
-                withUnsafeBytes(of: h) { bytes in
-                    (raw.baseAddress! + 2 &* i).copyMemory(from: bytes.baseAddress!, byteCount: 2 &* width)
-                }
-                i &+= width
-            }
-            return 2 * n
+        encodeHalfWidth(values, into: &buffer) { x in
+            let bits = unsafeBitCast(x, to: SIMD16<UInt32>.self)
+            var rounded = (bits &+ 0x7FFF &+ ((bits &>> 16) & 1)) &>> 16
+            rounded.replace(with: 0x7FC0, where: x .!= x) // keep NaN a NaN
+            return SIMD16<UInt16>(truncatingIfNeeded: rounded)
         }
     }
 
@@ -116,6 +92,23 @@ public struct BFloat16Codec: VectorCodec {
                 return unsafeBitCast(SIMD16<UInt32>(truncatingIfNeeded: h) &<< 16, to: FloatVector.self)
             }
         }
+    }
+}
+
+/// Appends 2 bytes per value: `convert` turns sixteen floats into their 16-bit encodings.
+@inline(__always)
+func encodeHalfWidth(_ values: UnsafeBufferPointer<Float>, into buffer: inout ByteBuffer, _ convert: (FloatVector) -> SIMD16<UInt16>) {
+    let n = values.count
+    buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 2 * n) { raw in
+        let src = values.baseAddress!
+        var i = 0
+        while i < n {
+            let width = min(16, n &- i)
+            let h = convert(width == 16 ? loadVector(src + i) : loadPartial(src + i, count: width))
+            withUnsafeBytes(of: h) { (raw.baseAddress! + 2 &* i).copyMemory(from: $0.baseAddress!, byteCount: 2 &* width) }
+            i &+= width
+        }
+        return 2 * n
     }
 }
 
