@@ -8,18 +8,30 @@ public final class RunDirectory {
     private let encoder: JSONEncoder
 
     /// Creates `url` (and parents), writes `config.yaml`, and opens `metrics.jsonl` for appending.
-    public init(url: URL, config: TrainConfig) throws {
+    ///
+    /// When `resumingAfter` is a step, the existing metrics are kept up to that step (later lines,
+    /// from steps the checkpoint does not cover, are dropped because they will be run again).
+    public init(url: URL, config: TrainConfig, resumingAfter resumedStep: Int? = nil) throws {
         self.url = url
         let fm = FileManager.default
         do {
             try fm.createDirectory(at: url, withIntermediateDirectories: true)
             try config.yaml().write(to: url.appendingPathComponent("config.yaml"), atomically: true, encoding: .utf8)
             let metricsURL = url.appendingPathComponent("metrics.jsonl")
-            guard fm.createFile(atPath: metricsURL.path, contents: nil) else {
+            var kept = Data()
+            if let resumedStep, let old = try? Data(contentsOf: metricsURL) {
+                for line in old.split(separator: 0x0A) {
+                    guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+                          let step = object["step"] as? Int, step <= resumedStep else { continue }
+                    kept.append(contentsOf: line)
+                    kept.append(0x0A)
+                }
+            }
+            guard fm.createFile(atPath: metricsURL.path, contents: kept) else {
                 throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: metricsURL.path])
             }
             metrics = try FileHandle(forWritingTo: metricsURL)
-            try metrics.truncate(atOffset: 0)
+            try metrics.seekToEnd()
         } catch {
             throw TrainingError.runDirectory(path: url.path, reason: error.localizedDescription)
         }

@@ -1,4 +1,5 @@
 import Foundation
+import TensorCore
 
 /// Errors reading or writing a safetensors file.
 public struct SafeTensorsError: Error, CustomStringConvertible {
@@ -134,5 +135,76 @@ public enum SafeTensors {
         out.append(json)
         for (_, tensor) in tensors { out.append(tensor.bytes) }
         return out
+    }
+}
+
+extension SafeTensors {
+    /// One tensor to stream to a file: its bytes stay where they are (a slab) until written.
+    public struct Entry {
+        public let name: String
+        public let dtype: SafeTensor.DType
+        public let shape: [Int]
+        public let bytes: UnsafeRawBufferPointer
+
+        public init(name: String, dtype: SafeTensor.DType = .f32, shape: [Int], bytes: UnsafeRawBufferPointer) {
+            self.name = name
+            self.dtype = dtype
+            self.shape = shape
+            self.bytes = bytes
+        }
+    }
+
+    /// Writes entries (in order) to `url` without building the file in memory, then fsyncs it.
+    /// Returns the file's size and CRC32C.
+    public static func write(_ entries: [Entry], metadata: [String: String] = [:], to url: URL) throws -> FileDigest {
+        var header: [String: Any] = [:]
+        if !metadata.isEmpty { header["__metadata__"] = metadata }
+        var offset = 0
+        for e in entries {
+            header[e.name] = ["dtype": e.dtype.rawValue, "shape": e.shape, "data_offsets": [offset, offset + e.bytes.count]]
+            offset += e.bytes.count
+        }
+        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        while json.count % 8 != 0 { json.append(0x20) }
+        guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
+            throw SafeTensorsError(path: url.path, reason: "cannot create file")
+        }
+        let handle = try FileHandle(forWritingTo: url)
+        defer { try? handle.close() }
+        var digest = FileDigest(bytes: 0, crc32c: 0)
+        func emit(_ raw: UnsafeRawBufferPointer) throws {
+            // Large tensors go out in 16 MB slices so that no copy of a whole tensor is made.
+            var start = 0
+            repeat {
+                let slice = UnsafeRawBufferPointer(rebasing: raw[start..<min(raw.count, start + (16 << 20))])
+                try handle.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: slice.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!),
+                                                  count: slice.count, deallocator: .none))
+                digest.crc32c = CRC32C.checksum(slice, continuing: digest.crc32c)
+                digest.bytes += slice.count
+                start += slice.count
+            } while start < raw.count
+        }
+        try withUnsafeBytes(of: UInt64(json.count).littleEndian) { try emit($0) }
+        try json.withUnsafeBytes { try emit($0) }
+        for e in entries { try emit(e.bytes) }
+        try handle.synchronize()
+        return digest
+    }
+}
+
+/// Size and CRC32C of a file, recorded so that a damaged file is refused on load.
+public struct FileDigest: Codable, Equatable, Sendable {
+    public var bytes: Int
+    public var crc32c: UInt32
+
+    /// The digest of `data`.
+    public init(of data: Data) {
+        bytes = data.count
+        crc32c = data.withUnsafeBytes { CRC32C.checksum($0) }
+    }
+
+    public init(bytes: Int, crc32c: UInt32) {
+        self.bytes = bytes
+        self.crc32c = crc32c
     }
 }

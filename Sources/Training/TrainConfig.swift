@@ -22,6 +22,7 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     public var optimizer = OptimizerConfig()
     public var data = DataConfig()
     public var evaluation = EvaluationConfig()
+    public var checkpoint = CheckpointConfig()
     /// Seed for initialisation and data.
     public var seed: UInt64 = 1337
     /// Threads for BLAS and the other kernels.
@@ -30,7 +31,7 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case model, batchSize, sequenceLength, steps, gradientAccumulation, optimizer, data, evaluation, seed, threads
+        case model, batchSize, sequenceLength, steps, gradientAccumulation, optimizer, data, evaluation, checkpoint, seed, threads
     }
 
     public init(from decoder: Decoder) throws {
@@ -56,6 +57,7 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         optimizer = try c.decodeIfPresent(OptimizerConfig.self, forKey: .optimizer) ?? optimizer
         data = try c.decodeIfPresent(DataConfig.self, forKey: .data) ?? data
         evaluation = try c.decodeIfPresent(EvaluationConfig.self, forKey: .evaluation) ?? evaluation
+        checkpoint = try c.decodeIfPresent(CheckpointConfig.self, forKey: .checkpoint) ?? checkpoint
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? seed
         threads = try c.decodeIfPresent(Int.self, forKey: .threads) ?? threads
     }
@@ -70,6 +72,7 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         try c.encode(optimizer, forKey: .optimizer)
         try c.encode(data, forKey: .data)
         try c.encode(evaluation, forKey: .evaluation)
+        try c.encode(checkpoint, forKey: .checkpoint)
         try c.encode(seed, forKey: .seed)
         try c.encode(threads, forKey: .threads)
     }
@@ -90,6 +93,7 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         try optimizer.validate(steps: steps)
         try data.validate(modelVocabulary: model.vocabSize, tokensPerBatch: batchSize * sequenceLength)
         try evaluation.validate()
+        try checkpoint.validate()
     }
 
     /// Tokens consumed by one optimizer step.
@@ -291,6 +295,30 @@ public struct EvaluationConfig: Sendable, Codable, Equatable {
     func validate() throws {
         guard interval >= 0 else { throw ConfigError(field: "evaluation.interval", reason: "must not be negative, got \(interval)") }
         guard batches >= 1 else { throw ConfigError(field: "evaluation.batches", reason: "must be at least 1, got \(batches)") }
+    }
+}
+
+/// How often to save checkpoints and how many to keep.
+public struct CheckpointConfig: Sendable, Codable, Equatable {
+    /// Steps between checkpoints; 0 saves only at the end (and on interrupt).
+    public var interval = 100
+    /// Newest checkpoints kept in the run folder.
+    public var keep = 3
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case interval, keep }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        interval = try c.decodeIfPresent(Int.self, forKey: .interval) ?? interval
+        keep = try c.decodeIfPresent(Int.self, forKey: .keep) ?? keep
+    }
+
+    func validate() throws {
+        guard interval >= 0 else { throw ConfigError(field: "checkpoint.interval", reason: "must not be negative (0 saves only at the end), got \(interval)") }
+        guard keep >= 1 else { throw ConfigError(field: "checkpoint.keep", reason: "must be at least 1, got \(keep)") }
     }
 }
 

@@ -95,6 +95,17 @@ public final class Trainer {
         return (loss, norm, rate)
     }
 
+    /// Where the training data stream is (saved in checkpoints).
+    public var trainCursor: Int { train.cursor }
+
+    /// Continues from a checkpoint: the step count (schedule and AdamW bias correction) and the
+    /// data position. Parameters and moments are loaded by `CheckpointStore`.
+    public func restore(step: Int, trainCursor: Int) {
+        self.step = step
+        optimizer.restore(stepCount: step)
+        train.seek(to: trainCursor)
+    }
+
     /// Mean loss over `evaluation.batches` validation batches, always the same ones.
     public func validationLoss() throws -> Float {
         validation.seek(to: 0)
@@ -116,7 +127,11 @@ public final class Trainer {
 
     /// Trains to `config.steps`, measuring validation loss every `evaluation.interval` steps and at
     /// the end; calls `onStep` after every step and appends it to the run folder if one is given.
-    public func run(runDirectory: RunDirectory? = nil, onStep: (StepReport) -> Void = { _ in }) throws -> StepReport? {
+    /// Saves a checkpoint every `checkpoint.interval` steps and at the end into `checkpoints`.
+    /// When `shouldStop` turns true (an interrupt), saves a checkpoint after the current step and
+    /// returns early.
+    public func run(runDirectory: RunDirectory? = nil, checkpoints: CheckpointStore? = nil,
+                    shouldStop: () -> Bool = { false }, onStep: (StepReport) -> Void = { _ in }) throws -> StepReport? {
         let start = DispatchTime.now().uptimeNanoseconds
         var trainingSeconds = 0.0
         var last: StepReport?
@@ -125,8 +140,7 @@ public final class Trainer {
             let (loss, norm, rate) = try trainStep()
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - stepStart) / 1e9
             trainingSeconds += seconds
-            let interval = config.evaluation.interval
-            let evaluate = step == config.steps || (interval > 0 && step % interval == 0)
+            let evaluate = step == config.steps || (config.evaluation.interval > 0 && step % config.evaluation.interval == 0)
             let validation = evaluate ? try validationLoss() : nil
             let perStep = trainingSeconds / Double(step)
             let report = StepReport(
@@ -137,6 +151,12 @@ public final class Trainer {
             try runDirectory?.append(report)
             onStep(report)
             last = report
+            let interval = config.checkpoint.interval
+            let stopping = shouldStop()
+            if let checkpoints, stopping || step == config.steps || (interval > 0 && step % interval == 0) {
+                try checkpoints.save(self)
+            }
+            if stopping { break }
         }
         return last
     }

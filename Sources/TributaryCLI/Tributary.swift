@@ -17,7 +17,7 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
     } catch let error as ExitCode {
         throw error
     } catch {
-        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        printError("error: \(error)")
         throw ExitCode(1)
     }
 }

@@ -1,3 +1,4 @@
+import TensorCore
 import NIOCore
 
 /// Limits on what a peer may send; everything read from the network is bounded by these.

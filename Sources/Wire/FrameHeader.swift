@@ -1,3 +1,4 @@
+import TensorCore
 import NIOCore
 
 /// What a frame carries.

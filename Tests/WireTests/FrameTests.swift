@@ -1,4 +1,5 @@
 import NIOCore
+import TensorCore
 import NIOEmbedded
 import Wire
 import XCTest

@@ -2,7 +2,8 @@
 import _Builtin_intrinsics.intel
 #endif
 
-/// CRC-32C (Castagnoli), as used by iSCSI and ext4: detects corruption of a frame in transit.
+/// CRC-32C (Castagnoli), as used by iSCSI and ext4: detects corruption of frames in transit and
+/// of files on disk.
 public enum CRC32C {
     /// Checksum of `bytes`, continuing from `crc` (the checksum of what came before, or 0).
     public static func checksum(_ bytes: UnsafeRawBufferPointer, continuing crc: UInt32 = 0) -> UInt32 {

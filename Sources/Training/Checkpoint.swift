@@ -1,0 +1,204 @@
+import Foundation
+import ModelCore
+import TensorCore
+
+/// A checkpoint that cannot be used, and why.
+public struct CheckpointError: Error, CustomStringConvertible {
+    public let path: String
+    public let reason: String
+    public var description: String { "checkpoint \(path): \(reason)" }
+
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
+}
+
+/// What a checkpoint records besides tensors: enough to resume bit-identically.
+public struct CheckpointState: Codable, Sendable {
+    public static let currentFormat = 1
+    public var format = CheckpointState.currentFormat
+    /// Optimizer steps completed.
+    public var step: Int
+    /// Position of the training data stream.
+    public var trainCursor: Int
+    /// `ParameterLayout.hash` in hex.
+    public var layoutHash: String
+    public var config: TrainConfig
+    /// Size and CRC32C of each tensor file, checked on load.
+    public var files: [String: FileDigest]
+}
+
+/// The checkpoints of one run: `step-NNNNNNNN/` folders holding `model.safetensors` (parameters),
+/// `optimizer.safetensors` (AdamW moments `m.*`, `v.*`) and `state.json`.
+///
+/// A save writes a temporary folder, fsyncs every file and the folder, then renames it into place,
+/// so a crash mid-save leaves the previous checkpoints as they were. The newest `keep` are kept.
+public struct CheckpointStore: Sendable {
+    public let directory: URL
+    public let keep: Int
+
+    public init(directory: URL, keep: Int) {
+        self.directory = directory
+        self.keep = max(1, keep)
+    }
+
+    static let modelFile = "model.safetensors"
+    static let optimizerFile = "optimizer.safetensors"
+    static let stateFile = "state.json"
+
+    /// Saves the trainer's state as `step-<step>`; returns its folder.
+    @discardableResult
+    public func save(_ trainer: Trainer) throws -> URL {
+        let fm = FileManager.default
+        let name = String(format: "step-%08d", trainer.step)
+        let final = directory.appendingPathComponent(name)
+        let temporary = directory.appendingPathComponent(".\(name).tmp-\(getpid())")
+        do {
+            try fm.createDirectory(at: directory, withIntermediateDirectories: true)
+            try? fm.removeItem(at: temporary)
+            try fm.createDirectory(at: temporary, withIntermediateDirectories: false)
+            let layout = trainer.model.layout
+            func entries(_ slab: FloatSlab, prefix: String) -> [SafeTensors.Entry] {
+                layout.tensors.map { t in
+                    SafeTensors.Entry(name: prefix + t.name, shape: t.shape,
+                                      bytes: UnsafeRawBufferPointer(start: slab.pointer(at: t.offset), count: t.count * 4))
+                }
+            }
+            let meta = ["format": "tributary-checkpoint", "layout_hash": hex(layout.hash)]
+            var files: [String: FileDigest] = [:]
+            files[Self.modelFile] = try SafeTensors.write(entries(trainer.model.parameters, prefix: ""), metadata: meta,
+                                                           to: temporary.appendingPathComponent(Self.modelFile))
+            files[Self.optimizerFile] = try SafeTensors.write(
+                entries(trainer.optimizer.m, prefix: "m.") + entries(trainer.optimizer.v, prefix: "v."), metadata: meta,
+                to: temporary.appendingPathComponent(Self.optimizerFile))
+            let state = CheckpointState(step: trainer.step, trainCursor: trainer.trainCursor, layoutHash: hex(layout.hash),
+                                        config: trainer.config, files: files)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try writeSynced(try encoder.encode(state), to: temporary.appendingPathComponent(Self.stateFile))
+            try syncDirectory(temporary)
+            if fm.fileExists(atPath: final.path) {
+                // Never overwrite saved work: move an older folder of the same step aside.
+                try fm.moveItem(at: final, to: directory.appendingPathComponent("\(name).replaced-\(Int(Date().timeIntervalSince1970))"))
+            }
+            try fm.moveItem(at: temporary, to: final)
+            try syncDirectory(directory)
+        } catch let error as CheckpointError {
+            try? fm.removeItem(at: temporary)
+            throw error
+        } catch {
+            try? fm.removeItem(at: temporary)
+            throw CheckpointError(path: final.path, reason: "save failed: \(error)")
+        }
+        prune()
+        return final
+    }
+
+    /// Checkpoint folders, newest step first.
+    public func checkpoints() -> [URL] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        return names.filter { $0.hasPrefix("step-") && !$0.contains(".") }
+            .sorted(by: >)
+            .map { directory.appendingPathComponent($0) }
+    }
+
+    private func prune() {
+        for old in checkpoints().dropFirst(keep) { try? FileManager.default.removeItem(at: old) }
+    }
+
+    /// Loads the newest checkpoint that passes every check into `trainer`. Returns it (nil when
+    /// there is none) and the newer ones that were refused, each with the reason.
+    public func restoreNewestValid(into trainer: Trainer) -> (loaded: URL?, refused: [(URL, String)]) {
+        var refused: [(URL, String)] = []
+        for url in checkpoints() {
+            do {
+                try Self.restore(from: url, into: trainer)
+                return (url, refused)
+            } catch {
+                refused.append((url, "\(error)"))
+            }
+        }
+        return (nil, refused)
+    }
+
+    /// Reads and checks `state.json` of a checkpoint folder.
+    public static func readState(at url: URL) throws -> CheckpointState {
+        let path = url.appendingPathComponent(stateFile)
+        guard let data = try? Data(contentsOf: path) else { throw CheckpointError(path: url.path, reason: "no readable \(stateFile)") }
+        guard data.count < 1 << 20, let state = try? JSONDecoder().decode(CheckpointState.self, from: data) else {
+            throw CheckpointError(path: url.path, reason: "\(stateFile) is damaged")
+        }
+        guard state.format == CheckpointState.currentFormat else {
+            throw CheckpointError(path: url.path, reason: "format \(state.format); this build reads format \(CheckpointState.currentFormat)")
+        }
+        return state
+    }
+
+    /// Checks a checkpoint against `trainer`'s model and data, then loads parameters, moments,
+    /// step and data position. Nothing in the trainer changes unless every check passes.
+    public static func restore(from url: URL, into trainer: Trainer) throws {
+        let state = try readState(at: url)
+        let layout = trainer.model.layout
+        let ours = trainer.config
+        func refuse(_ reason: String) -> CheckpointError { CheckpointError(path: url.path, reason: reason) }
+        guard state.layoutHash == hex(layout.hash), state.config.model == ours.model else {
+            throw refuse("it is of another model (layout \(state.layoutHash), \(describe(state.config.model))); this run trains \(describe(ours.model))")
+        }
+        guard state.config.batchSize == ours.batchSize, state.config.sequenceLength == ours.sequenceLength,
+              state.config.gradientAccumulation == ours.gradientAccumulation, state.config.data == ours.data, state.config.seed == ours.seed
+        else { throw refuse("its batch shape, data or seed differ from this run's config, so resuming would not continue the same run") }
+        var tensors: [String: SafeTensor] = [:]
+        for file in [modelFile, optimizerFile] {
+            let path = url.appendingPathComponent(file)
+            guard let data = try? Data(contentsOf: path, options: .alwaysMapped) else { throw refuse("\(file) is missing or unreadable") }
+            guard let expected = state.files[file] else { throw refuse("\(stateFile) has no digest for \(file)") }
+            let actual = FileDigest(of: data)
+            guard actual.bytes == expected.bytes else { throw refuse("\(file) is \(actual.bytes) bytes, expected \(expected.bytes) (truncated?)") }
+            guard actual.crc32c == expected.crc32c else {
+                throw refuse("\(file) fails its checksum (CRC32C 0x\(String(actual.crc32c, radix: 16)), expected 0x\(String(expected.crc32c, radix: 16)))")
+            }
+            tensors.merge(try SafeTensors.decode(data, path: path.path).tensors) { a, _ in a }
+        }
+        for t in layout.tensors {
+            for name in [t.name, "m." + t.name, "v." + t.name] {
+                guard let tensor = tensors[name], tensor.dtype == .f32, tensor.shape == t.shape else {
+                    throw refuse("tensor \(name) is missing or not f32 of shape \(t.shape)")
+                }
+            }
+        }
+        for t in layout.tensors {
+            for (prefix, slab) in [("", trainer.model.parameters), ("m.", trainer.optimizer.m), ("v.", trainer.optimizer.v)] {
+                tensors[prefix + t.name]!.bytes.withUnsafeBytes { raw in
+                    UnsafeMutableRawPointer(slab.pointer(at: t.offset)).copyMemory(from: raw.baseAddress!, byteCount: t.count * 4)
+                }
+            }
+        }
+        trainer.restore(step: state.step, trainCursor: state.trainCursor)
+    }
+}
+
+private func hex(_ x: UInt64) -> String { String(format: "%016llx", x) }
+
+private func describe(_ c: GPTConfig) -> String {
+    "L\(c.layers) C\(c.channels) H\(c.heads) V\(c.vocabSize) T\(c.contextLength)"
+}
+
+/// Writes `data` to `url` and fsyncs it.
+func writeSynced(_ data: Data, to url: URL) throws {
+    guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
+        throw CheckpointError(path: url.path, reason: "cannot create file")
+    }
+    let handle = try FileHandle(forWritingTo: url)
+    defer { try? handle.close() }
+    try handle.write(contentsOf: data)
+    try handle.synchronize()
+}
+
+/// fsyncs a directory so that renames and new entries in it survive a crash.
+func syncDirectory(_ url: URL) throws {
+    let fd = open(url.path, O_RDONLY)
+    guard fd >= 0 else { throw CheckpointError(path: url.path, reason: "cannot open folder to sync it") }
+    defer { close(fd) }
+    guard fsync(fd) == 0 else { throw CheckpointError(path: url.path, reason: "fsync failed (errno \(errno))") }
+}
