@@ -6,6 +6,8 @@ public final class RunDirectory {
     public let url: URL
     private let metrics: FileHandle
     private let encoder: JSONEncoder
+    private var plot: LossPlot
+    private var lastPlotted = Date.distantPast
 
     /// Creates `url` (and parents), writes `config.yaml`, and opens `metrics.jsonl` for appending.
     ///
@@ -19,14 +21,16 @@ public final class RunDirectory {
             try config.yaml().write(to: url.appendingPathComponent("config.yaml"), atomically: true, encoding: .utf8)
             let metricsURL = url.appendingPathComponent("metrics.jsonl")
             var kept = Data()
+            var restored = LossPlot(title: "loss: \(url.lastPathComponent)")
             if let resumedStep, let old = try? Data(contentsOf: metricsURL) {
                 for line in old.split(separator: 0x0A) {
-                    guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
-                          let step = object["step"] as? Int, step <= resumedStep else { continue }
+                    guard let report = try? JSONDecoder().decode(StepReport.self, from: Data(line)), report.step <= resumedStep else { continue }
                     kept.append(contentsOf: line)
                     kept.append(0x0A)
+                    restored.add(report)
                 }
             }
+            plot = restored
             guard fm.createFile(atPath: metricsURL.path, contents: kept) else {
                 throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: metricsURL.path])
             }
@@ -55,14 +59,25 @@ public final class RunDirectory {
         return url
     }
 
-    /// Appends one step's metrics as a JSON line.
+    /// Appends one step's metrics as a JSON line, and redraws `loss.svg` when validation loss was
+    /// measured, at the last step, and at most every 5 seconds otherwise.
     public func append(_ report: StepReport) throws {
         do {
             var line = try encoder.encode(report)
             line.append(0x0A)
             try metrics.write(contentsOf: line)
+            plot.add(report)
+            if report.validationLoss != nil || report.step == report.totalSteps || Date().timeIntervalSince(lastPlotted) > 5 {
+                try writePlot()
+            }
         } catch {
-            throw TrainingError.runDirectory(path: url.path, reason: "metrics.jsonl: \(error.localizedDescription)")
+            throw TrainingError.runDirectory(path: url.path, reason: "metrics: \(error.localizedDescription)")
         }
+    }
+
+    /// Replaces `loss.svg` atomically, so a browser never sees half a file.
+    private func writePlot() throws {
+        try Data(plot.svg().utf8).write(to: url.appendingPathComponent("loss.svg"), options: .atomic)
+        lastPlotted = Date()
     }
 }

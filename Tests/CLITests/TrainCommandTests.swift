@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 import XCTest
 
 /// Runs the real `tributary` executable as a child process, as a user would.
@@ -41,6 +44,13 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertEqual(last?["step"] as? Int, 20)
         XCTAssertNotNil(last?["validationLoss"])
         XCTAssertNotNil(last?["tokensPerSecond"])
+        // The loss curve: well-formed SVG with a training line of 20 points and validation points.
+        let svg = try Data(contentsOf: out.appendingPathComponent("loss.svg"))
+        let collector = PolylineCollector()
+        let parser = XMLParser(data: svg)
+        parser.delegate = collector
+        XCTAssertTrue(parser.parse(), "loss.svg is not well-formed XML")
+        XCTAssertEqual(collector.polylines.map { $0.split(separator: " ").count }, [20, 2])
     }
 
     func testBadConfigsGiveOneLineErrorsNamingTheField() throws {
@@ -69,5 +79,15 @@ final class TrainCommandTests: XCTestCase {
         let threads = try run(["train", "--threads", "0", "--steps", "1"])
         XCTAssertEqual(threads.status, 1)
         XCTAssertTrue(threads.stderr.contains("'threads': must be positive"), threads.stderr)
+    }
+}
+
+/// Collects the `points` of every <polyline> in an SVG.
+final class PolylineCollector: NSObject, XMLParserDelegate {
+    var polylines: [String] = []
+
+    func parser(_ parser: XMLParser, didStartElement element: String, namespaceURI: String?, qualifiedName: String?,
+                attributes: [String: String] = [:]) {
+        if element == "polyline", let points = attributes["points"] { polylines.append(points) }
     }
 }
