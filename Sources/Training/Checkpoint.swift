@@ -148,18 +148,7 @@ public struct CheckpointStore: Sendable {
         guard state.config.batchSize == ours.batchSize, state.config.sequenceLength == ours.sequenceLength,
               state.config.gradientAccumulation == ours.gradientAccumulation, state.config.data == ours.data, state.config.seed == ours.seed
         else { throw refuse("its batch shape, data or seed differ from this run's config, so resuming would not continue the same run") }
-        var tensors: [String: SafeTensor] = [:]
-        for file in [modelFile, optimizerFile] {
-            let path = url.appendingPathComponent(file)
-            guard let data = try? Data(contentsOf: path, options: .alwaysMapped) else { throw refuse("\(file) is missing or unreadable") }
-            guard let expected = state.files[file] else { throw refuse("\(stateFile) has no digest for \(file)") }
-            let actual = FileDigest(of: data)
-            guard actual.bytes == expected.bytes else { throw refuse("\(file) is \(actual.bytes) bytes, expected \(expected.bytes) (truncated?)") }
-            guard actual.crc32c == expected.crc32c else {
-                throw refuse("\(file) fails its checksum (CRC32C 0x\(String(actual.crc32c, radix: 16)), expected 0x\(String(expected.crc32c, radix: 16)))")
-            }
-            tensors.merge(try SafeTensors.decode(data, path: path.path).tensors) { a, _ in a }
-        }
+        let tensors = try verifiedTensors(at: url, state: state, files: [modelFile, optimizerFile])
         for t in layout.tensors {
             for name in [t.name, "m." + t.name, "v." + t.name] {
                 guard let tensor = tensors[name], tensor.dtype == .f32, tensor.shape == t.shape else {
@@ -175,6 +164,47 @@ public struct CheckpointStore: Sendable {
             }
         }
         trainer.restore(step: state.step, trainCursor: state.trainCursor)
+    }
+}
+
+extension CheckpointStore {
+    /// The tensors of `files` in a checkpoint folder, after checking each file's size and CRC32C
+    /// against `state.json`.
+    static func verifiedTensors(at url: URL, state: CheckpointState, files: [String]) throws -> [String: SafeTensor] {
+        var tensors: [String: SafeTensor] = [:]
+        for file in files {
+            let path = url.appendingPathComponent(file)
+            func refuse(_ reason: String) -> CheckpointError { CheckpointError(path: url.path, reason: reason) }
+            guard let data = try? Data(contentsOf: path, options: .alwaysMapped) else { throw refuse("\(file) is missing or unreadable") }
+            guard let expected = state.files[file] else { throw refuse("\(stateFile) has no digest for \(file)") }
+            let actual = FileDigest(of: data)
+            guard actual.bytes == expected.bytes else { throw refuse("\(file) is \(actual.bytes) bytes, expected \(expected.bytes) (truncated?)") }
+            guard actual.crc32c == expected.crc32c else {
+                throw refuse("\(file) fails its checksum (CRC32C 0x\(String(actual.crc32c, radix: 16)), expected 0x\(String(expected.crc32c, radix: 16)))")
+            }
+            tensors.merge(try SafeTensors.decode(data, path: path.path).tensors) { a, _ in a }
+        }
+        return tensors
+    }
+
+    /// The model saved in a checkpoint folder (parameters only), for evaluation and generation.
+    public static func loadModel(from url: URL, parallelism: Parallelism, maxBatch: Int = 1, maxLength: Int? = nil) throws -> (GPT, CheckpointState) {
+        let state = try readState(at: url)
+        let model = try GPT(config: state.config.model, maxBatch: maxBatch, maxLength: maxLength ?? state.config.model.contextLength,
+                            parallelism: parallelism)
+        guard state.layoutHash == hex(model.layout.hash) else {
+            throw CheckpointError(path: url.path, reason: "layout hash \(state.layoutHash) does not match its own config's model")
+        }
+        let tensors = try verifiedTensors(at: url, state: state, files: [modelFile])
+        for t in model.layout.tensors {
+            guard let tensor = tensors[t.name], tensor.dtype == .f32, tensor.shape == t.shape else {
+                throw CheckpointError(path: url.path, reason: "tensor \(t.name) is missing or not f32 of shape \(t.shape)")
+            }
+            tensor.bytes.withUnsafeBytes { raw in
+                UnsafeMutableRawPointer(model.parameters.pointer(at: t.offset)).copyMemory(from: raw.baseAddress!, byteCount: t.count * 4)
+            }
+        }
+        return (model, state)
     }
 }
 

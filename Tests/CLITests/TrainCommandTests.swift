@@ -51,6 +51,19 @@ final class TrainCommandTests: XCTestCase {
         parser.delegate = collector
         XCTAssertTrue(parser.parse(), "loss.svg is not well-formed XML")
         XCTAssertEqual(collector.polylines.map { $0.split(separator: " ").count }, [20, 2])
+
+        let eval = try run(["eval", "--checkpoint", out.path])
+        XCTAssertEqual(eval.status, 0, eval.stderr)
+        XCTAssertTrue(eval.stdout.contains("(step 20)") && eval.stdout.contains("perplexity"), eval.stdout)
+        let greedy = ["generate", "--checkpoint", out.path, "--prompt-tokens", "1,2,3", "--max-tokens", "8", "--temperature", "0"]
+        let first = try run(greedy), second = try run(greedy)
+        XCTAssertEqual(first.status, 0, first.stderr)
+        XCTAssertEqual(first.stdout, second.stdout, "greedy decoding is deterministic")
+        XCTAssertEqual(first.stdout.split(separator: "\n").last?.split(separator: ",").count, 8, first.stdout)
+        XCTAssertTrue(first.stderr.contains("tokens/s"), first.stderr)
+        let bad = try run(["generate", "--checkpoint", out.path, "--prompt-tokens", "1,99"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("ids in 0..<32"), bad.stderr)
     }
 
     func testBadConfigsGiveOneLineErrorsNamingTheField() throws {

@@ -1,0 +1,125 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import ModelCore
+import TensorCore
+import Training
+
+/// A checkpoint folder, or a run folder whose newest loadable checkpoint is used.
+func checkpointFolder(_ path: String) throws -> URL {
+    let url = URL(fileURLWithPath: path)
+    if FileManager.default.fileExists(atPath: url.appendingPathComponent("state.json").path) { return url }
+    let store = CheckpointStore(directory: url.appendingPathComponent("checkpoints"), keep: 1)
+    for candidate in store.checkpoints() where (try? CheckpointStore.readState(at: candidate)) != nil { return candidate }
+    throw ValidationError("\(path) is neither a checkpoint folder (with state.json) nor a run folder with checkpoints/")
+}
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Validation loss and perplexity of a checkpoint on its run's validation data."
+    )
+
+    @Option(name: .long, help: "A checkpoint folder, or a run folder (its newest checkpoint).")
+    var checkpoint: String
+
+    @Option(name: .long, help: "Validation batches to average (default: the run's evaluation.batches).")
+    var batches: Int?
+
+    @Option(name: .long, help: "Threads.")
+    var threads = 2
+
+    func run() throws {
+        try reportingErrors {
+            let folder = try checkpointFolder(checkpoint)
+            var config = try CheckpointStore.readState(at: folder).config
+            config.threads = threads
+            if let batches {
+                guard batches >= 1 else { throw ValidationError("--batches must be at least 1") }
+                config.evaluation.batches = batches
+            }
+            let trainer = try Trainer(config: config)
+            try CheckpointStore.restore(from: folder, into: trainer)
+            let loss = try trainer.validationLoss()
+            print("checkpoint \(folder.path) (step \(trainer.step))")
+            print(String(format: "validation loss %.4f nats/token, perplexity %.3f, over %d batches of %dx%d",
+                         loss, exp(Double(loss)), config.evaluation.batches, config.batchSize, config.sequenceLength))
+            print(String(format: "the source's entropy rate is %.4f nats/token (perplexity %.3f)",
+                         trainer.source.entropyRate, exp(trainer.source.entropyRate)))
+        }
+    }
+}
+
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Sample tokens from a checkpoint with a key/value cache."
+    )
+
+    @Option(name: .long, help: "A checkpoint folder, or a run folder (its newest checkpoint).")
+    var checkpoint: String
+
+    @Option(name: .long, help: "Prompt text, as UTF-8 bytes (models with a vocabulary of at least 256).")
+    var prompt: String?
+
+    @Option(name: .long, help: "Prompt as comma-separated token ids.")
+    var promptTokens: String?
+
+    @Option(name: .long) var maxTokens = 64
+    @Option(name: .long, help: "0 is greedy.") var temperature: Float = 1
+    @Option(name: .long, help: "Sample among the k most likely tokens (0: all).") var topK = 0
+    @Option(name: .long, help: "Sample among the most likely tokens covering this probability.") var topP: Float = 1
+    @Option(name: .long) var seed: UInt64 = 1
+
+    func validate() throws {
+        guard (prompt == nil) != (promptTokens == nil) else { throw ValidationError("give exactly one of --prompt and --prompt-tokens") }
+        guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
+        guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be 0 or more") }
+        guard topK >= 0 else { throw ValidationError("--top-k must not be negative") }
+        guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let folder = try checkpointFolder(checkpoint)
+            let (model, _) = try CheckpointStore.loadModel(from: folder, parallelism: Parallelism(threads: 2))
+            let vocab = model.config.vocabSize
+            let byteLevel = vocab >= 256
+            var tokens: [Int32]
+            if let prompt {
+                guard byteLevel else {
+                    throw ValidationError("this model's vocabulary has \(vocab) tokens, too few for bytes; use --prompt-tokens")
+                }
+                tokens = prompt.utf8.map { Int32($0) }
+            } else {
+                let parts = promptTokens!.split(separator: ",").map { Int32($0.trimmingCharacters(in: .whitespaces)) }
+                guard !parts.isEmpty, parts.allSatisfy({ $0 != nil && $0! >= 0 && Int($0!) < vocab }) else {
+                    throw ValidationError("--prompt-tokens must be comma-separated ids in 0..<\(vocab)")
+                }
+                tokens = parts.map { $0! }
+            }
+            guard !tokens.isEmpty, tokens.count < model.config.contextLength else {
+                throw ValidationError("the prompt must hold 1..<\(model.config.contextLength) tokens, got \(tokens.count)")
+            }
+            let decoder = GPTDecoder(model: model)
+            let options = SamplingOptions(temperature: temperature, topK: topK, topP: topP)
+            var rng = SeededGenerator(seed: seed)
+            let start = DispatchTime.now().uptimeNanoseconds
+            for t in tokens { try decoder.append(t) }
+            let promptDone = DispatchTime.now().uptimeNanoseconds
+            var generated: [Int32] = []
+            while generated.count < maxTokens && decoder.length < model.config.contextLength {
+                let next = decoder.logits.buffer.withMemoryRebound(to: Float.self) { options.sample(UnsafeBufferPointer($0), rng: &rng) }
+                generated.append(next)
+                if decoder.length < model.config.contextLength { try decoder.append(next) }
+            }
+            let end = DispatchTime.now().uptimeNanoseconds
+            if prompt != nil {
+                print(String(decoding: (tokens + generated).filter { $0 < 256 }.map { UInt8($0) }, as: UTF8.self))
+            }
+            print("tokens: " + generated.map(String.init).joined(separator: ","))
+            printError(String(format: "prompt %d tokens in %.3f s; generated %d tokens at %.1f tokens/s", tokens.count,
+                              Double(promptDone - start) / 1e9, generated.count, Double(generated.count) / (Double(end - promptDone) / 1e9)))
+        }
+    }
+}
