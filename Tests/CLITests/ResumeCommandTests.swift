@@ -45,12 +45,18 @@ final class ResumeCommandTests: XCTestCase {
         return (process.terminationStatus, running)
     }
 
-    func testKillBetweenSavesThenResume() throws {
+    /// A folder with the config and, in `straight/`, the run trained without stopping.
+    func straightRun() throws -> (URL, URL) {
         let dir = try temporaryDirectory()
         let config = dir.appendingPathComponent("run.yaml")
         try yaml.write(to: config, atomically: true, encoding: .utf8)
         let straight = try runTributary(["train", "--config", config.path, "--out", dir.appendingPathComponent("straight").path])
         XCTAssertEqual(straight.status, 0, straight.stderr)
+        return (dir, config)
+    }
+
+    func testKillBetweenSavesThenResume() throws {
+        let (dir, config) = try straightRun()
 
         let killed = dir.appendingPathComponent("killed")
         let (_, running) = try startAndStop(config: config.path, folder: killed, signal: SIGKILL)
@@ -65,11 +71,7 @@ final class ResumeCommandTests: XCTestCase {
     }
 
     func testInterruptSavesThenResume() throws {
-        let dir = try temporaryDirectory()
-        let config = dir.appendingPathComponent("run.yaml")
-        try yaml.write(to: config, atomically: true, encoding: .utf8)
-        let straight = try runTributary(["train", "--config", config.path, "--out", dir.appendingPathComponent("straight").path])
-        XCTAssertEqual(straight.status, 0, straight.stderr)
+        let (dir, config) = try straightRun()
 
         let interrupted = dir.appendingPathComponent("interrupted")
         let (status, running) = try startAndStop(config: config.path, folder: interrupted, signal: SIGINT)
