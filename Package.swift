@@ -90,6 +90,11 @@ let package = Package(
             swiftSettings: vectorISA
         ),
         .testTarget(name: "CLITests", dependencies: ["TributaryCLI"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "ModelCore", "TensorCore", "TestSupport"], swiftSettings: vectorISA),
+        .testTarget(
+            name: "TrainingTests",
+            dependencies: ["Training", "ModelCore", "TensorCore", "TestSupport"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: vectorISA
+        ),
     ]
 )

@@ -1,0 +1,51 @@
+import Foundation
+import Training
+import XCTest
+
+final class TokenizerTests: XCTestCase {
+    func fixture(_ name: String) throws -> URL {
+        try XCTUnwrap(Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Fixtures"))
+    }
+
+    /// The same ids as Hugging Face `tokenizers` for the same tokenizer.json (tools/tokenizer_reference.py).
+    func testMatchesHuggingFaceTokenizers() throws {
+        let tokenizer = try ByteLevelBPE(contentsOf: try fixture("bpe600.tokenizer.json"))
+        XCTAssertEqual(tokenizer.vocabularySize, 600)
+        let cases = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: try fixture("bpe600.cases.json"))) as? [[String: Any]])
+        XCTAssertGreaterThan(cases.count, 200)
+        for c in cases {
+            let text = try XCTUnwrap(c["text"] as? String)
+            let expected = try XCTUnwrap(c["ids"] as? [Int]).map(Int32.init)
+            XCTAssertEqual(tokenizer.encode(text), expected, "\"\(text)\"")
+            XCTAssertEqual(tokenizer.decode(expected), text)
+        }
+    }
+
+    func testRoundTripIsLosslessForAnyUTF8() throws {
+        let tokenizer = try ByteLevelBPE(contentsOf: try fixture("bpe600.tokenizer.json"))
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<300 {
+            let scalars = (0..<Int.random(in: 0...40, using: &rng)).compactMap { _ -> Character? in
+                let ranges: [ClosedRange<UInt32>] = [0x20...0x7E, 0x09...0x0D, 0xA0...0x2FF, 0x3040...0x30FF, 0x1F300...0x1F6FF, 0x4E00...0x4FFF]
+                return Unicode.Scalar(UInt32.random(in: ranges.randomElement(using: &rng)!, using: &rng)).map(Character.init)
+            }
+            let text = String(scalars)
+            XCTAssertEqual(tokenizer.decode(tokenizer.encode(text)), text)
+        }
+    }
+
+    func testBadTokenizerFilesAreClearErrors() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tok-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cases: [(String, String)] = [
+            ("{}", "not a tokenizer.json with a BPE model"),
+            ("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}}", "lacks the byte-level symbol"),
+        ]
+        for (json, message) in cases {
+            let url = dir.appendingPathComponent("t.json")
+            try json.write(to: url, atomically: true, encoding: .utf8)
+            XCTAssertThrowsError(try ByteLevelBPE(contentsOf: url)) { XCTAssertTrue("\($0)".contains(message), "\($0)") }
+        }
+    }
+}
