@@ -1,13 +1,15 @@
 import ArgumentParser
 import Transport
 import Wire
+import Dispatch
 import Foundation
+import Training
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that print figures and ratios against baselines measured in the same run.",
-        subcommands: [EngineBenchCommand.self, CodecBenchCommand.self, AllReduceBenchCommand.self]
+        subcommands: [EngineBenchCommand.self, CodecBenchCommand.self, AllReduceBenchCommand.self, TokenizerBenchCommand.self]
     )
 }
 
@@ -182,4 +184,39 @@ func printJSON(_ value: some Encodable) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+struct TokenizerBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokenizer",
+        abstract: "Encoding throughput of a tokenizer.json on a text file, one thread."
+    )
+
+    @Option(name: .long, help: "A Hugging Face tokenizer.json (byte-level BPE).")
+    var tokenizer: String
+
+    @Option(name: .long, help: "UTF-8 text to encode.")
+    var input: String
+
+    func run() throws {
+        try reportingErrors {
+            let url = URL(fileURLWithPath: tokenizer)
+            _ = try ByteLevelBPE(contentsOf: url)
+            guard let text = try? String(contentsOf: URL(fileURLWithPath: input), encoding: .utf8) else {
+                throw ValidationError("cannot read \(input) as UTF-8 text")
+            }
+            let bytes = Double(text.utf8.count)
+            var best = Double.infinity
+            var count = 0
+            for _ in 0..<3 {
+                // A new tokenizer each time: its cache of encoded words starts empty, as on new text.
+                let bpe = try ByteLevelBPE(contentsOf: url)
+                let start = DispatchTime.now().uptimeNanoseconds
+                count = bpe.encode(text).count
+                best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            }
+            print(String(format: "%.1f MB -> %d tokens (%.2f bytes/token): %.1f MB/s on one thread", bytes / 1e6, count,
+                         bytes / Double(count), bytes / best / 1e6))
+        }
+    }
 }
