@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
-"""Writes the tokenizer fixture: a byte-level BPE trained by Hugging Face `tokenizers` on an
-English text every Debian system has (the GPL-3 text in /usr/share/common-licenses), saved as
-tokenizer.json, with the ids `tokenizers` gives for a set of test strings. The Swift tests load
-the same tokenizer.json and must produce exactly these ids (CI needs no Python).
+"""Writes the tokenizer fixtures (CI needs no Python):
+
+1. a byte-level BPE trained by Hugging Face `tokenizers` on the GPL-3 text (a copy is committed
+   as Tests/TrainingTests/Fixtures/gpl-3.txt), saved as tokenizer.json, with the ids `tokenizers`
+   gives for a set of test strings: the Swift encoder must give exactly these ids;
+2. the ids `tokenizers` gives with the tokenizer.json that Tributary itself trained
+   (`tributary tokenizer train --input Tests/TrainingTests/Fixtures/gpl-3.txt --vocab-size 800
+   --out Tests/TrainingTests/Fixtures/swift-bpe800.tokenizer.json`): proof that the files Tributary
+   writes load in `tokenizers` and encode the same way there.
 
     pip install tokenizers && python3 tools/tokenizer_reference.py
 """
@@ -12,7 +17,7 @@ from pathlib import Path
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 OUT = Path(__file__).resolve().parent.parent / "Tests/TrainingTests/Fixtures"
-CORPUS = Path("/usr/share/common-licenses/GPL-3")
+CORPUS = OUT / "gpl-3.txt"
 SAMPLES = [
     "Hello, world!",
     "The GNU General Public License is a free, copyleft license for software.",
@@ -48,6 +53,13 @@ def main():
         assert tok.decode(c["ids"]) == c["text"], c["text"]
     (OUT / "bpe600.cases.json").write_text(json.dumps(cases, ensure_ascii=False, indent=0))
     print(f"wrote {len(cases)} cases, vocab {tok.get_vocab_size()}")
+
+    ours = Tokenizer.from_file(str(OUT / "swift-bpe800.tokenizer.json"))
+    cases = [{"text": s, "ids": ours.encode(s).ids} for s in SAMPLES + corpus_lines]
+    for c in cases:
+        assert ours.decode(c["ids"]) == c["text"], c["text"]
+    (OUT / "swift-bpe800.cases.json").write_text(json.dumps(cases, ensure_ascii=False, indent=0))
+    print(f"wrote {len(cases)} cases for Tributary's own tokenizer, vocab {ours.get_vocab_size()}")
 
 
 if __name__ == "__main__":

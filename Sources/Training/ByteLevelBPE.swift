@@ -16,6 +16,8 @@ public final class ByteLevelBPE: @unchecked Sendable {
     public let tokens: [String]
     /// (left, right) → (rank, merged id).
     private let merges: [SymbolPair: (rank: Int32, merged: Int32)]
+    /// The merges in rank order, as token strings (for saving).
+    let mergeList: [(String, String)]
     private let byteToken: [Int32]
     private let tokenBytes: [[UInt8]]
     private var cache: [[UInt8]: [Int32]] = [:]
@@ -56,6 +58,7 @@ public final class ByteLevelBPE: @unchecked Sendable {
         }
         self.tokens = tokens
         self.merges = table
+        self.mergeList = mergeList
         self.byteToken = byteToken
         self.tokenBytes = try tokens.map { token in
             try token.unicodeScalars.map { s in

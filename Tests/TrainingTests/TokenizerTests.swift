@@ -49,3 +49,39 @@ final class TokenizerTests: XCTestCase {
         }
     }
 }
+
+final class TokenizerTrainingTests: XCTestCase {
+    func fixture(_ name: String) throws -> URL {
+        try XCTUnwrap(Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Fixtures"))
+    }
+
+    /// Training is deterministic: the same text gives the committed tokenizer.json, and
+    /// Hugging Face `tokenizers` loads that file and encodes exactly as we do.
+    func testTrainedTokenizerIsDeterministicAndLoadsInTokenizers() throws {
+        var trainer = BPETrainer(vocabularySize: 800)
+        trainer.add(try TextFiles.read(try fixture("gpl-3.txt")))
+        let trained = try trainer.train()
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("bpe-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: out) }
+        try trained.save(to: out)
+        XCTAssertEqual(try Data(contentsOf: out), try Data(contentsOf: try fixture("swift-bpe800.tokenizer.json")))
+
+        let cases = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: try fixture("swift-bpe800.cases.json"))) as? [[String: Any]])
+        for c in cases {
+            let text = try XCTUnwrap(c["text"] as? String)
+            XCTAssertEqual(trained.encode(text), try XCTUnwrap(c["ids"] as? [Int]).map(Int32.init), "\"\(text)\"")
+        }
+        // Merges compress: fewer tokens than bytes on English text.
+        let text = try TextFiles.read(try fixture("gpl-3.txt"))
+        XCTAssertLessThan(Double(trained.encode(text).count), Double(text.utf8.count) / 2.5)
+    }
+
+    func testInvalidUTF8NamesTheFileAndOffset() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID().uuidString).txt")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try Data([0x61, 0x62, 0xC3, 0xA9, 0x63, 0xFF, 0x64]).write(to: url)
+        XCTAssertThrowsError(try TextFiles.read(url)) { error in
+            XCTAssertTrue("\(error)".contains("\(url.path) is not valid UTF-8 at byte offset 5"), "\(error)")
+        }
+    }
+}
