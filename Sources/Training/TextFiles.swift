@@ -2,8 +2,9 @@ import Foundation
 
 /// Reading the user's text files: folders are walked, every file must be valid UTF-8.
 public enum TextFiles {
-    /// Files named by `paths`: files as given, folders walked recursively (hidden entries skipped),
-    /// in sorted order so the result is deterministic.
+    /// Files named by `paths`: files as given, folders walked recursively in sorted order (hidden
+    /// entries, and files that look binary — a NUL byte in their first 4 KB, like fortune's .dat
+    /// indexes — are skipped there; a binary file named directly is still an error on read).
     public static func expand(_ paths: [String]) throws -> [URL] {
         var out: [URL] = []
         for path in paths {
@@ -16,7 +17,7 @@ public enum TextFiles {
                 let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey], options: [.skipsHiddenFiles])
                 var files: [URL] = []
                 while let url = walker?.nextObject() as? URL {
-                    if (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true { files.append(url) }
+                    if (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true, !looksBinary(url) { files.append(url) }
                 }
                 out += files.sorted { $0.path < $1.path }
             } else {
@@ -24,6 +25,13 @@ public enum TextFiles {
             }
         }
         return out
+    }
+
+    static func looksBinary(_ url: URL) -> Bool {
+        guard let handle = try? FileHandle(forReadingFrom: url) else { return false }
+        defer { try? handle.close() }
+        let head = (try? handle.read(upToCount: 4096)) ?? Data()
+        return head.contains(0)
     }
 
     /// The file's text; invalid UTF-8 is an error naming the file and the byte offset.

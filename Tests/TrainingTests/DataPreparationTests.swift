@@ -1,0 +1,70 @@
+import Foundation
+import Training
+import XCTest
+
+final class DataPreparationTests: XCTestCase {
+    func fixture(_ name: String) throws -> URL {
+        try XCTUnwrap(Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Fixtures"))
+    }
+
+    func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("prep-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+        return url
+    }
+
+    func testShardsHoldTheTokensAndASecondRunIsCached() throws {
+        let dir = try temporaryDirectory()
+        let inputs = dir.appendingPathComponent("texts")
+        try FileManager.default.createDirectory(at: inputs, withIntermediateDirectories: true)
+        let text = try TextFiles.read(try fixture("gpl-3.txt"))
+        try text.write(to: inputs.appendingPathComponent("a.txt"), atomically: true, encoding: .utf8)
+        try "Short second file.\nWith two lines.\n".write(to: inputs.appendingPathComponent("b.txt"), atomically: true, encoding: .utf8)
+        try Data([1, 0, 2, 0xFF]).write(to: inputs.appendingPathComponent("index.dat")) // binary: skipped in a folder walk
+        let tokenizerURL = try fixture("bpe600.tokenizer.json")
+        var prep = DataPreparation()
+        prep.shardTokens = 5_000 // several train shards
+        let out = dir.appendingPathComponent("prepared")
+        let (manifest, cached) = try prep.prepare(inputs: [inputs.path], tokenizerURL: tokenizerURL, directory: out)
+        XCTAssertFalse(cached)
+        XCTAssertEqual(manifest.inputs.map { URL(fileURLWithPath: $0).lastPathComponent }, ["a.txt", "b.txt"])
+        XCTAssertGreaterThan(manifest.shards.filter { $0.split == "train" }.count, 1)
+        let bpe = try ByteLevelBPE(contentsOf: tokenizerURL)
+        let train = try manifest.tokens(split: "train", in: out), validation = try manifest.tokens(split: "validation", in: out)
+        let all = bpe.encode(text) + bpe.encode("Short second file.\nWith two lines.\n")
+        XCTAssertEqual(train.count + validation.count, all.count)
+        XCTAssertEqual(Double(validation.count) / Double(all.count), 0.05, accuracy: 0.01)
+        XCTAssertEqual(Set(train + validation), Set(all))
+
+        let (again, cachedAgain) = try prep.prepare(inputs: [inputs.path], tokenizerURL: tokenizerURL, directory: out)
+        XCTAssertTrue(cachedAgain)
+        XCTAssertEqual(again, manifest)
+        try "Changed.\n".write(to: inputs.appendingPathComponent("b.txt"), atomically: true, encoding: .utf8)
+        XCTAssertFalse(try prep.prepare(inputs: [inputs.path], tokenizerURL: tokenizerURL, directory: out).cached)
+    }
+
+    func testDamagedShardAndBadInputAreClearErrors() throws {
+        let dir = try temporaryDirectory()
+        let input = dir.appendingPathComponent("a.txt")
+        try "some text for the shard, long enough to have tokens in both splits of it.".write(to: input, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("prepared")
+        let (manifest, _) = try DataPreparation().prepare(inputs: [input.path], tokenizerURL: try fixture("bpe600.tokenizer.json"), directory: out)
+        let shard = out.appendingPathComponent(manifest.shards[0].file)
+        var data = try Data(contentsOf: shard)
+        data.removeLast(2)
+        try data.write(to: shard)
+        XCTAssertThrowsError(try manifest.tokens(split: "train", in: out)) { XCTAssertTrue("\($0)".contains("does not match its manifest digest"), "\($0)") }
+        XCTAssertThrowsError(try TokenShard.read(shard, vocabulary: 600)) { XCTAssertTrue("\($0)".contains("truncated"), "\($0)") }
+
+        let bad = dir.appendingPathComponent("bad.txt")
+        try Data([0x68, 0x69, 0xFE]).write(to: bad)
+        XCTAssertThrowsError(try DataPreparation().prepare(inputs: [bad.path], tokenizerURL: try fixture("bpe600.tokenizer.json"), directory: out)) {
+            XCTAssertTrue("\($0)".contains("not valid UTF-8 at byte offset 2"), "\($0)")
+        }
+        XCTAssertThrowsError(try DataPreparation().prepare(inputs: [dir.appendingPathComponent("missing").path],
+                                                          tokenizerURL: try fixture("bpe600.tokenizer.json"), directory: out)) {
+            XCTAssertTrue("\($0)".contains("does not exist"), "\($0)")
+        }
+    }
+}
