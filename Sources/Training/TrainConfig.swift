@@ -224,6 +224,9 @@ public struct OptimizerConfig: Sendable, Codable, Equatable {
 
 /// Where training tokens come from.
 public struct DataConfig: Sendable, Codable, Equatable {
+    /// A folder written by `tributary data prepare`; when set, training reads its token shards
+    /// instead of the synthetic Markov source.
+    public var prepared: String?
     /// Number of symbols of the synthetic Markov source; at most the model's vocabulary.
     public var markovVocabulary = 64
     /// Successors per state that carry most of the probability mass.
@@ -239,12 +242,13 @@ public struct DataConfig: Sendable, Codable, Equatable {
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case markovVocabulary, markovBranching, markovSmoothing, markovSeed, trainTokens, validationTokens
+        case prepared, markovVocabulary, markovBranching, markovSmoothing, markovSeed, trainTokens, validationTokens
     }
 
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
+        prepared = try c.decodeIfPresent(String.self, forKey: .prepared)
         markovVocabulary = try c.decodeIfPresent(Int.self, forKey: .markovVocabulary) ?? markovVocabulary
         markovBranching = try c.decodeIfPresent(Int.self, forKey: .markovBranching) ?? markovBranching
         markovSmoothing = try c.decodeIfPresent(Double.self, forKey: .markovSmoothing) ?? markovSmoothing
@@ -257,6 +261,10 @@ public struct DataConfig: Sendable, Codable, Equatable {
     public static let maxSyntheticTokens = 1 << 30
 
     func validate(modelVocabulary: Int, tokensPerBatch: Int) throws {
+        if let prepared {
+            guard !prepared.isEmpty else { throw ConfigError(field: "data.prepared", reason: "is empty; name a folder written by `tributary data prepare`") }
+            return // the shards are checked against the model when the trainer loads them
+        }
         guard markovVocabulary > 1, markovVocabulary <= modelVocabulary else {
             throw ConfigError(field: "data.markovVocabulary", reason: "must be in 2...\(modelVocabulary) (the model's vocabulary), got \(markovVocabulary)")
         }

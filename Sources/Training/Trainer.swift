@@ -1,3 +1,4 @@
+import Foundation
 import Dispatch
 import ModelCore
 import TensorCore
@@ -44,7 +45,8 @@ public final class Trainer {
     public let config: TrainConfig
     public let model: GPT
     public let optimizer: AdamW
-    public let source: MarkovSource
+    /// The synthetic source, when the run trains on it (nil for prepared shards).
+    public let source: MarkovSource?
     public let schedule: LearningRateSchedule
     /// Optimizer steps completed.
     public private(set) var step = 0
@@ -64,9 +66,29 @@ public final class Trainer {
         let o = config.optimizer
         optimizer = AdamW(layout: model.layout, beta1: o.beta1, beta2: o.beta2, epsilon: o.epsilon, weightDecay: o.weightDecay)
         schedule = LearningRateSchedule(peak: o.learningRate, minRatio: o.minLearningRateRatio, warmupSteps: o.warmupSteps, totalSteps: config.steps)
-        source = MarkovSource(config.data)
-        train = TokenStream(tokens: source.generate(count: config.data.trainTokens, seed: config.seed &+ 1))
-        validation = TokenStream(tokens: source.generate(count: config.data.validationTokens, seed: config.seed &+ 2))
+        if let prepared = config.data.prepared {
+            let folder = URL(fileURLWithPath: prepared)
+            guard let data = try? Data(contentsOf: folder.appendingPathComponent("manifest.json")),
+                  let manifest = try? JSONDecoder().decode(DataManifest.self, from: data)
+            else { throw ConfigError(field: "data.prepared", reason: "\(prepared) has no readable manifest.json; run `tributary data prepare` first") }
+            guard manifest.vocabularySize <= config.model.vocabSize else {
+                throw ConfigError(field: "model.vocabSize", reason: "is \(config.model.vocabSize) but the prepared data uses \(manifest.vocabularySize) token ids")
+            }
+            let needed = config.batchSize * config.sequenceLength + 1
+            let trainTokens = try manifest.tokens(split: "train", in: folder)
+            let validationTokens = try manifest.tokens(split: "validation", in: folder)
+            guard trainTokens.count > needed, validationTokens.count > needed else {
+                throw ConfigError(field: "data.prepared", reason: "has \(trainTokens.count) train and \(validationTokens.count) validation tokens; a batch needs \(needed)")
+            }
+            source = nil
+            train = TokenStream(tokens: trainTokens)
+            validation = TokenStream(tokens: validationTokens)
+        } else {
+            let markov = MarkovSource(config.data)
+            source = markov
+            train = TokenStream(tokens: markov.generate(count: config.data.trainTokens, seed: config.seed &+ 1))
+            validation = TokenStream(tokens: markov.generate(count: config.data.validationTokens, seed: config.seed &+ 2))
+        }
         inputs = [Int32](repeating: 0, count: config.batchSize * config.sequenceLength)
         targets = inputs
     }

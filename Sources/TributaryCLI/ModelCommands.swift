@@ -44,8 +44,10 @@ struct EvalCommand: ParsableCommand {
             print("checkpoint \(folder.path) (step \(trainer.step))")
             print(String(format: "validation loss %.4f nats/token, perplexity %.3f, over %d batches of %dx%d",
                          loss, exp(Double(loss)), config.evaluation.batches, config.batchSize, config.sequenceLength))
-            print(String(format: "the source's entropy rate is %.4f nats/token (perplexity %.3f)",
-                         trainer.source.entropyRate, exp(trainer.source.entropyRate)))
+            if let source = trainer.source {
+                print(String(format: "the source's entropy rate is %.4f nats/token (perplexity %.3f)",
+                             source.entropyRate, exp(source.entropyRate)))
+            }
         }
     }
 }

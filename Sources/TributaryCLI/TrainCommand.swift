@@ -50,8 +50,12 @@ struct TrainCommand: ParsableCommand {
             let runDirectory = try RunDirectory(url: folder, config: cfg, resumingAfter: resumedStep)
             print("model \(cfg.modelPreset ?? "custom"): \(formatCount(Double(trainer.model.layout.count))) parameters, "
                 + "batch \(cfg.batchSize)x\(cfg.sequenceLength)x\(cfg.gradientAccumulation), \(cfg.threads) threads")
-            print("data: Markov source, \(cfg.data.markovVocabulary) symbols, entropy rate "
-                + String(format: "%.4f", trainer.source.entropyRate) + " nats/token")
+            if let source = trainer.source {
+                print("data: Markov source, \(cfg.data.markovVocabulary) symbols, entropy rate "
+                    + String(format: "%.4f", source.entropyRate) + " nats/token")
+            } else {
+                print("data: prepared shards in \(cfg.data.prepared ?? "")")
+            }
             print("run folder: \(folder.path)")
             let interrupt = InterruptFlag()
             let progress = ProgressLine(totalSteps: cfg.steps)
@@ -61,9 +65,11 @@ struct TrainCommand: ParsableCommand {
                 throw ExitCode(130)
             }
             if let last, let v = last.validationLoss {
-                let gap = (Double(v) / trainer.source.entropyRate - 1) * 100
-                print("done: validation loss \(String(format: "%.4f", v)) "
-                    + "(\(String(format: "%+.1f", gap))% from the source's entropy rate) in \(formatDuration(last.elapsedSeconds))")
+                var line = "done: validation loss \(String(format: "%.4f", v))"
+                if let source = trainer.source {
+                    line += " (\(String(format: "%+.1f", (Double(v) / source.entropyRate - 1) * 100))% from the source's entropy rate)"
+                }
+                print(line + " in \(formatDuration(last.elapsedSeconds))")
             }
         }
     }

@@ -53,7 +53,7 @@ final class TrainerTests: XCTestCase {
         let trainer = try Trainer(config: c)
         let first = try trainer.validationLoss()
         let last = try XCTUnwrap(try trainer.run()?.validationLoss)
-        let entropy = trainer.source.entropyRate
+        let entropy = try XCTUnwrap(trainer.source).entropyRate
         XCTAssertGreaterThan(Double(first), 3.5, "an untrained model should be near ln 64 = 4.16")
         XCTAssertLessThan(Double(last), entropy * 1.05, "validation \(last) vs entropy rate \(entropy)")
         XCTAssertGreaterThan(Double(last), entropy * 0.97, "below the entropy rate: the validation data leaks")
