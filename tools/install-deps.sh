@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs the system libraries Tributary builds against (Debian): OpenBLAS for matrix products.
+# Installs what Tributary needs from Debian: OpenBLAS for matrix products, pkg-config, iproute2
+# (network namespaces for the shaped benchmark) and fortunes (an English text corpus).
 # Safe to run repeatedly; does nothing when everything is present. Needs root (or sudo) to install.
 set -euo pipefail
-packages=(libopenblas-dev pkg-config iproute2)
+packages=(libopenblas-dev pkg-config iproute2 fortunes)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
