@@ -115,6 +115,11 @@ extension ByteLevelBPE {
             ] as [String: Any],
         ]
         let data = try JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys])
-        try data.write(to: url, options: .atomic)
+        do {
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try data.write(to: url, options: .atomic)
+        } catch {
+            throw TokenizerError(reason: "cannot write \(url.path): \(error.localizedDescription)")
+        }
     }
 }
