@@ -61,8 +61,11 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .long, help: "A checkpoint folder, or a run folder (its newest checkpoint).")
     var checkpoint: String
 
-    @Option(name: .long, help: "Prompt text, as UTF-8 bytes (models with a vocabulary of at least 256).")
+    @Option(name: .long, help: "Prompt text: encoded with --tokenizer, or as UTF-8 bytes (models with at least 256 tokens).")
     var prompt: String?
+
+    @Option(name: .long, help: "The tokenizer.json the model was trained with (for text prompts and output).")
+    var tokenizer: String?
 
     @Option(name: .long, help: "Prompt as comma-separated token ids.")
     var promptTokens: String?
@@ -86,11 +89,16 @@ struct GenerateCommand: ParsableCommand {
             let folder = try checkpointFolder(checkpoint)
             let (model, _) = try CheckpointStore.loadModel(from: folder, parallelism: Parallelism(threads: 2))
             let vocab = model.config.vocabSize
-            let byteLevel = vocab >= 256
+            let bpe = try tokenizer.map { try ByteLevelBPE(contentsOf: URL(fileURLWithPath: $0)) }
+            if let bpe, bpe.vocabularySize > vocab {
+                throw ValidationError("the tokenizer has \(bpe.vocabularySize) tokens but the model only \(vocab); is it the run's tokenizer?")
+            }
             var tokens: [Int32]
-            if let prompt {
-                guard byteLevel else {
-                    throw ValidationError("this model's vocabulary has \(vocab) tokens, too few for bytes; use --prompt-tokens")
+            if let prompt, let bpe {
+                tokens = bpe.encode(prompt)
+            } else if let prompt {
+                guard vocab >= 256 else {
+                    throw ValidationError("this model's vocabulary has \(vocab) tokens, too few for bytes; give --tokenizer or --prompt-tokens")
                 }
                 tokens = prompt.utf8.map { Int32($0) }
             } else {
@@ -116,7 +124,9 @@ struct GenerateCommand: ParsableCommand {
                 if decoder.length < model.config.contextLength { try decoder.append(next) }
             }
             let end = DispatchTime.now().uptimeNanoseconds
-            if prompt != nil {
+            if let bpe {
+                print(bpe.decode(tokens + generated))
+            } else if prompt != nil {
                 print(String(decoding: (tokens + generated).filter { $0 < 256 }.map { UInt8($0) }, as: UTF8.self))
             }
             print("tokens: " + generated.map(String.init).joined(separator: ","))
