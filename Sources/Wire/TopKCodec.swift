@@ -94,7 +94,8 @@ public struct TopKCodec: VectorCodec {
             return
         }
         for i in 0..<n { magnitudes[i] = abs(x[i]) }
-        let threshold = kthLargest(magnitudes, count: n, k: kept)
+        // A min-heap of the k largest costs one comparison for most values when k ≪ n.
+        let threshold = kept * 32 <= n ? kthLargestByHeap(magnitudes, count: n, k: kept) : kthLargest(magnitudes, count: n, k: kept)
         var above = 0
         for i in 0..<n where abs(x[i]) > threshold { above += 1 }
         var tiesAllowed = kept - above
@@ -139,6 +140,29 @@ public struct TopKCodec: VectorCodec {
             }
         }
     }
+}
+
+/// The k-th largest of `count` values (1-based k), keeping the k largest in a min-heap built in
+/// the first k slots of `values` (which it reorders).
+func kthLargestByHeap(_ values: UnsafeMutablePointer<Float>, count: Int, k: Int) -> Float {
+    func siftDown(_ start: Int) {
+        var i = start
+        while true {
+            let l = 2 * i + 1, r = l + 1
+            var smallest = i
+            if l < k && values[l] < values[smallest] { smallest = l }
+            if r < k && values[r] < values[smallest] { smallest = r }
+            if smallest == i { return }
+            values.swapAt(i, smallest)
+            i = smallest
+        }
+    }
+    for i in stride(from: k / 2 - 1, through: 0, by: -1) { siftDown(i) }
+    for i in k..<count where values[i] > values[0] {
+        values[0] = values[i]
+        siftDown(0)
+    }
+    return values[0]
 }
 
 /// The k-th largest of `count` values (1-based k), by quickselect; reorders `values`.
