@@ -27,14 +27,13 @@ public enum BandwidthProbe {
         func burst(_ total: Int) async throws -> Double {
             let start = DispatchTime.now().uptimeNanoseconds
             var sent = 0
-            var futures: [EventLoopFuture<Void>] = []
+            var sender = Sender(link: link, window: 8)
             repeat {
                 let size = min(frameBytes, total - sent)
                 sent += size
-                futures.append(link.send(probe(size, last: sent >= total)))
-                if futures.count >= 8 { try await futures.removeFirst().get() }
+                try await sender.post(probe(size, last: sent >= total))
             } while sent < total
-            for f in futures { try await f.get() }
+            try await sender.drain()
             let reply = try await link.receive(timeout: timeout, what: "a probe reply")
             guard reply.header.type == .probeReply, reply.header.count == UInt64(total) else {
                 throw TransportError.protocolViolation(peer: link.peerDescription, reason: "expected a probe reply for \(total) bytes, got \(reply.header.type) \(reply.header.count)")

@@ -1,3 +1,5 @@
+import TensorCore
+
 /// One named tensor inside a flat parameter slab.
 public struct ParameterTensor: Sendable, Codable, Hashable {
     /// Hugging Face style name without the `transformer.` prefix, e.g. `h.0.attn.c_attn.weight`.
@@ -66,14 +68,9 @@ public struct ParameterLayout: Sendable, Hashable {
     /// FNV-1a 64-bit hash of every name and shape in order: peers and checkpoints compare it to
     /// refuse a model of another shape.
     public var hash: UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for t in tensors {
-            for byte in "\(t.name):\(t.shape.map(String.init).joined(separator: "x"));".utf8 {
-                h ^= UInt64(byte)
-                h = h &* 0x0000_0100_0000_01b3
-            }
-        }
-        return h
+        var h = FNV1a()
+        for t in tensors { h.add("\(t.name):\(t.shape.map(String.init).joined(separator: "x"));") }
+        return h.value
     }
 
     /// Maximal runs of adjacent tensors with the same decay setting, for the optimizer.

@@ -30,8 +30,7 @@ public struct DataPreparation {
         }
         let hash = hasher.hex
         let manifestURL = directory.appendingPathComponent("manifest.json")
-        if let data = try? Data(contentsOf: manifestURL), let old = try? JSONDecoder().decode(DataManifest.self, from: data),
-           old.contentHash == hash, (try? old.tokens(split: "validation", in: directory)) != nil {
+        if let old = DataManifest.load(from: directory), old.contentHash == hash, (try? old.tokens(split: "validation", in: directory)) != nil {
             return (old, true)
         }
         let bpe = try ByteLevelBPE(contentsOf: tokenizerURL)
@@ -65,7 +64,7 @@ public struct DataPreparation {
 
 /// 96 bits of content hash: FNV-1a 64 and CRC32C over the same bytes, with lengths mixed in.
 struct ContentHasher {
-    private var fnv: UInt64 = 0xcbf2_9ce4_8422_2325
+    private var fnv = FNV1a()
     private var crc: UInt32 = 0
 
     mutating func add(_ data: Data) {
@@ -75,8 +74,8 @@ struct ContentHasher {
 
     private mutating func mix(_ bytes: UnsafeRawBufferPointer) {
         crc = CRC32C.checksum(bytes, continuing: crc)
-        for b in bytes { fnv = (fnv ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+        fnv.add(bytes)
     }
 
-    var hex: String { String(format: "%016llx%08x", fnv, crc) }
+    var hex: String { String(format: "%016llx%08x", fnv.value, crc) }
 }

@@ -73,6 +73,12 @@ public struct DataManifest: Codable, Equatable, Sendable {
     public var inputs: [String]
     public var shards: [Shard]
 
+    /// The manifest of a `data prepare` folder, or nil when it has none that parses.
+    public static func load(from directory: URL) -> DataManifest? {
+        guard let data = try? Data(contentsOf: directory.appendingPathComponent("manifest.json")) else { return nil }
+        return try? JSONDecoder().decode(DataManifest.self, from: data)
+    }
+
     /// Tokens of one split, read from its shards (each checked against its digest).
     public func tokens(split: String, in directory: URL) throws -> [Int32] {
         var out: [Int32] = []

@@ -68,9 +68,7 @@ public final class Trainer {
         schedule = LearningRateSchedule(peak: o.learningRate, minRatio: o.minLearningRateRatio, warmupSteps: o.warmupSteps, totalSteps: config.steps)
         if let prepared = config.data.prepared {
             let folder = URL(fileURLWithPath: prepared)
-            guard let data = try? Data(contentsOf: folder.appendingPathComponent("manifest.json")),
-                  let manifest = try? JSONDecoder().decode(DataManifest.self, from: data)
-            else { throw ConfigError(field: "data.prepared", reason: "\(prepared) has no readable manifest.json; run `tributary data prepare` first") }
+            guard let manifest = DataManifest.load(from: folder) else { throw ConfigError(field: "data.prepared", reason: "\(prepared) has no readable manifest.json; run `tributary data prepare` first") }
             guard manifest.vocabularySize <= config.model.vocabSize else {
                 throw ConfigError(field: "model.vocabSize", reason: "is \(config.model.vocabSize) but the prepared data uses \(manifest.vocabularySize) token ids")
             }

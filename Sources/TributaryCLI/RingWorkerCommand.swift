@@ -4,6 +4,7 @@ import Dispatch
 import Foundation
 import NIOCore
 import NIOPosix
+import TensorCore
 import Transport
 import Wire
 
@@ -88,8 +89,9 @@ struct RingWorkerCommand: AsyncParsableCommand {
             bytes = stats.bytesSent
         }
         let (maxError, rms) = compareWithExactSum(vector)
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in UnsafeRawBufferPointer(vector) { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        var hasher = FNV1a()
+        hasher.add(UnsafeRawBufferPointer(vector))
+        let hash = hasher.value
         let result = Result(rank: rank, codec: id.name, values: values, roundSeconds: roundSeconds, bytesSentPerRound: bytes,
                             maxAbsoluteError: maxError, relativeRMSError: rms, resultHash: hash)
         print("RESULT " + String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
