@@ -1,4 +1,5 @@
 import Foundation
+import XCTest
 
 /// What a `tributary` child process printed and how it ended.
 struct CLIResult {
@@ -35,4 +36,14 @@ func runTributary(_ arguments: [String]) throws -> CLIResult {
     while !reader.isFinished { Thread.sleep(forTimeInterval: 0.01) }
     return CLIResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
                      stderr: String(decoding: stderr, as: UTF8.self))
+}
+
+extension XCTestCase {
+    /// A new empty folder under the system's temporary directory, removed when the test ends.
+    func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("tributary-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+        return url
+    }
 }

@@ -6,8 +6,7 @@ final class RealTextCommandTests: XCTestCase {
     func testTokenizerDataTrainGenerate() throws {
         let text = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("../TrainingTests/Fixtures/gpl-3.txt").standardizedFileURL
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("realtext-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = try temporaryDirectory()
         let tokenizer = dir.appendingPathComponent("tok/tokenizer.json").path
         let data = dir.appendingPathComponent("data").path
 

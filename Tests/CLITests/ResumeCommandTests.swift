@@ -15,12 +15,6 @@ final class ResumeCommandTests: XCTestCase {
         data: {trainTokens: 50000, validationTokens: 5000}
         """
 
-    func temporaryDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("tributary-resume-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-        return url
-    }
 
     func finalModel(_ run: URL) throws -> Data {
         try Data(contentsOf: run.appendingPathComponent("checkpoints/step-00000300/model.safetensors"))

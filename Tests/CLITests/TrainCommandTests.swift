@@ -8,12 +8,6 @@ import XCTest
 final class TrainCommandTests: XCTestCase {
     func run(_ arguments: [String]) throws -> CLIResult { try runTributary(arguments) }
 
-    func temporaryDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("tributary-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-        return url
-    }
 
     func writeConfig(_ yaml: String, in dir: URL) throws -> String {
         let url = dir.appendingPathComponent("run.yaml")

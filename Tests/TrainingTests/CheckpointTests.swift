@@ -24,12 +24,6 @@ final class CheckpointTests: XCTestCase {
         return c
     }
 
-    func temporaryDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("tributary-ckpt-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-        return url
-    }
 
     func testStopAndResumeIsBitIdenticalToAStraightRun() throws {
         let straight = try Trainer(config: config())

@@ -3,16 +3,7 @@ import Training
 import XCTest
 
 final class DataPreparationTests: XCTestCase {
-    func fixture(_ name: String) throws -> URL {
-        try XCTUnwrap(Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Fixtures"))
-    }
 
-    func temporaryDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("prep-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-        return url
-    }
 
     func testShardsHoldTheTokensAndASecondRunIsCached() throws {
         let dir = try temporaryDirectory()
@@ -73,10 +64,9 @@ final class PreparedTrainingTests: XCTestCase {
     /// A small model trained on prepared shards of real English text (the GPL-3, 14k tokens) learns:
     /// its validation loss falls well below where it started, about the uniform ln(600) = 6.4 nats.
     func testTrainsOnPreparedShards() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("prep-train-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let text = try XCTUnwrap(Bundle.module.url(forResource: "gpl-3.txt", withExtension: nil, subdirectory: "Fixtures"))
-        let tokenizer = try XCTUnwrap(Bundle.module.url(forResource: "bpe600.tokenizer.json", withExtension: nil, subdirectory: "Fixtures"))
+        let dir = try temporaryDirectory()
+        let text = try fixture("gpl-3.txt")
+        let tokenizer = try fixture("bpe600.tokenizer.json")
         _ = try DataPreparation().prepare(inputs: [text.path], tokenizerURL: tokenizer, directory: dir)
         var c = try TrainConfig.load(yaml: """
             model: {vocabSize: 600, contextLength: 32, layers: 2, heads: 4, channels: 64}

@@ -3,9 +3,6 @@ import Training
 import XCTest
 
 final class TokenizerTests: XCTestCase {
-    func fixture(_ name: String) throws -> URL {
-        try XCTUnwrap(Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Fixtures"))
-    }
 
     /// The same ids as Hugging Face `tokenizers` for the same tokenizer.json (tools/tokenizer_reference.py).
     func testMatchesHuggingFaceTokenizers() throws {
@@ -35,9 +32,7 @@ final class TokenizerTests: XCTestCase {
     }
 
     func testBadTokenizerFilesAreClearErrors() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tok-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = try temporaryDirectory()
         let cases: [(String, String)] = [
             ("{}", "not a tokenizer.json with a BPE model"),
             ("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}}", "lacks the byte-level symbol"),
@@ -51,9 +46,6 @@ final class TokenizerTests: XCTestCase {
 }
 
 final class TokenizerTrainingTests: XCTestCase {
-    func fixture(_ name: String) throws -> URL {
-        try XCTUnwrap(Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Fixtures"))
-    }
 
     /// Training is deterministic: the same text gives the committed tokenizer.json, and
     /// Hugging Face `tokenizers` loads that file and encodes exactly as we do.
@@ -61,8 +53,7 @@ final class TokenizerTrainingTests: XCTestCase {
         var trainer = BPETrainer(vocabularySize: 800)
         trainer.add(try TextFiles.read(try fixture("gpl-3.txt")))
         let trained = try trainer.train()
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("bpe-\(UUID().uuidString).json")
-        defer { try? FileManager.default.removeItem(at: out) }
+        let out = try temporaryDirectory().appendingPathComponent("bpe.json")
         try trained.save(to: out)
         XCTAssertEqual(try Data(contentsOf: out), try Data(contentsOf: try fixture("swift-bpe800.tokenizer.json")))
 
@@ -77,8 +68,7 @@ final class TokenizerTrainingTests: XCTestCase {
     }
 
     func testInvalidUTF8NamesTheFileAndOffset() throws {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID().uuidString).txt")
-        defer { try? FileManager.default.removeItem(at: url) }
+        let url = try temporaryDirectory().appendingPathComponent("bad.txt")
         try Data([0x61, 0x62, 0xC3, 0xA9, 0x63, 0xFF, 0x64]).write(to: url)
         XCTAssertThrowsError(try TextFiles.read(url)) { error in
             XCTAssertTrue("\(error)".contains("\(url.path) is not valid UTF-8 at byte offset 5"), "\(error)")
