@@ -211,9 +211,7 @@ struct TokenizerBenchCommand: ParsableCommand {
             for _ in 0..<3 {
                 // A new tokenizer each time: its cache of encoded words starts empty, as on new text.
                 let bpe = try ByteLevelBPE(contentsOf: url)
-                let start = DispatchTime.now().uptimeNanoseconds
-                count = bpe.encode(text).count
-                best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                best = min(best, seconds { count = bpe.encode(text).count })
             }
             print(String(format: "%.1f MB -> %d tokens (%.2f bytes/token): %.1f MB/s on one thread", bytes / 1e6, count,
                          bytes / Double(count), bytes / best / 1e6))

@@ -39,7 +39,7 @@ struct CodecBenchmark {
         }
         let bytes = Double(values * 4)
         var copy = [Float](repeating: 0, count: values)
-        let memcpy = bytes / best { copy.withUnsafeMutableBufferPointer { dst in x.withUnsafeBufferPointer { dst.baseAddress!.update(from: $0.baseAddress!, count: values) } } } / 1e9
+        let memcpy = bytes / fastest(of: 7) { copy.withUnsafeMutableBufferPointer { dst in x.withUnsafeBufferPointer { dst.baseAddress!.update(from: $0.baseAddress!, count: values) } } } / 1e9
         log(String(format: "%d values, one thread; memcpy %.2f GB/s", values, memcpy))
         log("codec                 B/value  x smaller  encode GB/s  decode GB/s  round trip GB/s  rel. RMS error")
         var results: [Result] = []
@@ -47,12 +47,12 @@ struct CodecBenchmark {
             let codec = id.codec
             var buffer = ByteBuffer()
             buffer.reserveCapacity(codec.encodedByteCount(count: values))
-            let encode = bytes / best {
+            let encode = bytes / fastest(of: 7) {
                 buffer.clear()
                 x.withUnsafeBufferPointer { codec.encode($0, into: &buffer, rounding: .nearest, random: &random) }
             } / 1e9
             var out = [Float](repeating: 0, count: values)
-            let decode = try bytes / bestThrowing {
+            let decode = try bytes / fastest(of: 7) {
                 try out.withUnsafeMutableBufferPointer { try codec.decode(buffer, into: $0, accumulate: true) }
             } / 1e9
             try out.withUnsafeMutableBufferPointer { try codec.decode(buffer, into: $0, accumulate: false) }
@@ -70,23 +70,5 @@ struct CodecBenchmark {
             results.append(r)
         }
         return Report(values: values, memcpyGBps: memcpy, codecs: results)
-    }
-
-    /// Fastest of several runs, in seconds.
-    private func best(_ body: () -> Void) -> Double {
-        var fastest = Double.infinity
-        for _ in 0..<7 {
-            let start = DispatchTime.now().uptimeNanoseconds
-            body()
-            fastest = min(fastest, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-        }
-        return fastest
-    }
-
-    private func bestThrowing(_ body: () throws -> Void) throws -> Double {
-        var failure: Error?
-        let t = best { do { try body() } catch { failure = error } }
-        if let failure { throw failure }
-        return t
     }
 }
