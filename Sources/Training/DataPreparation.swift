@@ -10,6 +10,9 @@ public struct DataPreparation {
 
     public init() {}
 
+    /// The copy of the tokenizer kept beside the shards, so a run (and its export) can find it.
+    public static let tokenizerFile = "tokenizer.json"
+
     /// Tokenizes `inputs` with the tokenizer at `tokenizerURL` into `directory` (shards and
     /// `manifest.json`). Returns the manifest and whether it was already up to date.
     public func prepare(inputs: [String], tokenizerURL: URL, directory: URL) throws -> (DataManifest, cached: Bool) {
@@ -30,7 +33,9 @@ public struct DataPreparation {
         }
         let hash = hasher.hex
         let manifestURL = directory.appendingPathComponent("manifest.json")
-        if let old = DataManifest.load(from: directory), old.contentHash == hash, (try? old.tokens(split: "validation", in: directory)) != nil {
+        let tokenizerCopy = directory.appendingPathComponent(Self.tokenizerFile)
+        if let old = DataManifest.load(from: directory), old.contentHash == hash, (try? old.tokens(split: "validation", in: directory)) != nil,
+           (try? Data(contentsOf: tokenizerCopy)) == tokenizerBytes {
             return (old, true)
         }
         let bpe = try ByteLevelBPE(contentsOf: tokenizerURL)
@@ -52,6 +57,7 @@ public struct DataPreparation {
                 shards.append(.init(file: name, split: split, tokens: slice.count, digest: digest))
             }
         }
+        try writeSynced(tokenizerBytes, to: tokenizerCopy)
         let manifest = DataManifest(contentHash: hash, vocabularySize: bpe.vocabularySize, tokenWidth: width,
                                     inputs: files.map(\.path), shards: shards)
         let encoder = JSONEncoder()

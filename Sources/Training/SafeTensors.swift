@@ -13,8 +13,14 @@ public struct SafeTensorsError: Error, CustomStringConvertible {
 
 /// A tensor read from or written to a safetensors file.
 public struct SafeTensor: Sendable {
-    /// Element type as safetensors spells it: "F32" or "I32".
-    public enum DType: String, Sendable { case f32 = "F32", i32 = "I32" }
+    /// Element type as safetensors spells it. F16 and BF16 are read (Hugging Face models often
+    /// ship in them) and widened to Float by `floats`.
+    public enum DType: String, Sendable, CaseIterable {
+        case f32 = "F32", i32 = "I32", f16 = "F16", bf16 = "BF16"
+
+        /// Bytes per element.
+        public var size: Int { self == .f32 || self == .i32 ? 4 : 2 }
+    }
 
     public let dtype: DType
     public let shape: [Int]
@@ -44,10 +50,16 @@ public struct SafeTensor: Sendable {
     /// Number of elements.
     public var count: Int { shape.reduce(1, *) }
 
-    /// The elements as floats (F32 only).
+    /// The elements as floats (F32, or F16/BF16 widened exactly).
     public var floats: [Float] {
-        precondition(dtype == .f32, "[SafeTensor] floats of a \(dtype.rawValue) tensor")
-        return bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        bytes.withUnsafeBytes { raw in
+            switch dtype {
+            case .f32: return (0..<count).map { raw.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) }
+            case .f16: return (0..<count).map { Float(Float16(bitPattern: raw.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))) }
+            case .bf16: return (0..<count).map { Float(bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self)) << 16) }
+            case .i32: preconditionFailure("[SafeTensor] floats of an I32 tensor")
+            }
+        }
     }
 
     /// The elements as int32 (I32 only).
@@ -90,7 +102,7 @@ public enum SafeTensors {
                   let range = entry["data_offsets"] as? [Int], range.count == 2
             else { throw fail("tensor \(name): entry needs dtype, shape and data_offsets") }
             guard let dtype = SafeTensor.DType(rawValue: dtypeName) else {
-                throw fail("tensor \(name): dtype \(dtypeName) is not supported (F32, I32)")
+                throw fail("tensor \(name): dtype \(dtypeName) is not supported (\(SafeTensor.DType.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
             guard shape.allSatisfy({ $0 >= 0 }), range[0] >= 0, range[0] <= range[1], range[1] <= body.count else {
                 throw fail("tensor \(name): byte range \(range) or shape \(shape) is outside the \(body.count)-byte body")
@@ -101,8 +113,8 @@ public enum SafeTensors {
                 guard !overflow else { throw fail("tensor \(name): shape \(shape) overflows") }
                 elements = product
             }
-            guard elements * 4 == range[1] - range[0] else {
-                throw fail("tensor \(name): shape \(shape) needs \(elements * 4) bytes, range has \(range[1] - range[0])")
+            guard elements * dtype.size == range[1] - range[0] else {
+                throw fail("tensor \(name): shape \(shape) needs \(elements * dtype.size) bytes, range has \(range[1] - range[0])")
             }
             let bytes = Data(body[(body.startIndex + range[0])..<(body.startIndex + range[1])])
             tensors[name] = SafeTensor(dtype: dtype, shape: shape, bytes: bytes)

@@ -64,7 +64,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .long, help: "Prompt text: encoded with --tokenizer, or as UTF-8 bytes (models with at least 256 tokens).")
     var prompt: String?
 
-    @Option(name: .long, help: "The tokenizer.json the model was trained with (for text prompts and output).")
+    @Option(name: .long, help: "The tokenizer.json the model was trained with (default: the run's, when it can be found).")
     var tokenizer: String?
 
     @Option(name: .long, help: "Prompt as comma-separated token ids.")
@@ -87,9 +87,10 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let folder = try checkpointFolder(checkpoint)
-            let (model, _) = try CheckpointStore.loadModel(from: folder, parallelism: Parallelism(threads: 2))
+            let (model, state) = try CheckpointStore.loadModel(from: folder, parallelism: Parallelism(threads: 2))
             let vocab = model.config.vocabSize
-            let bpe = try tokenizer.map { try ByteLevelBPE(contentsOf: URL(fileURLWithPath: $0)) }
+            let tokenizerURL = tokenizer.map { URL(fileURLWithPath: $0) } ?? (promptTokens == nil ? runTokenizer(state, checkpoint: folder) : nil)
+            let bpe = try tokenizerURL.map { try ByteLevelBPE(contentsOf: $0) }
             if let bpe, bpe.vocabularySize > vocab {
                 throw ValidationError("the tokenizer has \(bpe.vocabularySize) tokens but the model only \(vocab); is it the run's tokenizer?")
             }

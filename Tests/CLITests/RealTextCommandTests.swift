@@ -1,7 +1,8 @@
 import Foundation
 import XCTest
 
-/// The real-text path end to end, as a user runs it: tokenizer train, data prepare, train, generate.
+/// The real-text path end to end, as a user runs it: tokenizer train, data prepare, train,
+/// generate, export to Hugging Face's layout and import back.
 final class RealTextCommandTests: XCTestCase {
     func testTokenizerDataTrainGenerate() throws {
         let text = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
@@ -38,5 +39,25 @@ final class RealTextCommandTests: XCTestCase {
         XCTAssertTrue(g.stdout.hasPrefix("The licenses for most"), g.stdout)
         let wrong = try runTributary(["generate", "--checkpoint", run, "--tokenizer", tokenizer, "--prompt-tokens", "600"])
         XCTAssertNotEqual(wrong.status, 0)
+
+        // The run's tokenizer is found beside its data; the export carries it, and the imported
+        // model samples exactly what the original does.
+        let hf = dir.appendingPathComponent("hf").path
+        let e = try runTributary(["export", "--format", "hf", "--checkpoint", run, hf])
+        XCTAssertEqual(e.status, 0, e.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: hf + "/tokenizer.json")), try Data(contentsOf: URL(fileURLWithPath: tokenizer)))
+        let again2 = try runTributary(["export", "--format", "hf", "--checkpoint", run, hf])
+        XCTAssertTrue(again2.status != 0 && again2.stderr.contains("already holds files"), again2.stderr)
+        let imported = dir.appendingPathComponent("imported").path
+        let i = try runTributary(["import", "--format", "hf", hf, "--out", imported])
+        XCTAssertEqual(i.status, 0, i.stderr)
+        let sample = ["--prompt", "The licenses for most", "--max-tokens", "12", "--seed", "5"]
+        let fromImport = try runTributary(["generate", "--checkpoint", imported] + sample)
+        let fromRun = try runTributary(["generate", "--checkpoint", run] + sample)
+        XCTAssertEqual(fromImport.status, 0, fromImport.stderr)
+        XCTAssertEqual(fromImport.stdout, fromRun.stdout)
+        XCTAssertEqual(fromRun.stdout, g.stdout, "the run's own tokenizer is used without --tokenizer")
+        let notHF = try runTributary(["import", "--format", "hf", data, "--out", dir.appendingPathComponent("x").path])
+        XCTAssertTrue(notHF.status != 0 && notHF.stderr.contains("config.json"), notHF.stderr)
     }
 }
