@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 // Elementwise kernels rely on fused multiply-add and AVX2; a default x86-64 build turns every
@@ -18,12 +18,16 @@ let package = Package(
         .library(name: "Wire", targets: ["Wire"]),
         .library(name: "Transport", targets: ["Transport"]),
         .library(name: "Collectives", targets: ["Collectives"]),
+        .library(name: "Coordination", targets: ["Coordination"]),
+        .library(name: "Strategies", targets: ["Strategies"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // Without its default traits Hummingbird leaves out swift-configuration: a shorter build.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
     ],
     targets: [
         .systemLibrary(
@@ -60,10 +64,27 @@ let package = Package(
             dependencies: ["Wire", "Transport", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: vectorISA
         ),
+        .target(
+            name: "Coordination",
+            dependencies: [
+                "TensorCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "Strategies",
+            dependencies: ["Training", "ModelCore", "TensorCore", "Wire", "Transport", "Collectives", "Coordination",
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: vectorISA
+        ),
         .executableTarget(
             name: "TributaryCLI",
             dependencies: [
-                "Training", "ModelCore", "TensorCore", "Wire", "Transport", "Collectives", "AllocationCounter",
+                "Training", "ModelCore", "TensorCore", "Wire", "Transport", "Collectives", "Coordination", "Strategies", "AllocationCounter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -90,6 +111,9 @@ let package = Package(
             swiftSettings: vectorISA
         ),
         .testTarget(name: "CLITests", dependencies: ["TributaryCLI"]),
+        .testTarget(name: "CoordinationTests", dependencies: ["Coordination", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "StrategiesTests", dependencies: ["Strategies", "Training", "ModelCore", "TensorCore", "Collectives", "Transport", "Wire"],
+                    swiftSettings: vectorISA),
         .testTarget(
             name: "TrainingTests",
             dependencies: ["Training", "ModelCore", "TensorCore", "TestSupport"],

@@ -130,7 +130,7 @@ public enum HuggingFaceGPT2 {
         }
         let hf: Config
         do { hf = try JSONDecoder().decode(Config.self, from: data) } catch {
-            throw fail("not a GPT-2 config: \(describeDecoding(error))", "config.json")
+            throw fail("not a GPT-2 config: \(describeDecodingError(error))", "config.json")
         }
         guard hf.modelType == "gpt2" else { throw fail("model_type is '\(hf.modelType)'; only gpt2 can be imported", "config.json") }
         // transformers' GPT2Config defaults: gelu_new, 1e-5.
@@ -189,17 +189,5 @@ public enum HuggingFaceGPT2 {
         let extra = byName.keys.filter { !used.contains($0) && !$0.hasSuffix("attn.bias") && !$0.hasSuffix("attn.masked_bias") }
         guard extra.isEmpty else { throw fail("unexpected tensors \(extra.sorted().prefix(5).joined(separator: ", ")); is this a GPT-2 model?", file) }
         return (config, parameters)
-    }
-}
-
-/// A one-line account of a JSON decoding failure, naming the field.
-func describeDecoding(_ error: Error) -> String {
-    guard let error = error as? DecodingError else { return "\(error)" }
-    func path(_ context: DecodingError.Context) -> String { context.codingPath.map(\.stringValue).joined(separator: ".") }
-    switch error {
-    case .keyNotFound(let key, let c): return "missing field '\((c.codingPath + [key]).map(\.stringValue).joined(separator: "."))'"
-    case .typeMismatch(_, let c), .valueNotFound(_, let c): return "field '\(path(c))': \(c.debugDescription)"
-    case .dataCorrupted(let c): return c.codingPath.isEmpty ? "not valid JSON" : "field '\(path(c))': \(c.debugDescription)"
-    @unknown default: return "\(error)"
     }
 }

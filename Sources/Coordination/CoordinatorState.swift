@@ -1,0 +1,164 @@
+import Foundation
+
+/// Why the coordinator refused a request; `status` is the HTTP status it answers with.
+public struct CoordinatorRefusal: Error, Equatable, CustomStringConvertible {
+    public var status: Int
+    public var reason: String
+    public var description: String { reason }
+
+    public init(status: Int, reason: String) {
+        self.status = status
+        self.reason = reason
+    }
+}
+
+/// Membership and run state of one run, as a value type driven by requests and a clock, so that
+/// it is tested without sockets. The HTTP server holds one behind an actor.
+public struct CoordinatorState: Sendable {
+    public let run: RunDescription
+    /// Shared secret every worker must present.
+    let token: String
+    /// Seconds without a heartbeat after which a member counts as lost.
+    public let heartbeatTimeout: Double
+    public private(set) var epoch = 0
+    public private(set) var phase = RunPhase.waiting
+
+    struct Member: Sendable {
+        var name: String
+        var rank: Int
+        var host: String
+        var port: Int
+        var state: MemberState
+        var joins: Int
+        var lastSeen: Double
+        var lastReport: WorkerReport?
+    }
+    /// Members by rank; a rank stays with its name for the whole run.
+    private(set) var members: [Member] = []
+
+    public init(run: RunDescription, token: String, heartbeatTimeout: Double = 15) {
+        self.run = run
+        self.token = token
+        self.heartbeatTimeout = heartbeatTimeout
+    }
+
+    /// Seconds between heartbeats a worker should send: a third of the timeout.
+    public var heartbeatInterval: Double { heartbeatTimeout / 3 }
+
+    /// Admits a worker, or refuses it with the reason. The same name re-joining gets its old rank.
+    public mutating func join(_ request: JoinRequest, now: Double) throws(CoordinatorRefusal) -> JoinReply {
+        guard request.protocolVersion == coordinationProtocolVersion else {
+            throw CoordinatorRefusal(status: 400, reason: "protocol version \(request.protocolVersion); this coordinator speaks \(coordinationProtocolVersion)")
+        }
+        guard constantTimeEqual(request.token, token) else {
+            throw CoordinatorRefusal(status: 403, reason: "wrong token; use the token file the coordinator was started with")
+        }
+        guard !request.name.isEmpty, request.name.utf8.count <= 128, request.name.allSatisfy({ !$0.isWhitespace }) else {
+            throw CoordinatorRefusal(status: 400, reason: "a worker name must be 1 to 128 bytes without spaces")
+        }
+        guard (1...65535).contains(request.dataPort), !request.dataHost.isEmpty, request.dataHost.utf8.count <= 255 else {
+            throw CoordinatorRefusal(status: 400, reason: "data address \(request.dataHost):\(request.dataPort) is not a host and port in 1...65535")
+        }
+        guard request.layoutHash == run.layoutHash else {
+            throw CoordinatorRefusal(status: 409, reason: "the worker's model (layout \(request.layoutHash)) differs from the run's (layout \(run.layoutHash)); is it running the same Tributary version and config?")
+        }
+        if let i = members.firstIndex(where: { $0.name == request.name }) {
+            members[i].host = request.dataHost
+            members[i].port = request.dataPort
+            members[i].joins += 1
+            members[i].lastSeen = now
+            members[i].lastReport = nil
+            members[i].state = .active
+            epoch += 1
+            return JoinReply(rank: members[i].rank, run: run, heartbeatSeconds: heartbeatInterval)
+        }
+        guard members.count < run.expectedWorkers else {
+            let names = members.map(\.name).joined(separator: ", ")
+            throw CoordinatorRefusal(status: 409, reason: "the run is full: \(run.expectedWorkers) workers (\(names)); a restarted worker must re-join under its old name")
+        }
+        members.append(Member(name: request.name, rank: members.count, host: request.dataHost, port: request.dataPort,
+                              state: .active, joins: 1, lastSeen: now))
+        epoch += 1
+        if phase == .waiting && activeCount == run.expectedWorkers { phase = .training }
+        return JoinReply(rank: members.count - 1, run: run, heartbeatSeconds: heartbeatInterval)
+    }
+
+    /// Records that `name` is alive and returns the ring as it is now.
+    public mutating func heartbeat(_ name: String, now: Double) throws(CoordinatorRefusal) -> RingView {
+        let i = try index(of: name)
+        guard members[i].state != .left else {
+            throw CoordinatorRefusal(status: 409, reason: "\(name) left the run; join again to come back")
+        }
+        if members[i].state == .lost {
+            members[i].state = .active
+            epoch += 1
+        }
+        members[i].lastSeen = now
+        return ring
+    }
+
+    /// A worker says goodbye.
+    public mutating func leave(_ name: String, now: Double) throws(CoordinatorRefusal) {
+        let i = try index(of: name)
+        if members[i].state != .left {
+            members[i].state = .left
+            epoch += 1
+        }
+    }
+
+    /// Stores a worker's round report (and counts as a heartbeat).
+    public mutating func report(_ report: WorkerReport, now: Double) throws(CoordinatorRefusal) {
+        _ = try heartbeat(report.name, now: now)
+        let i = try index(of: report.name)
+        members[i].lastReport = report
+        let active = members.filter { $0.state == .active }
+        if !active.isEmpty, active.allSatisfy({ $0.lastReport?.finished == true }) { phase = .finished }
+    }
+
+    /// Marks members not heard from within the timeout as lost; returns their names.
+    @discardableResult
+    public mutating func expire(now: Double) -> [String] {
+        var lost: [String] = []
+        for i in members.indices where members[i].state == .active && now - members[i].lastSeen > heartbeatTimeout {
+            members[i].state = .lost
+            lost.append(members[i].name)
+        }
+        if !lost.isEmpty { epoch += 1 }
+        return lost
+    }
+
+    /// Active members in rank order, and whether the ring is complete.
+    public var ring: RingView {
+        let active = members.filter { $0.state == .active }
+        return RingView(epoch: epoch, ready: active.count == run.expectedWorkers,
+                        members: active.map { RingMember(rank: $0.rank, name: $0.name, host: $0.host, port: $0.port) })
+    }
+
+    /// Everything `/status` shows.
+    public func status(now: Double) -> StatusReport {
+        StatusReport(runID: run.runID, phase: phase, epoch: epoch, expectedWorkers: run.expectedWorkers,
+                     members: members.map {
+                         MemberStatus(name: $0.name, rank: $0.rank, state: $0.state, host: $0.host, port: $0.port, joins: $0.joins,
+                                      secondsSinceSeen: max(0, now - $0.lastSeen), lastReport: $0.lastReport)
+                     })
+    }
+
+    private var activeCount: Int { members.count { $0.state == .active } }
+
+    private func index(of name: String) throws(CoordinatorRefusal) -> Int {
+        guard let i = members.firstIndex(where: { $0.name == name }) else {
+            throw CoordinatorRefusal(status: 404, reason: "no worker named '\(name)' has joined; join first")
+        }
+        return i
+    }
+}
+
+/// Compares secrets without an early exit, so timing does not reveal a matching prefix.
+func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+    let x = Array(a.utf8), y = Array(b.utf8)
+    var difference = UInt8(truncatingIfNeeded: x.count ^ y.count)
+    for i in 0..<max(x.count, y.count) {
+        difference |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0)
+    }
+    return difference == 0 && x.count == y.count
+}

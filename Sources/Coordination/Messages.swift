@@ -1,0 +1,169 @@
+import Foundation
+
+/// Version of the coordinator's HTTP/JSON protocol; a worker of another version is refused.
+public let coordinationProtocolVersion = 1
+
+/// What a worker sends to join a run.
+public struct JoinRequest: Codable, Sendable, Equatable {
+    public var protocolVersion = coordinationProtocolVersion
+    /// The shared secret from the token file.
+    public var token: String
+    /// A stable name: a worker that restarts under the same name gets its rank back.
+    public var name: String
+    /// Hex layout hash of the model the worker built from the run's config.
+    public var layoutHash: String
+    /// Where peers reach this worker's data-plane listener.
+    public var dataHost: String
+    public var dataPort: Int
+
+    public init(token: String, name: String, layoutHash: String, dataHost: String, dataPort: Int) {
+        self.token = token
+        self.name = name
+        self.layoutHash = layoutHash
+        self.dataHost = dataHost
+        self.dataPort = dataPort
+    }
+}
+
+/// The run as the coordinator describes it to every worker.
+public struct RunDescription: Codable, Sendable, Equatable {
+    /// Random id of this run; it goes into every data-plane frame.
+    public var runID: UInt64
+    /// Workers the ring waits for before training starts.
+    public var expectedWorkers: Int
+    /// The run's training config, as YAML (workers parse it with the same rules as `train`).
+    public var configYAML: String
+    /// Hex layout hash of the run's model; a worker whose model differs is refused.
+    public var layoutHash: String
+
+    public init(runID: UInt64, expectedWorkers: Int, configYAML: String, layoutHash: String) {
+        self.runID = runID
+        self.expectedWorkers = expectedWorkers
+        self.configYAML = configYAML
+        self.layoutHash = layoutHash
+    }
+}
+
+/// The coordinator's answer to an accepted join.
+public struct JoinReply: Codable, Sendable, Equatable {
+    public var rank: Int
+    public var run: RunDescription
+    /// Seconds between heartbeats the coordinator expects.
+    public var heartbeatSeconds: Double
+}
+
+/// One member of the ring as every worker sees it.
+public struct RingMember: Codable, Sendable, Equatable {
+    public var rank: Int
+    public var name: String
+    public var host: String
+    public var port: Int
+}
+
+/// Who is in the ring now. `epoch` changes whenever the set of active members changes.
+public struct RingView: Codable, Sendable, Equatable {
+    public var epoch: Int
+    /// Whether every expected worker is present, so the ring can form.
+    public var ready: Bool
+    /// Active members in rank order.
+    public var members: [RingMember]
+}
+
+/// What a worker did in one round, sent after every round.
+public struct WorkerReport: Codable, Sendable, Equatable {
+    public var name: String
+    public var round: Int
+    public var rounds: Int
+    /// Optimizer steps this worker has done (inner steps for DiLoCo).
+    public var steps: Int
+    /// Training tokens this worker has processed in total.
+    public var tokens: Int
+    /// Mean training loss over the round's steps.
+    public var loss: Double
+    /// Validation loss of the shared parameters, when measured this round.
+    public var validationLoss: Double?
+    public var bytesSent: Int
+    public var bytesReceived: Int
+    /// Seconds spent computing (forward, backward, optimizer, emulated slowness) in total.
+    public var computeSeconds: Double
+    /// Seconds spent in collectives or waiting for peers in total.
+    public var waitSeconds: Double
+    /// Seconds since this worker started training.
+    public var elapsedSeconds: Double
+    /// This worker's measured training speed alone (tokens per compute second).
+    public var tokensPerComputeSecond: Double
+    /// Whether this was the worker's last round.
+    public var finished: Bool
+
+    public init(name: String, round: Int, rounds: Int, steps: Int, tokens: Int, loss: Double, validationLoss: Double?,
+                bytesSent: Int, bytesReceived: Int, computeSeconds: Double, waitSeconds: Double, elapsedSeconds: Double,
+                tokensPerComputeSecond: Double, finished: Bool) {
+        self.name = name
+        self.round = round
+        self.rounds = rounds
+        self.steps = steps
+        self.tokens = tokens
+        self.loss = loss
+        self.validationLoss = validationLoss
+        self.bytesSent = bytesSent
+        self.bytesReceived = bytesReceived
+        self.computeSeconds = computeSeconds
+        self.waitSeconds = waitSeconds
+        self.elapsedSeconds = elapsedSeconds
+        self.tokensPerComputeSecond = tokensPerComputeSecond
+        self.finished = finished
+    }
+}
+
+/// A worker naming itself (heartbeat, leave).
+public struct WorkerName: Codable, Sendable, Equatable {
+    public var name: String
+    public init(name: String) { self.name = name }
+}
+
+/// Lifecycle of a member.
+public enum MemberState: String, Codable, Sendable {
+    /// Joined and heard from within the heartbeat timeout.
+    case active
+    /// Said goodbye.
+    case left
+    /// Missed heartbeats for longer than the timeout.
+    case lost
+}
+
+/// A member as `/status` shows it.
+public struct MemberStatus: Codable, Sendable, Equatable {
+    public var name: String
+    public var rank: Int
+    public var state: MemberState
+    public var host: String
+    public var port: Int
+    /// Times this name joined (more than 1 after a restart).
+    public var joins: Int
+    /// Seconds since the coordinator last heard from it.
+    public var secondsSinceSeen: Double
+    public var lastReport: WorkerReport?
+}
+
+/// Phase of the run.
+public enum RunPhase: String, Codable, Sendable {
+    /// Waiting for the expected workers to join.
+    case waiting
+    case training
+    /// Every worker reported its last round.
+    case finished
+}
+
+/// The body of `/status`.
+public struct StatusReport: Codable, Sendable, Equatable {
+    public var runID: UInt64
+    public var phase: RunPhase
+    public var epoch: Int
+    public var expectedWorkers: Int
+    public var members: [MemberStatus]
+}
+
+/// An error body: every 4xx and 5xx answer carries one.
+public struct ErrorBody: Codable, Sendable, Equatable {
+    public var error: String
+}

@@ -1,0 +1,104 @@
+import Coordination
+import Foundation
+import Logging
+import XCTest
+
+/// The HTTP API on a real loopback socket.
+final class CoordinatorServerTests: XCTestCase {
+    /// Starts a coordinator on port 0 and returns its client and the serving task.
+    func start(expected: Int = 2) async throws -> (CoordinatorClient, Task<Void, any Error>) {
+        let run = RunDescription(runID: 1, expectedWorkers: expected, configYAML: "steps: 1", layoutHash: "abc")
+        let coordinator = Coordinator(state: CoordinatorState(run: run, token: "secret"), logger: Logger(label: "test"))
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        let task = Task {
+            try await CoordinatorServer.run(coordinator, host: "127.0.0.1", port: 0, logger: Logger(label: "test")) { port in
+                continuation.yield(port)
+            }
+        }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw CoordinatorClientError(reason: "server did not start") }
+        return (CoordinatorClient(host: "127.0.0.1", port: port), task)
+    }
+
+    func testJoinHeartbeatStatusAndMetricsOverHTTP() async throws {
+        let (client, server) = try await start()
+        defer { server.cancel() }
+        let a = try await client.join(JoinRequest(token: "secret", name: "a", layoutHash: "abc", dataHost: "127.0.0.1", dataPort: 5000))
+        XCTAssertEqual(a.rank, 0)
+        XCTAssertEqual(a.run.configYAML, "steps: 1")
+        var ring = try await client.heartbeat("a")
+        XCTAssertFalse(ring.ready)
+        _ = try await client.join(JoinRequest(token: "secret", name: "b", layoutHash: "abc", dataHost: "127.0.0.1", dataPort: 5001))
+        ring = try await client.ring()
+        XCTAssertTrue(ring.ready)
+        XCTAssertEqual(ring.members.map(\.port), [5000, 5001])
+        try await client.report(WorkerReport(name: "b", round: 0, rounds: 2, steps: 3, tokens: 300, loss: 3.5, validationLoss: 3.6,
+                                             bytesSent: 1234, bytesReceived: 1200, computeSeconds: 2, waitSeconds: 0.5,
+                                             elapsedSeconds: 2.5, tokensPerComputeSecond: 150, finished: false))
+        let status = try await client.status()
+        XCTAssertEqual(status.phase, .training)
+        XCTAssertEqual(status.members[1].lastReport?.bytesSent, 1234)
+        let metrics = try await client.text("/metrics")
+        XCTAssertTrue(metrics.contains("tributary_worker_bytes_sent_total{worker=\"b\",rank=\"1\"} 1234"), metrics)
+        XCTAssertTrue(metrics.contains("tributary_validation_loss{worker=\"b\",rank=\"1\"} 3.6"), metrics)
+        try await client.leave("a")
+        let after = try await client.status()
+        XCTAssertEqual(after.members[0].state, .left)
+    }
+
+    func testBadRequestsGetClearFourHundreds() async throws {
+        let (client, server) = try await start()
+        defer { server.cancel() }
+        func failure(_ body: () async throws -> Void) async -> CoordinatorClientError? {
+            do { try await body() } catch let error as CoordinatorClientError { return error } catch { XCTFail("\(error)") }
+            return nil
+        }
+        let wrongToken = await failure {
+            _ = try await client.join(JoinRequest(token: "nope", name: "a", layoutHash: "abc", dataHost: "h", dataPort: 1))
+        }
+        XCTAssertEqual(wrongToken?.status, 403)
+        XCTAssertTrue(wrongToken?.reason.contains("wrong token") ?? false, wrongToken?.reason ?? "")
+        let otherModel = await failure {
+            _ = try await client.join(JoinRequest(token: "secret", name: "a", layoutHash: "zzz", dataHost: "h", dataPort: 1))
+        }
+        XCTAssertEqual(otherModel?.status, 409)
+        let malformed = await failure { _ = try await client.exchange("POST", "/v1/join", body: .init(string: "{\"token\": 3")) }
+        XCTAssertEqual(malformed?.status, 400)
+        XCTAssertTrue(malformed?.reason.contains("malformed JoinRequest") ?? false, malformed?.reason ?? "")
+        let missing = await failure { _ = try await client.exchange("POST", "/v1/heartbeat", body: .init(string: "{}")) }
+        XCTAssertEqual(missing?.status, 400)
+        XCTAssertTrue(missing?.reason.contains("name") ?? false, missing?.reason ?? "")
+        let huge = await failure {
+            _ = try await client.exchange("POST", "/v1/report", body: .init(string: String(repeating: "x", count: 2 << 20)))
+        }
+        XCTAssertEqual(huge?.status, 413)
+        let unknown = await failure { _ = try await client.text("/nothing-here") }
+        XCTAssertEqual(unknown?.status, 404)
+        // The server is still there after all of that.
+        let status = try await client.status()
+        XCTAssertEqual(status.members.count, 0)
+    }
+
+    func testPortInUseIsAnError() async throws {
+        let (client, server) = try await start()
+        defer { server.cancel() }
+        let run = RunDescription(runID: 1, expectedWorkers: 1, configYAML: "", layoutHash: "abc")
+        let second = Coordinator(state: CoordinatorState(run: run, token: "t"), logger: Logger(label: "test"))
+        do {
+            try await CoordinatorServer.run(second, host: "127.0.0.1", port: client.port, logger: Logger(label: "test")) { _ in }
+            XCTFail("a second server on the same port should not start")
+        } catch {
+            XCTAssertTrue("\(error)".lowercased().contains("address already in use"), "\(error)")
+        }
+    }
+
+    func testUnreachableCoordinatorIsAClearError() async throws {
+        let client = CoordinatorClient(host: "127.0.0.1", port: 1)
+        do {
+            _ = try await client.status()
+            XCTFail("nothing listens on port 1")
+        } catch {
+            XCTAssertTrue("\(error)".contains("cannot reach the coordinator at 127.0.0.1:1"), "\(error)")
+        }
+    }
+}

@@ -1,0 +1,97 @@
+import Coordination
+import XCTest
+
+/// The membership state machine, driven by requests and a clock, without sockets.
+final class CoordinatorStateTests: XCTestCase {
+    let run = RunDescription(runID: 7, expectedWorkers: 3, configYAML: "steps: 1", layoutHash: "abc")
+
+    func request(_ name: String, token: String = "secret", layout: String = "abc", port: Int = 9000) -> JoinRequest {
+        JoinRequest(token: token, name: name, layoutHash: layout, dataHost: "127.0.0.1", dataPort: port)
+    }
+
+    func refusal(_ body: () throws -> Void) -> CoordinatorRefusal? {
+        do { try body() } catch { return error as? CoordinatorRefusal }
+        return nil
+    }
+
+    func testJoinAssignsRanksAndTheRingFormsWhenEveryoneIsThere() throws {
+        var s = CoordinatorState(run: run, token: "secret")
+        XCTAssertEqual(try s.join(request("a"), now: 0).rank, 0)
+        XCTAssertEqual(try s.join(request("b"), now: 0).rank, 1)
+        XCTAssertFalse(s.ring.ready)
+        XCTAssertEqual(s.phase, .waiting)
+        let reply = try s.join(request("c", port: 9002), now: 1)
+        XCTAssertEqual(reply.rank, 2)
+        XCTAssertEqual(reply.run, run)
+        XCTAssertTrue(s.ring.ready)
+        XCTAssertEqual(s.ring.members.map(\.name), ["a", "b", "c"])
+        XCTAssertEqual(s.ring.members[2].port, 9002)
+        XCTAssertEqual(s.phase, .training)
+    }
+
+    func testRefusalsSayWhy() throws {
+        var s = CoordinatorState(run: run, token: "secret")
+        let wrongToken = refusal { _ = try s.join(request("a", token: "guess"), now: 0) }
+        XCTAssertEqual(wrongToken?.status, 403)
+        XCTAssertTrue(wrongToken?.reason.contains("wrong token") ?? false)
+        let otherModel = refusal { _ = try s.join(request("a", layout: "def"), now: 0) }
+        XCTAssertEqual(otherModel?.status, 409)
+        XCTAssertTrue(otherModel?.reason.contains("differs from the run's") ?? false, otherModel?.reason ?? "")
+        XCTAssertEqual(refusal { _ = try s.join(request("has space"), now: 0) }?.status, 400)
+        XCTAssertEqual(refusal { _ = try s.join(request("a", port: 0), now: 0) }?.status, 400)
+        for name in ["a", "b", "c"] { _ = try s.join(request(name), now: 0) }
+        let full = refusal { _ = try s.join(request("d"), now: 0) }
+        XCTAssertEqual(full?.status, 409)
+        XCTAssertTrue(full?.reason.contains("full") ?? false)
+        XCTAssertEqual(refusal { _ = try s.heartbeat("nobody", now: 0) }?.status, 404)
+        XCTAssertEqual(s.ring.members.count, 3, "refused joins change nothing")
+    }
+
+    func testHeartbeatTimeoutLeaveAndRejoinWithTheSameName() throws {
+        var s = CoordinatorState(run: run, token: "secret", heartbeatTimeout: 10)
+        for name in ["a", "b", "c"] { _ = try s.join(request(name), now: 0) }
+        let epoch = s.epoch
+        _ = try s.heartbeat("a", now: 8)
+        _ = try s.heartbeat("c", now: 8)
+        XCTAssertEqual(s.expire(now: 9), [])
+        XCTAssertEqual(s.expire(now: 11), ["b"], "b has not been heard from for 11 s")
+        XCTAssertFalse(s.ring.ready)
+        XCTAssertEqual(s.ring.members.map(\.name), ["a", "c"])
+        XCTAssertGreaterThan(s.epoch, epoch)
+        XCTAssertEqual(s.status(now: 11).members[1].state, .lost)
+
+        // b restarts on another port: same name, same rank, new address.
+        let back = try s.join(request("b", port: 9100), now: 12)
+        XCTAssertEqual(back.rank, 1)
+        XCTAssertTrue(s.ring.ready)
+        XCTAssertEqual(s.ring.members[1].port, 9100)
+        XCTAssertEqual(s.status(now: 12).members[1].joins, 2)
+
+        try s.leave("c", now: 13)
+        XCTAssertEqual(s.status(now: 13).members[2].state, .left)
+        XCTAssertFalse(s.ring.ready)
+        XCTAssertEqual(refusal { _ = try s.heartbeat("c", now: 14) }?.status, 409, "a worker that left must join again")
+        XCTAssertEqual(try s.join(request("c"), now: 15).rank, 2)
+        XCTAssertTrue(s.ring.ready)
+    }
+
+    func testRunFinishesWhenEveryActiveWorkerReportsItsLastRound() throws {
+        var s = CoordinatorState(run: run, token: "secret")
+        for name in ["a", "b", "c"] { _ = try s.join(request(name), now: 0) }
+        func report(_ name: String, finished: Bool) -> WorkerReport {
+            WorkerReport(name: name, round: 1, rounds: 1, steps: 5, tokens: 100, loss: 2, validationLoss: nil, bytesSent: 10,
+                         bytesReceived: 10, computeSeconds: 1, waitSeconds: 0.1, elapsedSeconds: 1.1, tokensPerComputeSecond: 100,
+                         finished: finished)
+        }
+        try s.report(report("a", finished: true), now: 1)
+        try s.report(report("b", finished: true), now: 1)
+        XCTAssertEqual(s.phase, .training)
+        try s.report(report("c", finished: true), now: 1)
+        XCTAssertEqual(s.phase, .finished)
+        XCTAssertEqual(s.status(now: 2).members.compactMap(\.lastReport?.tokens), [100, 100, 100])
+        let text = PrometheusText.render(s.status(now: 2))
+        XCTAssertTrue(text.contains("tributary_worker_bytes_sent_total{worker=\"a\",rank=\"0\"} 10"), text)
+        XCTAssertTrue(text.contains("tributary_workers{state=\"active\"} 3"), text)
+        XCTAssertTrue(text.contains("# TYPE tributary_worker_tokens_total counter"), text)
+    }
+}
