@@ -110,7 +110,7 @@ let package = Package(
                            .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")],
             swiftSettings: vectorISA
         ),
-        .testTarget(name: "CLITests", dependencies: ["TributaryCLI"]),
+        .testTarget(name: "CLITests", dependencies: ["TributaryCLI", "Wire"]),
         .testTarget(name: "CoordinationTests", dependencies: ["Coordination", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "StrategiesTests", dependencies: ["Strategies", "Training", "ModelCore", "TensorCore", "Collectives", "Transport", "Wire"],
                     swiftSettings: vectorISA),

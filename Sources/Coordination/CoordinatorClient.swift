@@ -43,6 +43,8 @@ public struct CoordinatorClient: Sendable {
 
     public func join(_ request: JoinRequest) async throws -> JoinReply { try await send("POST", "/v1/join", request) }
     public func heartbeat(_ name: String) async throws -> RingView { try await send("POST", "/v1/heartbeat", WorkerName(name: name)) }
+    /// The run's description (config and layout hash), which a worker needs before it joins.
+    public func run() async throws -> RunDescription { try await send("GET", "/v1/run", Optional<WorkerName>.none) }
     public func ring() async throws -> RingView { try await send("GET", "/v1/ring", Optional<WorkerName>.none) }
     public func status() async throws -> StatusReport { try await send("GET", "/status", Optional<WorkerName>.none) }
     public func leave(_ name: String) async throws { _ = try await exchange("POST", "/v1/leave", body: encode(WorkerName(name: name))) }

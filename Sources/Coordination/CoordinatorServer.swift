@@ -41,8 +41,7 @@ public actor Coordinator {
     }
 
     func report(_ r: WorkerReport) throws(CoordinatorRefusal) {
-        try state.report(r, now: now)
-        onReport(r)
+        if try state.report(r, now: now) { onReport(r) }
     }
 
     /// Marks silent workers as lost.
@@ -55,7 +54,7 @@ public actor Coordinator {
 
 /// The coordinator's HTTP/JSON API on Hummingbird.
 ///
-/// `POST /v1/join`, `/v1/heartbeat`, `/v1/leave`, `/v1/report` take JSON bodies; `GET /v1/ring`,
+/// `POST /v1/join`, `/v1/heartbeat`, `/v1/leave`, `/v1/report` take JSON bodies; `GET /v1/run`, `/v1/ring`,
 /// `/status` (JSON) and `/metrics` (Prometheus text) read state. Every refusal or malformed
 /// request gets a 4xx with a JSON `{"error": ...}` naming what was wrong.
 public enum CoordinatorServer {
@@ -85,6 +84,7 @@ public enum CoordinatorServer {
                 return nil
             }
         }
+        router.get("/v1/run") { _, _ in try await answer { await coordinator.state.run } }
         router.get("/v1/ring") { _, _ in try await answer { await coordinator.state.ring } }
         router.get("/status") { _, _ in try await answer { await coordinator.status() } }
         router.get("/metrics") { _, _ in

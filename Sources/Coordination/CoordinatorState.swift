@@ -106,13 +106,17 @@ public struct CoordinatorState: Sendable {
         }
     }
 
-    /// Stores a worker's round report (and counts as a heartbeat).
-    public mutating func report(_ report: WorkerReport, now: Double) throws(CoordinatorRefusal) {
+    /// Stores a worker's round report (and counts as a heartbeat). Reports travel in the
+    /// background, so one older than the stored one is dropped.
+    @discardableResult
+    public mutating func report(_ report: WorkerReport, now: Double) throws(CoordinatorRefusal) -> Bool {
         _ = try heartbeat(report.name, now: now)
         let i = try index(of: report.name)
+        if let last = members[i].lastReport, last.round >= report.round || last.finished { return false }
         members[i].lastReport = report
         let active = members.filter { $0.state == .active }
         if !active.isEmpty, active.allSatisfy({ $0.lastReport?.finished == true }) { phase = .finished }
+        return true
     }
 
     /// Marks members not heard from within the timeout as lost; returns their names.

@@ -94,10 +94,12 @@ public struct WorkerReport: Codable, Sendable, Equatable {
     public var tokensPerComputeSecond: Double
     /// Whether this was the worker's last round.
     public var finished: Bool
+    /// FNV-1a of the shared parameters after the round: equal on every worker when they agree.
+    public var parameterHash: String?
 
     public init(name: String, round: Int, rounds: Int, steps: Int, tokens: Int, loss: Double, validationLoss: Double?,
                 bytesSent: Int, bytesReceived: Int, computeSeconds: Double, waitSeconds: Double, elapsedSeconds: Double,
-                tokensPerComputeSecond: Double, finished: Bool) {
+                tokensPerComputeSecond: Double, finished: Bool, parameterHash: String? = nil) {
         self.name = name
         self.round = round
         self.rounds = rounds
@@ -112,6 +114,7 @@ public struct WorkerReport: Codable, Sendable, Equatable {
         self.elapsedSeconds = elapsedSeconds
         self.tokensPerComputeSecond = tokensPerComputeSecond
         self.finished = finished
+        self.parameterHash = parameterHash
     }
 }
 

@@ -24,6 +24,12 @@ public struct TokenStream: Sendable {
         cursor += n
     }
 
+    /// Advances past one batch of `n` tokens exactly as `nextBatch` would.
+    public mutating func skipBatch(size n: Int) {
+        if cursor + n + 1 > tokens.count { cursor = 0 }
+        cursor += n
+    }
+
     /// Moves the cursor (when resuming); values are reduced modulo the stream length.
     public mutating func seek(to position: Int) {
         cursor = tokens.isEmpty ? 0 : ((position % tokens.count) + tokens.count) % tokens.count

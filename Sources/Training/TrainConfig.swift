@@ -23,6 +23,8 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     public var data = DataConfig()
     public var evaluation = EvaluationConfig()
     public var checkpoint = CheckpointConfig()
+    /// How workers of a multi-worker run combine their work (ignored by single-process `train`).
+    public var strategy = StrategyConfig()
     /// Seed for initialisation and data.
     public var seed: UInt64 = 1337
     /// Threads for BLAS and the other kernels.
@@ -31,7 +33,7 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case model, batchSize, sequenceLength, steps, gradientAccumulation, optimizer, data, evaluation, checkpoint, seed, threads
+        case model, batchSize, sequenceLength, steps, gradientAccumulation, optimizer, data, evaluation, checkpoint, strategy, seed, threads
     }
 
     public init(from decoder: Decoder) throws {
@@ -58,6 +60,7 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         data = try c.decodeIfPresent(DataConfig.self, forKey: .data) ?? data
         evaluation = try c.decodeIfPresent(EvaluationConfig.self, forKey: .evaluation) ?? evaluation
         checkpoint = try c.decodeIfPresent(CheckpointConfig.self, forKey: .checkpoint) ?? checkpoint
+        strategy = try c.decodeIfPresent(StrategyConfig.self, forKey: .strategy) ?? strategy
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? seed
         threads = try c.decodeIfPresent(Int.self, forKey: .threads) ?? threads
     }
@@ -73,6 +76,7 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         try c.encode(data, forKey: .data)
         try c.encode(evaluation, forKey: .evaluation)
         try c.encode(checkpoint, forKey: .checkpoint)
+        try c.encode(strategy, forKey: .strategy)
         try c.encode(seed, forKey: .seed)
         try c.encode(threads, forKey: .threads)
     }
@@ -94,6 +98,7 @@ public struct TrainConfig: Sendable, Codable, Equatable {
         try data.validate(modelVocabulary: model.vocabSize, tokensPerBatch: batchSize * sequenceLength)
         try evaluation.validate()
         try checkpoint.validate()
+        try strategy.validate()
     }
 
     /// Tokens consumed by one optimizer step.
@@ -327,6 +332,85 @@ public struct CheckpointConfig: Sendable, Codable, Equatable {
     func validate() throws {
         guard interval >= 0 else { throw ConfigError(field: "checkpoint.interval", reason: "must not be negative (0 saves only at the end), got \(interval)") }
         guard keep >= 1 else { throw ConfigError(field: "checkpoint.keep", reason: "must be at least 1, got \(keep)") }
+    }
+}
+
+/// How the workers of a multi-worker run combine their work.
+public struct StrategyConfig: Sendable, Codable, Equatable {
+    public enum Name: String, Sendable, Codable, CaseIterable {
+        /// All-reduce gradients every step.
+        case ddp
+        /// H local AdamW steps, then average pseudo-gradients and take an outer Nesterov step.
+        case diloco
+    }
+    /// How a DiLoCo round ends.
+    public enum RoundKind: String, Sendable, Codable, CaseIterable {
+        /// After `innerSteps` steps on every worker (equal tokens per worker).
+        case steps
+        /// After a time budget of `innerSteps` steps of the fastest worker, measured in the first
+        /// round: faster workers take more steps and their pseudo-gradients weigh more.
+        case time
+    }
+
+    public var name = Name.ddp
+    /// Wire codec for the all-reduce: fp32, fp16, bf16, int8, int4, topk (see `bench codecs`).
+    public var codec = "fp32"
+    /// DiLoCo's H: inner steps per round.
+    public var innerSteps = 50
+    public var round = RoundKind.time
+    /// Outer SGD learning rate and Nesterov momentum (DiLoCo's 0.7 and 0.9).
+    public var outerLearningRate: Float = 0.7
+    public var outerMomentum: Float = 0.9
+    /// Decay of the error-feedback residual for lossy codecs (1 keeps all of it).
+    public var errorFeedback: Float = 1
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, codec, innerSteps, round, outerLearningRate, outerMomentum, errorFeedback
+    }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        if let text = try c.decodeIfPresent(String.self, forKey: .name) {
+            guard let n = Name(rawValue: text) else {
+                throw ConfigError(field: "strategy.name", reason: "unknown strategy '\(text)'; use \(Name.allCases.map(\.rawValue).joined(separator: " or "))")
+            }
+            name = n
+        }
+        if let text = try c.decodeIfPresent(String.self, forKey: .round) {
+            guard let r = RoundKind(rawValue: text) else {
+                throw ConfigError(field: "strategy.round", reason: "unknown round kind '\(text)'; use \(RoundKind.allCases.map(\.rawValue).joined(separator: " or "))")
+            }
+            round = r
+        }
+        codec = try c.decodeIfPresent(String.self, forKey: .codec) ?? codec
+        innerSteps = try c.decodeIfPresent(Int.self, forKey: .innerSteps) ?? innerSteps
+        outerLearningRate = try c.decodeIfPresent(Float.self, forKey: .outerLearningRate) ?? outerLearningRate
+        outerMomentum = try c.decodeIfPresent(Float.self, forKey: .outerMomentum) ?? outerMomentum
+        errorFeedback = try c.decodeIfPresent(Float.self, forKey: .errorFeedback) ?? errorFeedback
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        func short(_ x: Float) -> Double { Double("\(x)") ?? Double(x) }
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name.rawValue, forKey: .name)
+        try c.encode(codec, forKey: .codec)
+        try c.encode(innerSteps, forKey: .innerSteps)
+        try c.encode(round.rawValue, forKey: .round)
+        try c.encode(short(outerLearningRate), forKey: .outerLearningRate)
+        try c.encode(short(outerMomentum), forKey: .outerMomentum)
+        try c.encode(short(errorFeedback), forKey: .errorFeedback)
+    }
+
+    func validate() throws {
+        try requirePositive("strategy.innerSteps", innerSteps)
+        guard outerLearningRate > 0, outerLearningRate.isFinite else {
+            throw ConfigError(field: "strategy.outerLearningRate", reason: "must be positive, got \(outerLearningRate)")
+        }
+        guard (0..<1).contains(outerMomentum) else { throw ConfigError(field: "strategy.outerMomentum", reason: "must be in [0, 1), got \(outerMomentum)") }
+        guard (0...1).contains(errorFeedback) else { throw ConfigError(field: "strategy.errorFeedback", reason: "must be in [0, 1], got \(errorFeedback)") }
     }
 }
 

@@ -94,6 +94,14 @@ public final class Trainer {
     /// Runs one optimizer step (all micro-batches); returns the mean loss, pre-clip norm and rate.
     @discardableResult
     public func trainStep() throws -> (loss: Float, gradientNorm: Float, learningRate: Float) {
+        let loss = try computeGradients()
+        let (norm, rate) = applyGradients()
+        return (loss, norm, rate)
+    }
+
+    /// Forward and backward over the step's micro-batches: leaves the mean gradient in
+    /// `model.gradients` (for a strategy to average across workers) and returns the mean loss.
+    public func computeGradients() throws -> Float {
         let (b, t) = (config.batchSize, config.sequenceLength)
         let k = config.gradientAccumulation
         model.zeroGradients()
@@ -105,6 +113,13 @@ public final class Trainer {
         }
         let loss = lossSum / Float(k)
         guard loss.isFinite else { throw TrainingError.nonFiniteLoss(step: step + 1, loss: loss) }
+        return loss
+    }
+
+    /// Clips `model.gradients` by global norm and takes one AdamW step at the scheduled rate;
+    /// returns the pre-clip norm and the rate.
+    @discardableResult
+    public func applyGradients() -> (gradientNorm: Float, learningRate: Float) {
         let norm = gradientNorm(model.gradients, parallelism: parallelism)
         let clip = config.optimizer.gradientClip
         let scale: Float = (clip > 0 && norm > clip) ? clip / norm : 1
@@ -112,8 +127,11 @@ public final class Trainer {
         optimizer.step(parameters: model.parameters, gradients: model.gradients, learningRate: rate,
                        gradientScale: scale, parallelism: parallelism)
         step += 1
-        return (loss, norm, rate)
+        return (norm, rate)
     }
+
+    /// Tokens in the training split (workers start at different offsets into it).
+    public var trainTokenCount: Int { train.tokens.count }
 
     /// Where the training data stream is (saved in checkpoints).
     public var trainCursor: Int { train.cursor }
@@ -128,12 +146,25 @@ public final class Trainer {
 
     /// Mean loss over `evaluation.batches` validation batches, always the same ones.
     public func validationLoss() throws -> Float {
+        let (sum, count) = try validationLossSum(part: 0, of: 1)
+        return sum / Float(count)
+    }
+
+    /// Sum of the losses of validation batches `part`, `part + parts`, … of the
+    /// `evaluation.batches` that `validationLoss` averages, and how many those are: workers
+    /// each measure a share and add the sums.
+    public func validationLossSum(part: Int, of parts: Int) throws -> (sum: Float, batches: Int) {
         validation.seek(to: 0)
-        var total: Float = 0
-        for _ in 0..<config.evaluation.batches {
-            total += try runMicroBatch(stream: &validation, batch: config.batchSize, length: config.sequenceLength)
+        var total: Float = 0, count = 0
+        for i in 0..<config.evaluation.batches {
+            if i % parts == part {
+                total += try runMicroBatch(stream: &validation, batch: config.batchSize, length: config.sequenceLength)
+                count += 1
+            } else {
+                validation.skipBatch(size: config.batchSize * config.sequenceLength)
+            }
         }
-        return total / Float(config.evaluation.batches)
+        return (total, count)
     }
 
     private func runMicroBatch(stream: inout TokenStream, batch b: Int, length t: Int) throws -> Float {

@@ -112,19 +112,8 @@ struct GenerateCommand: ParsableCommand {
             guard !tokens.isEmpty, tokens.count < model.config.contextLength else {
                 throw ValidationError("the prompt must hold 1..<\(model.config.contextLength) tokens, got \(tokens.count)")
             }
-            let decoder = GPTDecoder(model: model)
             let options = SamplingOptions(temperature: temperature, topK: topK, topP: topP)
-            var rng = SeededGenerator(seed: seed)
-            let start = DispatchTime.now().uptimeNanoseconds
-            for t in tokens { try decoder.append(t) }
-            let promptDone = DispatchTime.now().uptimeNanoseconds
-            var generated: [Int32] = []
-            while generated.count < maxTokens && decoder.length < model.config.contextLength {
-                let next = decoder.logits.buffer.withMemoryRebound(to: Float.self) { options.sample(UnsafeBufferPointer($0), rng: &rng) }
-                generated.append(next)
-                if decoder.length < model.config.contextLength { try decoder.append(next) }
-            }
-            let end = DispatchTime.now().uptimeNanoseconds
+            let (generated, promptSeconds, seconds) = try sampleTokens(model: model, prompt: tokens, maxTokens: maxTokens, options: options, seed: seed)
             if let bpe {
                 print(bpe.decode(tokens + generated))
             } else if prompt != nil {
@@ -132,7 +121,26 @@ struct GenerateCommand: ParsableCommand {
             }
             print("tokens: " + generated.map(String.init).joined(separator: ","))
             printError(String(format: "prompt %d tokens in %.3f s; generated %d tokens at %.1f tokens/s", tokens.count,
-                              Double(promptDone - start) / 1e9, generated.count, Double(generated.count) / (Double(end - promptDone) / 1e9)))
+                              promptSeconds, generated.count, Double(generated.count) / seconds))
         }
     }
+}
+
+/// Feeds `prompt` through a key/value-cached decoder, then samples up to `maxTokens` more (fewer
+/// when the context fills). Returns them and the seconds spent on the prompt and on sampling.
+func sampleTokens(model: GPT, prompt: [Int32], maxTokens: Int, options: SamplingOptions, seed: UInt64) throws
+    -> (tokens: [Int32], promptSeconds: Double, seconds: Double) {
+    let decoder = GPTDecoder(model: model)
+    var rng = SeededGenerator(seed: seed)
+    let start = DispatchTime.now().uptimeNanoseconds
+    for t in prompt { try decoder.append(t) }
+    let promptDone = DispatchTime.now().uptimeNanoseconds
+    var generated: [Int32] = []
+    while generated.count < maxTokens && decoder.length < model.config.contextLength {
+        let next = decoder.logits.buffer.withMemoryRebound(to: Float.self) { options.sample(UnsafeBufferPointer($0), rng: &rng) }
+        generated.append(next)
+        if decoder.length < model.config.contextLength { try decoder.append(next) }
+    }
+    let end = DispatchTime.now().uptimeNanoseconds
+    return (generated, Double(promptDone - start) / 1e9, Double(end - promptDone) / 1e9)
 }

@@ -61,21 +61,14 @@ struct RingWorkerCommand: AsyncParsableCommand {
         print("PORT \(listener.port)")
         fflush(nil)
         guard let line = readLine(), line.hasPrefix("PEERS ") else { throw ValidationError("expected a PEERS line on stdin") }
-        let peers = line.dropFirst(6).split(separator: ",").compactMap { entry -> (String, Int)? in
+        let peers = line.dropFirst(6).split(separator: ",").compactMap { entry -> (host: String, port: Int)? in
             let parts = entry.split(separator: ":")
             guard parts.count == 2, let port = Int(parts[1]) else { return nil }
             return (String(parts[0]), port)
         }
         guard peers.count == workers else { throw ValidationError("PEERS lists \(peers.count) host:port entries for \(workers) workers") }
 
-        var next: PeerLink?, previous: PeerLink?
-        if workers > 1 {
-            async let accepted = listener.accept(timeout: .seconds(60))
-            let (host, port) = peers[(rank + 1) % workers]
-            next = try await PeerLink.connect(host: host, port: port, options: options, group: group)
-            previous = try await accepted
-        }
-        let ring = Ring(rank: rank, size: workers, next: next, previous: previous, runID: seed)
+        let ring = try await Ring.form(rank: rank, peers: peers, listener: listener, options: options, group: group, runID: seed)
 
         let vector = UnsafeMutableBufferPointer<Float>.allocate(capacity: values)
         defer { vector.deallocate() }
@@ -98,8 +91,7 @@ struct RingWorkerCommand: AsyncParsableCommand {
         fflush(nil)
         // Wait for the neighbour to finish reading before saying goodbye.
         try await Task.sleep(nanoseconds: 200_000_000)
-        await next?.close()
-        await previous?.close()
+        await ring.close()
         await listener.close()
     }
 

@@ -30,4 +30,14 @@ public final class ErrorFeedback {
         try decoded.withUnsafeMutableBufferPointer { try codec.decode(sent, into: $0, accumulate: false) }
         for i in 0..<residual.count { residual[i] -= decoded[i] }
     }
+
+    /// Adds `delta` to the residual and replaces `delta` with what the codec carries of the
+    /// residual (encoded and decoded), keeping the rest for the next round.
+    public func compress(_ delta: UnsafeMutableBufferPointer<Float>, codec: any VectorCodec, rounding: RoundingMode,
+                         random: inout LaneRandom) throws {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(codec.encodedByteCount(count: delta.count))
+        try encode(UnsafeBufferPointer(delta), codec: codec, rounding: rounding, random: &random, into: &buffer)
+        try codec.decode(buffer, into: delta, accumulate: false)
+    }
 }

@@ -1,0 +1,209 @@
+import Collectives
+import Coordination
+import Dispatch
+import Foundation
+import Logging
+import ModelCore
+import TensorCore
+import Training
+import Wire
+
+/// One worker's share of a multi-worker run: trains its own part of the data and combines its
+/// work with its peers over `ring`, by DDP (gradients every step) or DiLoCo (pseudo-gradients
+/// every round, outer Nesterov SGD).
+///
+/// Every worker ends every round with bit-identical shared parameters: the ring's all-gather
+/// hands every worker the same decoded values and the updates after it are deterministic.
+public final class DistributedTrainer {
+    public let trainer: Trainer
+    public let ring: Ring
+    public let name: String
+    let strategy: StrategyConfig
+    let codec: CodecID
+    let throttle: ComputeThrottle
+    let checkpoints: CheckpointStore?
+    let feedback: ErrorFeedback?
+    let logger: Logger
+    private var random: LaneRandom
+    /// Frame round of the next collective: the same sequence on every worker.
+    private var collectiveRound: UInt64 = 0
+    private var totals = CollectiveStats()
+    private var computeSeconds = 0.0
+    private var waitSeconds = 0.0
+    private var tokens = 0
+    private var start = DispatchTime.now().uptimeNanoseconds
+
+    /// `speed` emulates a slower device (see `ComputeThrottle`); `checkpoints` is given to the
+    /// worker that saves the shared model (rank 0).
+    public init(config: TrainConfig, ring: Ring, name: String, speed: Double, checkpoints: CheckpointStore?, logger: Logger) throws {
+        guard let codec = CodecID(name: config.strategy.codec) else {
+            throw ConfigError(field: "strategy.codec", reason: "unknown codec '\(config.strategy.codec)'; use fp32, fp16, bf16, int8, int4 or topk")
+        }
+        self.codec = codec
+        trainer = try Trainer(config: config)
+        self.ring = ring
+        self.name = name
+        strategy = config.strategy
+        throttle = ComputeThrottle(speed: speed)
+        self.checkpoints = checkpoints
+        self.logger = logger
+        let lossy = codec != .fp32
+        feedback = lossy ? ErrorFeedback(count: trainer.model.layout.count, beta: config.strategy.errorFeedback) : nil
+        random = LaneRandom(seed: config.seed &+ UInt64(ring.rank) &* 7919)
+        // Each worker reads its own contiguous part of the training tokens.
+        trainer.restore(step: 0, trainCursor: ring.rank * (trainer.trainTokenCount / ring.size))
+    }
+
+    /// Trains to the config's end, calling `report` after every round (every step for DDP).
+    @discardableResult
+    public func run(report: (WorkerReport) async -> Void) async throws -> WorkerReport {
+        start = DispatchTime.now().uptimeNanoseconds
+        switch strategy.name {
+        case .ddp: return try await runDDP(report: report)
+        case .diloco: return try await runDiLoCo(report: report)
+        }
+    }
+
+    // MARK: DDP
+
+    private func runDDP(report: (WorkerReport) async -> Void) async throws -> WorkerReport {
+        let config = trainer.config
+        let gradients = trainer.model.gradients.buffer
+        var last: WorkerReport?
+        for step in 1...config.steps {
+            let (loss, c1) = try await throttle.run { try trainer.computeGradients() }
+            computeSeconds += c1
+            try await average(gradients, weight: 1 / Float(ring.size))
+            let (_, c2) = try await throttle.run { trainer.applyGradients() }
+            computeSeconds += c2
+            tokens += config.tokensPerStep
+            let final = step == config.steps
+            let interval = config.evaluation.interval
+            let validation = try await (final || (interval > 0 && step % interval == 0) ? sharedValidationLoss() : nil)
+            try saveCheckpointIfDue(final: final, due: config.checkpoint.interval > 0 && step % config.checkpoint.interval == 0)
+            let r = makeReport(round: step - 1, rounds: config.steps, loss: Double(loss), validation: validation, finished: final)
+            await report(r)
+            last = r
+        }
+        return last!
+    }
+
+    // MARK: DiLoCo
+
+    private func runDiLoCo(report: (WorkerReport) async -> Void) async throws -> WorkerReport {
+        let config = trainer.config
+        let h = strategy.innerSteps
+        let rounds = (config.steps + h - 1) / h
+        let parameters = trainer.model.parameters.buffer
+        // The gradient slab is free between rounds: it carries the pseudo-gradient.
+        let pseudo = trainer.model.gradients.buffer
+        var global = Array(parameters)
+        var outer = NesterovSGD(count: parameters.count, learningRate: strategy.outerLearningRate, momentum: strategy.outerMomentum)
+        let evaluateEvery = config.evaluation.interval > 0 ? max(1, config.evaluation.interval / h) : Int.max
+        let checkpointEvery = config.checkpoint.interval > 0 ? max(1, config.checkpoint.interval / h) : Int.max
+        var budget: Double?
+        var last: WorkerReport?
+        for round in 0..<rounds {
+            // Inner steps: a fixed count, or as many as fit the round's time budget.
+            let fixed = min(h, config.steps - round * h)
+            var steps = 0, lossSum = 0.0, roundCompute = 0.0
+            while true {
+                let ((loss, _, _), seconds) = try await throttle.run { try trainer.trainStep() }
+                steps += 1
+                lossSum += Double(loss)
+                roundCompute += seconds
+                if strategy.round == .time && budget == nil {
+                    // The first round's budget comes from everyone's first step.
+                    budget = Double(h) * (try await exchange(tokens: 0, stepSeconds: seconds)).fastestStep
+                }
+                if let budget {
+                    if roundCompute + roundCompute / Double(steps) > budget { break }
+                } else if steps == fixed {
+                    break
+                }
+            }
+            computeSeconds += roundCompute
+            let roundTokens = steps * config.tokensPerStep
+            tokens += roundTokens
+
+            // Weights: equal when every worker took the same steps, else by tokens processed.
+            var weight = 1 / Float(ring.size)
+            if strategy.round == .time {
+                let shared = try await exchange(tokens: roundTokens, stepSeconds: roundCompute / Double(steps))
+                weight = Float(roundTokens) / Float(shared.tokens)
+                // The next round lasts `innerSteps` steps of the fastest worker.
+                budget = Double(h) * shared.fastestStep
+            }
+            global.withUnsafeBufferPointer { g in
+                for i in 0..<pseudo.count { pseudo[i] = (g[i] - parameters[i]) * weight }
+            }
+            try await average(pseudo, weight: 1)
+            global.withUnsafeMutableBufferPointer { outer.step(parameters: $0, gradient: UnsafeBufferPointer(pseudo)) }
+            _ = global.withUnsafeBufferPointer { parameters.update(fromContentsOf: $0) }
+
+            let final = round == rounds - 1
+            let validation = try await (final || (round + 1) % evaluateEvery == 0 ? sharedValidationLoss() : nil)
+            try saveCheckpointIfDue(final: final, due: (round + 1) % checkpointEvery == 0)
+            let r = makeReport(round: round, rounds: rounds, loss: lossSum / Double(steps), validation: validation, finished: final)
+            await report(r)
+            last = r
+        }
+        return last!
+    }
+
+    // MARK: Shared pieces
+
+    /// Scales `vector` by `weight` and replaces it with the sum over workers, through the
+    /// run's codec (with error feedback when the codec is lossy).
+    private func average(_ vector: UnsafeMutableBufferPointer<Float>, weight: Float) async throws {
+        if weight != 1 { for i in 0..<vector.count { vector[i] *= weight } }
+        if let feedback { try feedback.compress(vector, codec: codec.codec, rounding: .nearest, random: &random) }
+        try await allReduce(vector, codec: codec)
+    }
+
+    private func allReduce(_ vector: UnsafeMutableBufferPointer<Float>, codec: CodecID) async throws {
+        let stats = try await ring.allReduceSum(vector, codec: codec, round: collectiveRound, random: &random)
+        collectiveRound += 1
+        totals += stats
+        waitSeconds += stats.seconds
+    }
+
+    /// Shares this worker's tokens and mean step time: returns the total tokens and the
+    /// fastest worker's step time.
+    private func exchange(tokens: Int, stepSeconds: Double) async throws -> (tokens: Int, fastestStep: Double) {
+        let n = ring.size
+        let shared = FloatSlab(count: 2 * n)
+        shared.base[ring.rank] = Float(tokens)
+        shared.base[n + ring.rank] = Float(stepSeconds)
+        try await allReduce(shared.buffer, codec: .fp32)
+        return (Int(shared.buffer[..<n].reduce(0, +)), Double(shared.buffer[n...].min()!))
+    }
+
+    /// Validation loss of the shared parameters: each worker measures a share of the batches.
+    private func sharedValidationLoss() async throws -> Double {
+        let (result, seconds) = try await throttle.run { try trainer.validationLossSum(part: ring.rank, of: ring.size) }
+        computeSeconds += seconds
+        let sums = FloatSlab([result.sum, Float(result.batches)])
+        try await allReduce(sums.buffer, codec: .fp32)
+        return Double(sums.base[0] / sums.base[1])
+    }
+
+    private func parameterHash() -> String {
+        var hasher = FNV1a()
+        hasher.add(UnsafeRawBufferPointer(trainer.model.parameters.buffer))
+        return WorkerSession.hex(hasher.value)
+    }
+
+    private func saveCheckpointIfDue(final: Bool, due: Bool) throws {
+        guard let checkpoints, final || due else { return }
+        try checkpoints.save(trainer)
+    }
+
+    private func makeReport(round: Int, rounds: Int, loss: Double, validation: Double?, finished: Bool) -> WorkerReport {
+        WorkerReport(name: name, round: round, rounds: rounds, steps: trainer.step, tokens: tokens, loss: loss, validationLoss: validation,
+                     bytesSent: totals.bytesSent, bytesReceived: totals.bytesReceived, computeSeconds: computeSeconds,
+                     waitSeconds: waitSeconds, elapsedSeconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9,
+                     tokensPerComputeSecond: Double(tokens) / max(computeSeconds, 1e-9), finished: finished,
+                     parameterHash: parameterHash())
+    }
+}

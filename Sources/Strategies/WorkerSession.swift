@@ -1,0 +1,123 @@
+import Collectives
+import Coordination
+import Foundation
+import Logging
+import ModelCore
+import NIOCore
+import NIOPosix
+import Training
+import Transport
+import Wire
+
+/// Everything a worker process needs to take part in a run.
+public struct WorkerOptions: Sendable {
+    public var coordinator: CoordinatorClient
+    public var token: String
+    public var name: String
+    /// Address the data-plane listener binds.
+    public var listenHost = "127.0.0.1"
+    /// Address peers are told to dial (the listen address unless it is a wildcard).
+    public var advertiseHost: String?
+    /// Emulated link on this worker's connections.
+    public var link = LinkSpec.unlimited
+    /// Emulated relative speed (1 = this machine's speed).
+    public var speed = 1.0
+    public var threads = 1
+    /// Where the worker that ends up rank 0 saves checkpoints of the shared model.
+    public var checkpointFolder: URL?
+    /// How long to wait for the coordinator and for the ring to fill.
+    public var patience: TimeAmount = .seconds(600)
+
+    public init(coordinator: CoordinatorClient, token: String, name: String) {
+        self.coordinator = coordinator
+        self.token = token
+        self.name = name
+    }
+}
+
+/// A worker's life: fetch the run, join, wait for the ring, train with the run's strategy,
+/// report every round, leave.
+public enum WorkerSession {
+    /// Hex form of a layout hash, as the coordinator and checkpoints spell it.
+    public static func hex(_ x: UInt64) -> String { String(format: "%016llx", x) }
+
+    public static func run(_ options: WorkerOptions, logger: Logger) async throws -> WorkerReport {
+        let client = options.coordinator
+        let run = try await retrying(patience: options.patience, logger: logger) { try await client.run() }
+        var config = try TrainConfig.load(yaml: run.configYAML, source: "the coordinator's config")
+        config.threads = options.threads
+        let layout = ParameterLayout(config: config.model)
+
+        let group = MultiThreadedEventLoopGroup.singleton
+        var peerOptions = PeerLink.Options(local: Hello(runID: run.runID, layoutHash: layout.hash, vectorLength: UInt64(layout.count),
+                                                        rank: UInt32.max, name: options.name))
+        peerOptions.link = options.link
+        peerOptions.limits = FrameLimits(maxPayloadBytes: 8 << 20)
+        let listener = try await PeerListener.bind(host: options.listenHost, port: 0, options: peerOptions, group: group, logger: logger)
+        defer { Task { await listener.close() } }
+        let advertised = options.advertiseHost ?? (options.listenHost == "0.0.0.0" ? "127.0.0.1" : options.listenHost)
+        let reply = try await client.join(JoinRequest(token: options.token, name: options.name, layoutHash: hex(layout.hash),
+                                                      dataHost: advertised, dataPort: listener.port))
+        logger.info("joined", metadata: ["rank": "\(reply.rank)", "run": "\(hex(run.runID))"])
+
+        // Heartbeats keep us in the ring while we train.
+        let heartbeat = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: UInt64(reply.heartbeatSeconds * 1e9))
+                do { _ = try await client.heartbeat(options.name) } catch { logger.warning("heartbeat failed: \(error)") }
+            }
+        }
+        defer { heartbeat.cancel() }
+
+        let deadline = NIODeadline.now() + options.patience
+        var view = try await client.heartbeat(options.name)
+        while !view.ready {
+            guard NIODeadline.now() < deadline else {
+                throw CoordinatorClientError(reason: "the ring did not fill: \(view.members.count) of \(run.expectedWorkers) workers joined in time")
+            }
+            try await Task.sleep(nanoseconds: 200_000_000)
+            view = try await client.heartbeat(options.name)
+        }
+        guard let position = view.members.firstIndex(where: { $0.name == options.name }) else {
+            throw CoordinatorClientError(reason: "the coordinator's ring does not list this worker")
+        }
+        peerOptions.local.rank = UInt32(position)
+        let ring = try await Ring.form(rank: position, peers: view.members.map { ($0.host, $0.port) }, listener: listener,
+                                       options: peerOptions, group: group, runID: run.runID)
+        defer { Task { await ring.close() } }
+        logger.info("ring formed", metadata: ["rank": "\(position)", "size": "\(ring.size)"])
+
+        let checkpoints = position == 0 ? options.checkpointFolder.map {
+            CheckpointStore(directory: $0.appendingPathComponent("checkpoints"), keep: config.checkpoint.keep)
+        } : nil
+        let worker = try DistributedTrainer(config: config, ring: ring, name: options.name, speed: options.speed,
+                                            checkpoints: checkpoints, logger: logger)
+        let final = try await worker.run { report in
+            // Reports go out in the background: training never waits for the coordinator.
+            Task {
+                do { try await client.report(report) } catch { logger.warning("report failed: \(error)") }
+            }
+        }
+        // The last report must land before we say goodbye.
+        try await client.report(final)
+        // Let the neighbours finish reading before the links close.
+        try await Task.sleep(nanoseconds: 200_000_000)
+        try? await client.leave(options.name)
+        return final
+    }
+
+    /// Retries `body` with backoff (50 ms doubling to 1 s) while the coordinator is unreachable;
+    /// a refusal (an HTTP answer) is final.
+    static func retrying<T>(patience: TimeAmount, logger: Logger, _ body: () async throws -> T) async throws -> T {
+        let deadline = NIODeadline.now() + patience
+        var delay = 0.05
+        while true {
+            do { return try await body() } catch let error as CoordinatorClientError where error.status == nil {
+                guard NIODeadline.now() + .nanoseconds(Int64(delay * 1e9)) < deadline else { throw error }
+                logger.debug("coordinator not reachable yet: \(error)")
+                try await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+                delay = min(delay * 2, 1)
+            }
+        }
+    }
+}

@@ -1,0 +1,160 @@
+import ArgumentParser
+import Coordination
+import Foundation
+import Logging
+import ModelCore
+import Strategies
+import Training
+import Transport
+import Wire
+
+/// Reads a token file: its first line, trimmed; at most 4 KB.
+func readToken(_ path: String) throws -> String {
+    guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read the token file \(path)") }
+    guard data.count <= 4096, let text = String(data: data, encoding: .utf8) else {
+        throw ValidationError("the token file \(path) must be UTF-8 text of at most 4 KB")
+    }
+    let token = text.split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+    guard !token.isEmpty else { throw ValidationError("the token file \(path) is empty; put a secret on its first line") }
+    return token
+}
+
+/// A run's config, checked the way workers will check it, with the codec name validated too.
+func loadClusterConfig(_ path: String) throws -> TrainConfig {
+    let config = try TrainConfig.load(contentsOf: URL(fileURLWithPath: path))
+    try checkCodec(config)
+    return config
+}
+
+func checkCodec(_ config: TrainConfig) throws {
+    guard CodecID(name: config.strategy.codec) != nil else {
+        throw ConfigError(field: "strategy.codec", reason: "unknown codec '\(config.strategy.codec)'; use fp32, fp16, bf16, int8, int4 or topk")
+    }
+}
+
+/// Splits `HOST:PORT`.
+func parseHostPort(_ text: String, flag: String) throws -> (host: String, port: Int) {
+    guard let colon = text.lastIndex(of: ":"), colon != text.startIndex, let port = Int(text[text.index(after: colon)...]),
+          (0...65535).contains(port)
+    else { throw ValidationError("\(flag) must be HOST:PORT, got '\(text)'") }
+    return (String(text[..<colon]), port)
+}
+
+/// Logs to stderr at `level`.
+func makeLogger(_ label: String, level: Logger.Level) -> Logger {
+    var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+    logger.logLevel = level
+    return logger
+}
+
+/// Serves a coordinator for `config` until every worker has finished; writes the run folder.
+func serveCoordinator(config: TrainConfig, workers: Int, token: String, host: String, port: Int, folder: URL,
+                      logger: Logger, onListening: @escaping @Sendable (Int) async -> Void) async throws {
+    let layout = ParameterLayout(config: config.model)
+    let run = RunDescription(runID: UInt64.random(in: 1...UInt64.max), expectedWorkers: workers, configYAML: try config.yaml(),
+                             layoutHash: WorkerSession.hex(layout.hash))
+    let runFolder = try ClusterRunFolder(url: folder, config: config, plottedWorker: "worker-0")
+    let coordinator = Coordinator(state: CoordinatorState(run: run, token: token), logger: logger) { runFolder.append($0) }
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask {
+            do {
+                try await CoordinatorServer.run(coordinator, host: host, port: port, logger: logger, onListening: onListening)
+            } catch {
+                throw ValidationError("cannot serve on \(host):\(port): \(error)")
+            }
+        }
+        group.addTask {
+            while await coordinator.status().phase != .finished { try await Task.sleep(nanoseconds: 200_000_000) }
+            // Let the last reports and goodbyes land.
+            try await Task.sleep(nanoseconds: 1_000_000_000)
+        }
+        try await group.next()
+        group.cancelAll()
+    }
+}
+
+struct CoordinatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Membership and run state for workers on other machines (HTTP/JSON: /status, /metrics)."
+    )
+
+    @Option(help: "HOST:PORT to serve on.") var listen = "0.0.0.0:7070"
+    @Option(help: "File whose first line is the secret workers must present.") var tokenFile: String
+    @Option(help: "The run's training config (YAML), including its strategy section.") var config: String
+    @Option(help: "Workers the ring waits for.") var workers: Int
+    @Option(help: "Run folder (default: a new one under runs/).") var out: String?
+
+    func validate() throws {
+        guard (1...256).contains(workers) else { throw ValidationError("--workers must be in 1...256") }
+    }
+
+    func run() async throws {
+        do {
+            let token = try readToken(tokenFile)
+            let cfg = try loadClusterConfig(config)
+            let (host, port) = try parseHostPort(listen, flag: "--listen")
+            let folder = out.map { URL(fileURLWithPath: $0) } ?? RunDirectory.timestampedURL(under: URL(fileURLWithPath: "runs"), prefix: "cluster")
+            try await serveCoordinator(config: cfg, workers: workers, token: token, host: host, port: port, folder: folder,
+                                       logger: makeLogger("coordinator", level: .info)) { port in
+                print("coordinator on \(host):\(port), waiting for \(workers) workers; run folder \(folder.path)")
+                fflush(nil)
+            }
+            print("run finished; run folder \(folder.path)")
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Join a coordinator's run and train with its strategy."
+    )
+
+    @Option(help: "The coordinator's HOST:PORT.") var join: String
+    @Option(help: "File whose first line is the run's secret.") var tokenFile: String
+    @Option(help: "A stable name; a restarted worker re-joins under it (default: host-pid).") var name: String?
+    @Option(help: "Emulated relative speed in (0, 1]: 0.5 computes half as fast as this machine.") var speed = 1.0
+    @Option(help: "Emulated link for this worker's connections, e.g. 100mbit,40ms.") var link = "unlimited"
+    @Option(help: "Threads for the engine.") var threads = 1
+    @Option(help: "Address for peer connections.") var listen = "127.0.0.1"
+    @Option(help: "Address peers should dial, if not --listen.") var advertise: String?
+    @Option(help: "Where to save checkpoints of the shared model, if this worker becomes rank 0.") var out: String?
+    @Option(help: "Log level: debug, info, warning.") var logLevel = "info"
+
+    func validate() throws {
+        guard speed > 0, speed <= 1 else { throw ValidationError("--speed must be in (0, 1], got \(speed)") }
+        guard (1...64).contains(threads) else { throw ValidationError("--threads must be in 1...64") }
+        _ = try LinkSpec(parsing: link)
+        _ = try parseHostPort(join, flag: "--join")
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be debug, info or warning") }
+    }
+
+    func run() async throws {
+        do {
+            let (host, port) = try parseHostPort(join, flag: "--join")
+            var options = WorkerOptions(coordinator: CoordinatorClient(host: host, port: port), token: try readToken(tokenFile),
+                                        name: name ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())")
+            options.speed = speed
+            options.link = try LinkSpec(parsing: link)
+            options.threads = threads
+            options.listenHost = listen
+            options.advertiseHost = advertise
+            options.checkpointFolder = out.map { URL(fileURLWithPath: $0) }
+            let logger = makeLogger("worker \(options.name)", level: Logger.Level(rawValue: logLevel)!)
+            let final = try await WorkerSession.run(options, logger: logger)
+            print("done: \(final.steps) steps, \(final.tokens) tokens, sent \(final.bytesSent) bytes, "
+                + String(format: "computing %.1f s, waiting %.1f s", final.computeSeconds, final.waitSeconds))
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}

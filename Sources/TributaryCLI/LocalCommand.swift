@@ -1,0 +1,153 @@
+import ArgumentParser
+import Coordination
+import Dispatch
+import Foundation
+import Logging
+import ModelCore
+import Strategies
+import TensorCore
+import Training
+import Transport
+
+/// The run `local` trains when no --config is given: a 1.3M-parameter GPT on the fortunes corpus.
+let defaultLocalConfig = """
+    model: {vocabSize: 4096, contextLength: 128, layers: 4, heads: 4, channels: 128}
+    batchSize: 8
+    sequenceLength: 128
+    steps: 400
+    optimizer: {learningRate: 0.002, warmupSteps: 40}
+    evaluation: {interval: 100, batches: 8}
+    checkpoint: {interval: 200, keep: 2}
+    strategy: {name: diloco, codec: int8, innerSteps: 20, round: time}
+    """
+
+struct LocalCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "local",
+        abstract: "Train with a coordinator and several worker processes on this machine, each with its own speed and link."
+    )
+
+    @Option(help: "Worker processes.") var workers = 4
+    @Option(help: "Training config (YAML); default: a small GPT on the fortunes corpus, prepared on first use.") var config: String?
+    @Option(help: "ddp or diloco (overrides the config).") var strategy: String?
+    @Option(help: "Wire codec: fp32, fp16, bf16, int8, int4, topk (overrides the config).") var codec: String?
+    @Option(help: "DiLoCo inner steps per round (overrides the config).") var innerSteps: Int?
+    @Option(help: "DiLoCo rounds end after a step count or a time budget: steps or time (overrides the config).") var round: String?
+    @Option(help: "Optimizer steps (overrides the config).") var steps: Int?
+    @Option(help: "Relative worker speeds, comma-separated, one per worker (or one for all).") var speeds = "1,1,0.5,0.5"
+    @Option(help: "Emulated link of every worker, e.g. 100mbit,40ms or unlimited.") var link = "100mbit,40ms"
+    @Option(help: "Share of this machine's cores the fastest workers may use together, so that emulated speeds are not distorted by contention.")
+    var cpuShare = 0.7
+    @Option(help: "Text corpus for the default config.") var corpus = "/usr/share/games/fortunes"
+    @Option(help: "Run folder (default: a new one under --runs).") var out: String?
+    @Option(help: "Parent of new run folders and of the prepared default corpus.") var runs = "runs"
+    @Option(help: "Prompt of the sample printed at the end.") var prompt = "The"
+    @Flag(help: "Print the summary as JSON.") var json = false
+
+    func validate() throws {
+        guard (1...32).contains(workers) else { throw ValidationError("--workers must be in 1...32") }
+        guard cpuShare > 0, cpuShare <= 1 else { throw ValidationError("--cpu-share must be in (0, 1]") }
+        _ = try LinkSpec(parsing: link)
+        _ = try parsedSpeeds()
+    }
+
+    func parsedSpeeds() throws -> [Double] {
+        let values = speeds.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ $0 != nil && $0! > 0 && $0!.isFinite }) else {
+            throw ValidationError("--speeds must be positive numbers separated by commas, got '\(speeds)'")
+        }
+        if values.count == 1 { return Array(repeating: values[0]!, count: workers) }
+        guard values.count == workers else { throw ValidationError("--speeds lists \(values.count) speeds for \(workers) workers") }
+        return values.map { $0! }
+    }
+
+    func run() async throws {
+        let interrupt = InterruptFlag()
+        do {
+            let folder = out.map { URL(fileURLWithPath: $0) } ?? RunDirectory.timestampedURL(under: URL(fileURLWithPath: runs), prefix: "local")
+            let (cfg, tokenizer) = try resolveConfig()
+            let summary = try await LocalRun(command: self, config: cfg, folder: folder, interrupt: interrupt).run()
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+            } else {
+                summary.printTable()
+            }
+            if let tokenizer, !json { try printSample(folder: folder, tokenizer: tokenizer) }
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// The config with the flags applied, and the tokenizer its data was prepared with.
+    private func resolveConfig() throws -> (TrainConfig, URL?) {
+        var cfg: TrainConfig
+        var tokenizer: URL?
+        if let config {
+            cfg = try TrainConfig.load(contentsOf: URL(fileURLWithPath: config))
+        } else {
+            cfg = try TrainConfig.load(yaml: defaultLocalConfig, source: "the default local config")
+            let data = URL(fileURLWithPath: runs).appendingPathComponent("fortunes-data")
+            tokenizer = try prepareDefaultCorpus(into: data, vocabulary: cfg.model.vocabSize)
+            cfg.data.prepared = data.path
+        }
+        if let prepared = cfg.data.prepared {
+            let copy = URL(fileURLWithPath: prepared).appendingPathComponent(DataPreparation.tokenizerFile)
+            if tokenizer == nil, FileManager.default.fileExists(atPath: copy.path) { tokenizer = copy }
+        }
+        if let strategy {
+            guard let name = StrategyConfig.Name(rawValue: strategy) else { throw ValidationError("--strategy must be ddp or diloco") }
+            cfg.strategy.name = name
+        }
+        if let round {
+            guard let kind = StrategyConfig.RoundKind(rawValue: round) else { throw ValidationError("--round must be steps or time") }
+            cfg.strategy.round = kind
+        }
+        if let codec { cfg.strategy.codec = codec }
+        if let innerSteps { cfg.strategy.innerSteps = innerSteps }
+        if let steps { cfg.steps = steps }
+        cfg.threads = 1
+        try cfg.validate()
+        try checkCodec(cfg)
+        return (cfg, tokenizer)
+    }
+
+    /// Trains a BPE on the corpus and tokenizes it, both cached in `folder`.
+    private func prepareDefaultCorpus(into folder: URL, vocabulary: Int) throws -> URL {
+        let tokenizer = folder.appendingPathComponent("corpus-tokenizer.json")
+        if !FileManager.default.fileExists(atPath: tokenizer.path) {
+            guard FileManager.default.fileExists(atPath: corpus) else {
+                throw ValidationError("the corpus \(corpus) is missing; run tools/install-deps.sh (it installs Debian's fortunes) or give --config")
+            }
+            print("training a \(vocabulary)-token BPE on \(corpus) (once; cached in \(folder.path))")
+            let files = try TextFiles.expand([corpus])
+            var trainer = BPETrainer(vocabularySize: vocabulary)
+            for file in files { trainer.add(try TextFiles.read(file)) }
+            let bpe = try trainer.train()
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try bpe.save(to: tokenizer)
+        }
+        let (manifest, cached) = try DataPreparation().prepare(inputs: [corpus], tokenizerURL: tokenizer, directory: folder)
+        if !cached {
+            let counts = Dictionary(grouping: manifest.shards, by: \.split).mapValues { $0.reduce(0) { $0 + $1.tokens } }
+            print("prepared \(corpus): \(counts["train"] ?? 0) train and \(counts["validation"] ?? 0) validation tokens in \(folder.path)")
+        }
+        return folder.appendingPathComponent(DataPreparation.tokenizerFile)
+    }
+
+    /// Prints text sampled from the run's final checkpoint.
+    private func printSample(folder: URL, tokenizer: URL) throws {
+        let checkpoint = try checkpointFolder(folder.path)
+        let (model, _) = try CheckpointStore.loadModel(from: checkpoint, parallelism: Parallelism(threads: 2))
+        let bpe = try ByteLevelBPE(contentsOf: tokenizer)
+        let (tokens, _, seconds) = try sampleTokens(model: model, prompt: bpe.encode(prompt), maxTokens: 60,
+                                                    options: SamplingOptions(temperature: 0.8, topK: 40, topP: 1), seed: 7)
+        print("\nsample (60 tokens at \(formatCount(Double(tokens.count) / seconds)) tokens/s, temperature 0.8, top-k 40):")
+        print(prompt + bpe.decode(tokens))
+        print("\nmore: tributary generate --checkpoint \(folder.path) --prompt \"...\"; export: tributary export --format hf --checkpoint \(folder.path) OUT")
+    }
+}

@@ -1,0 +1,137 @@
+import Foundation
+import Wire
+import XCTest
+
+/// Multi-process runs on loopback: a coordinator and worker processes started by `tributary local`.
+final class LocalCommandTests: XCTestCase {
+    struct Report: Decodable {
+        var name: String
+        var round: Int
+        var loss: Double
+        var validationLoss: Double?
+        var bytesSent: Int
+        var waitSeconds: Double
+        var computeSeconds: Double
+        var elapsedSeconds: Double
+        var steps: Int
+        var parameterHash: String?
+    }
+    struct Summary: Decodable {
+        struct Worker: Decodable {
+            var name: String
+            var steps: Int
+            var tokens: Int
+            var bytesSent: Int
+            var waitSeconds: Double
+            var computeSeconds: Double
+        }
+        var workers: [Worker]
+        var validationLoss: Double?
+        var bytesSent: Int
+    }
+
+    /// A small Markov-source run config.
+    func writeConfig(in dir: URL, steps: Int, batch: Int = 4, channels: Int = 32, extra: String = "") throws -> String {
+        let url = dir.appendingPathComponent("run.yaml")
+        try """
+            model: {vocabSize: 32, contextLength: 32, layers: 2, heads: 2, channels: \(channels)}
+            batchSize: \(batch)
+            sequenceLength: 32
+            steps: \(steps)
+            optimizer: {learningRate: 0.01, warmupSteps: 5}
+            data: {markovVocabulary: 32, trainTokens: 60000, validationTokens: 4096}
+            evaluation: {interval: 0, batches: 3}
+            checkpoint: {interval: 0, keep: 1}
+            \(extra)
+            """.write(to: url, atomically: true, encoding: .utf8)
+        return url.path
+    }
+
+    func runLocal(_ arguments: [String], in dir: URL) throws -> (Summary, [Report]) {
+        let out = dir.appendingPathComponent("run")
+        let r = try runTributary(["local", "--out", out.path, "--json"] + arguments)
+        XCTAssertEqual(r.status, 0, r.stderr + r.stdout)
+        let start = try XCTUnwrap(r.stdout.range(of: "{\n"), "no JSON summary in: \(r.stdout) \(r.stderr)")
+        let json = String(r.stdout[start.lowerBound...])
+        let summary = try JSONDecoder().decode(Summary.self, from: Data(json.utf8))
+        let lines = try String(contentsOf: out.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+        let reports = try lines.map { try JSONDecoder().decode(Report.self, from: Data($0.utf8)) }
+        return (summary, reports)
+    }
+
+    /// Every worker's parameter hash is the same in every round.
+    func assertIdenticalParameters(_ reports: [Report], workers: Int, file: StaticString = #filePath, line: UInt = #line) {
+        let byRound = Dictionary(grouping: reports, by: \.round)
+        XCTAssertFalse(byRound.isEmpty, file: file, line: line)
+        for (round, group) in byRound {
+            let hashes = Set(group.compactMap(\.parameterHash))
+            XCTAssertEqual(Set(group.map(\.name)).count, workers, "round \(round) has a report from every worker", file: file, line: line)
+            XCTAssertEqual(hashes.count, 1, "round \(round): workers disagree: \(hashes)", file: file, line: line)
+        }
+    }
+
+    func testDiLoCoWorkersAgreeEveryRoundLearnAndSendTheCodecsBytes() throws {
+        let dir = try temporaryDirectory()
+        let config = try writeConfig(in: dir, steps: 40)
+        let (summary, reports) = try runLocal(["--config", config, "--workers", "3", "--strategy", "diloco", "--codec", "int8",
+                                               "--inner-steps", "10", "--round", "steps", "--speeds", "1", "--link", "unlimited"], in: dir)
+        assertIdenticalParameters(reports, workers: 3)
+        XCTAssertEqual(Set(reports.map(\.round)), [0, 1, 2, 3])
+        let first = reports.filter { $0.round == 0 }.map(\.loss).reduce(0, +) / 3
+        let last = reports.filter { $0.round == 3 }.map(\.loss).reduce(0, +) / 3
+        XCTAssertLessThan(last, first - 0.3, "training loss falls from round 1 to round 4")
+        XCTAssertLessThan(try XCTUnwrap(summary.validationLoss), log(32) - 0.3, "validation loss is below the uniform guess")
+        XCTAssertEqual(summary.workers.map(\.steps), [40, 40, 40])
+
+        // A ring all-reduce sends 2(n-1)/n of the codec's encoding, plus 52-byte frame headers.
+        let parameters = 2 * 32 * 32 + 2 * (12 * 32 * 32 + 13 * 32) + 2 * 32
+        let payload = Double(try XCTUnwrap(CodecID(name: "int8")).codec.encodedByteCount(count: parameters))
+        let perRound = 2.0 * 2 / 3 * payload
+        for w in summary.workers {
+            // 4 rounds of pseudo-gradients, plus one tiny fp32 all-reduce for the validation loss.
+            let sent = Double(w.bytesSent)
+            XCTAssertGreaterThan(sent, 4 * perRound, w.name)
+            XCTAssertLessThan(sent, 4 * perRound * 1.02 + 2_000, w.name)
+        }
+    }
+
+    func testDDPWorkersAgreeEveryStep() throws {
+        let dir = try temporaryDirectory()
+        let config = try writeConfig(in: dir, steps: 12)
+        let (summary, reports) = try runLocal(["--config", config, "--workers", "2", "--strategy", "ddp", "--codec", "fp32",
+                                               "--speeds", "1", "--link", "unlimited"], in: dir)
+        assertIdenticalParameters(reports, workers: 2)
+        XCTAssertEqual(Set(reports.map(\.round)).count, 12)
+        XCTAssertNotNil(summary.validationLoss)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("run/checkpoints/step-00000012/state.json").path))
+    }
+
+    /// With a time budget a fast worker does not wait for a slow one; with fixed steps it does.
+    func testTimeRoundsKeepTheFastWorkerBusy() throws {
+        func fastWorkerWaitShare(round: String) throws -> Double {
+            let dir = try temporaryDirectory()
+            let config = try writeConfig(in: dir, steps: 150, batch: 16, channels: 64)
+            let (summary, _) = try runLocal(["--config", config, "--workers", "2", "--strategy", "diloco", "--codec", "fp32",
+                                             "--inner-steps", "15", "--round", round, "--speeds", "1,0.25", "--link", "unlimited"], in: dir)
+            let fast = try XCTUnwrap(summary.workers.first { $0.name == "worker-0" })
+            let slow = try XCTUnwrap(summary.workers.first { $0.name == "worker-1" })
+            if round == "time" { XCTAssertGreaterThan(fast.steps, 2 * slow.steps, "the fast worker takes more steps") }
+            return fast.waitSeconds / (fast.waitSeconds + fast.computeSeconds)
+        }
+        let timed = try fastWorkerWaitShare(round: "time")
+        let fixed = try fastWorkerWaitShare(round: "steps")
+        XCTAssertLessThan(timed, 0.10, "the fast worker waits at most a step per round")
+        XCTAssertGreaterThan(fixed, 0.4, "with equal step counts the fast worker waits for the slow one (the test can fail)")
+    }
+
+    func testBadLocalFlagsAreOneLineErrors() throws {
+        let bad = try runTributary(["local", "--speeds", "1,2", "--workers", "3"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("2 speeds for 3 workers"), bad.stderr)
+        let dir = try temporaryDirectory()
+        let config = try writeConfig(in: dir, steps: 5, extra: "strategy: {codec: zip}")
+        let codec = try runTributary(["local", "--config", config, "--out", dir.appendingPathComponent("r").path])
+        XCTAssertNotEqual(codec.status, 0)
+        XCTAssertTrue(codec.stderr.contains("strategy.codec"), codec.stderr)
+    }
+}
