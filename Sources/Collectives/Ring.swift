@@ -35,9 +35,18 @@ public struct Ring: Sendable {
         return (c * length / size)..<((c + 1) * length / size)
     }
 
-    /// A chunk cut into frames of at most `pieceValues`.
-    func pieces(of range: Range<Int>) -> [Range<Int>] {
-        stride(from: range.lowerBound, to: range.upperBound, by: pieceValues).map { $0..<min($0 + pieceValues, range.upperBound) }
+    /// A chunk cut into frames of at most `pieceValues`, and also at `split` (so that no frame
+    /// mixes values sent through different codecs).
+    func pieces(of range: Range<Int>, split: Int? = nil) -> [Range<Int>] {
+        let parts: [Range<Int>]
+        if let split, range.contains(split), split > range.lowerBound {
+            parts = [range.lowerBound..<split, split..<range.upperBound]
+        } else {
+            parts = [range]
+        }
+        return parts.flatMap { part in
+            stride(from: part.lowerBound, to: part.upperBound, by: pieceValues).map { $0..<min($0 + pieceValues, part.upperBound) }
+        }
     }
 }
 

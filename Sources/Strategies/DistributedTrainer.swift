@@ -95,13 +95,18 @@ public final class DistributedTrainer {
         let h = strategy.innerSteps
         let rounds = (config.steps + h - 1) / h
         let parameters = trainer.model.parameters.buffer
-        // The gradient slab is free between rounds: it carries the pseudo-gradient.
-        let pseudo = trainer.model.gradients.buffer
+        let n = ring.size, count = parameters.count
+        // The pseudo-gradient, then (time rounds) every worker's tokens and mean step time,
+        // which travel exactly beside it in the same all-reduce.
+        let timed = strategy.round == .time
+        let message = FloatSlab(count: count + (timed ? 2 * n : 0))
+        let pseudo = UnsafeMutableBufferPointer(rebasing: message.buffer[..<count])
         var global = Array(parameters)
         var outer = NesterovSGD(count: parameters.count, learningRate: strategy.outerLearningRate, momentum: strategy.outerMomentum)
         let evaluateEvery = config.evaluation.interval > 0 ? max(1, config.evaluation.interval / h) : Int.max
         let checkpointEvery = config.checkpoint.interval > 0 ? max(1, config.checkpoint.interval / h) : Int.max
         var budget: Double?
+        var previousTotal: Int?
         var last: WorkerReport?
         for round in 0..<rounds {
             // Inner steps: a fixed count, or as many as fit the round's time budget.
@@ -112,7 +117,7 @@ public final class DistributedTrainer {
                 steps += 1
                 lossSum += Double(loss)
                 roundCompute += seconds
-                if strategy.round == .time && budget == nil {
+                if timed && budget == nil {
                     // The first round's budget comes from everyone's first step.
                     budget = Double(h) * (try await exchange(tokens: 0, stepSeconds: seconds)).fastestStep
                 }
@@ -127,17 +132,28 @@ public final class DistributedTrainer {
             tokens += roundTokens
 
             // Weights: equal when every worker took the same steps, else by tokens processed.
-            var weight = 1 / Float(ring.size)
-            if strategy.round == .time {
-                let shared = try await exchange(tokens: roundTokens, stepSeconds: roundCompute / Double(steps))
-                weight = Float(roundTokens) / Float(shared.tokens)
-                // The next round lasts `innerSteps` steps of the fastest worker.
-                budget = Double(h) * shared.fastestStep
-            }
+            // The total is known only after the all-reduce, so scale by the previous round's
+            // total now and correct afterwards (it keeps the error-feedback residual in stable units).
+            let guess = Float(previousTotal ?? roundTokens * n)
+            let weight = timed ? Float(roundTokens) / guess : 1 / Float(n)
             global.withUnsafeBufferPointer { g in
-                for i in 0..<pseudo.count { pseudo[i] = (g[i] - parameters[i]) * weight }
+                for i in 0..<count { pseudo[i] = (g[i] - parameters[i]) * weight }
             }
-            try await average(pseudo, weight: 1)
+            if timed {
+                message.buffer[count...].update(repeating: 0)
+                message.base[count + ring.rank] = Float(roundTokens)
+                message.base[count + n + ring.rank] = Float(roundCompute / Double(steps))
+            }
+            if let feedback { try feedback.compress(pseudo, codec: codec.codec, rounding: .nearest, random: &random) }
+            try await allReduce(message.buffer, codec: codec, exactTail: timed ? 2 * n : 0)
+            if timed {
+                let total = message.buffer[count..<(count + n)].reduce(0, +)
+                let correction = guess / total
+                for i in 0..<count { pseudo[i] *= correction }
+                previousTotal = Int(total)
+                // The next round lasts `innerSteps` steps of the fastest worker.
+                budget = Double(h) * Double(message.buffer[(count + n)...].min()!)
+            }
             global.withUnsafeMutableBufferPointer { outer.step(parameters: $0, gradient: UnsafeBufferPointer(pseudo)) }
             _ = global.withUnsafeBufferPointer { parameters.update(fromContentsOf: $0) }
 
@@ -161,8 +177,8 @@ public final class DistributedTrainer {
         try await allReduce(vector, codec: codec)
     }
 
-    private func allReduce(_ vector: UnsafeMutableBufferPointer<Float>, codec: CodecID) async throws {
-        let stats = try await ring.allReduceSum(vector, codec: codec, round: collectiveRound, random: &random)
+    private func allReduce(_ vector: UnsafeMutableBufferPointer<Float>, codec: CodecID, exactTail: Int = 0) async throws {
+        let stats = try await ring.allReduceSum(vector, codec: codec, exactTail: exactTail, round: collectiveRound, random: &random)
         collectiveRound += 1
         totals += stats
         waitSeconds += stats.seconds

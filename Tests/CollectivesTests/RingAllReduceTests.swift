@@ -48,7 +48,7 @@ final class RingAllReduceTests: XCTestCase {
     }
 
     /// Runs the all-reduce on every ring member concurrently; returns each one's vector and stats.
-    func runAllReduce(_ rings: [Ring], _ inputs: [[Float]], codec: CodecID) async throws -> ([[Float]], [CollectiveStats]) {
+    func runAllReduce(_ rings: [Ring], _ inputs: [[Float]], codec: CodecID, exactTail: Int = 0) async throws -> ([[Float]], [CollectiveStats]) {
         try await withThrowingTaskGroup(of: (Int, [Float], CollectiveStats).self) { group in
             for ring in rings {
                 let input = inputs[ring.rank]
@@ -56,7 +56,7 @@ final class RingAllReduceTests: XCTestCase {
                     var random = LaneRandom(seed: UInt64(ring.rank) + 1)
                     var copy = input
                     let stats = try await withHeapBuffer(&copy) {
-                        try await ring.allReduceSum($0, codec: codec, round: 5, random: &random)
+                        try await ring.allReduceSum($0, codec: codec, exactTail: exactTail, round: 5, random: &random)
                     }
                     return (ring.rank, copy, stats)
                 }
@@ -106,6 +106,26 @@ final class RingAllReduceTests: XCTestCase {
                     }
                 }
             }
+        }
+    }
+
+    /// Counts appended to a compressed vector come back exact, with the rest still compressed,
+    /// also when the tail falls inside a piece or spans chunks.
+    func testExactTailTravelsAsFP32BesideACompressedVector() async throws {
+        for (n, length, tail, piece) in [(3, 1000, 6, 128), (4, 37, 8, 5), (2, 10, 10, 4), (3, 7, 0, 2)] {
+            var vectors = inputs(n: n, length: length, seed: 9)
+            for r in 0..<n {
+                for j in 0..<tail { vectors[r][length - tail + j] = j % 2 == 0 ? Float(10_000 + 137 * r + j) : Float(r + 1) * 0.001 }
+            }
+            let (out, _) = try await runAllReduce(memoryRing(n, pieceValues: piece), vectors, codec: .int4(block: 32)!, exactTail: tail)
+            for j in 0..<tail {
+                let exact = (0..<n).reduce(Float(0)) { $0 + vectors[$1][length - tail + j] }
+                for r in 0..<n { XCTAssertEqual(out[r][length - tail + j], exact, "n \(n) length \(length) tail value \(j)") }
+            }
+            let head = (0..<(length - tail)).map { i in (0..<n).reduce(Float(0)) { $0 + vectors[$1][i] } }
+            let worst = zip(out[0], head).map { abs($0 - $1) }.max() ?? 0
+            XCTAssertLessThan(worst, 0.6, "the head is int4, so only roughly right")
+            for r in 1..<n { XCTAssertEqual(out[r], out[0], "bit-identical on every worker") }
         }
     }
 
