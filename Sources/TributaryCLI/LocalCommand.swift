@@ -36,9 +36,12 @@ struct LocalCommand: AsyncParsableCommand {
     @Option(help: "Optimizer steps (overrides the config).") var steps: Int?
     @Option(help: "Relative worker speeds, comma-separated, one per worker (or one for all).") var speeds = "1,1,0.5,0.5"
     @Option(help: "Emulated link of every worker, e.g. 100mbit,40ms or unlimited.") var link = "100mbit,40ms"
+    @Option(help: ArgumentHelp("Emulated speeds as fractions of one core, taken as they are (for measurements).", visibility: .hidden))
+    var throttles: String?
     @Option(help: "Share of this machine's cores the fastest workers may use together, so that emulated speeds are not distorted by contention.")
     var cpuShare = 0.7
-    @Option(help: "Text corpus for the default config.") var corpus = "/usr/share/games/fortunes"
+    static let defaultCorpus = "/usr/share/games/fortunes"
+    @Option(help: "Text corpus for the default config.") var corpus = LocalCommand.defaultCorpus
     @Option(help: "Run folder (default: a new one under --runs).") var out: String?
     @Option(help: "Parent of new run folders and of the prepared default corpus.") var runs = "runs"
     @Option(help: "Prompt of the sample printed at the end.") var prompt = "The"
@@ -64,9 +67,7 @@ struct LocalCommand: AsyncParsableCommand {
     func run() async throws {
         let interrupt = InterruptFlag()
         do {
-            let folder = out.map { URL(fileURLWithPath: $0) } ?? RunDirectory.timestampedURL(under: URL(fileURLWithPath: runs), prefix: "local")
-            let (cfg, tokenizer) = try resolveConfig()
-            let summary = try await LocalRun(command: self, config: cfg, folder: folder, interrupt: interrupt).run()
+            let (summary, folder, tokenizer) = try await execute(interrupt: interrupt)
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -83,6 +84,15 @@ struct LocalCommand: AsyncParsableCommand {
         }
     }
 
+    /// Runs the coordinator and workers to the end; returns the summary, the run folder and the
+    /// tokenizer of the run's data (when known).
+    func execute(interrupt: InterruptFlag) async throws -> (LocalSummary, URL, URL?) {
+        let folder = out.map { URL(fileURLWithPath: $0) } ?? RunDirectory.timestampedURL(under: URL(fileURLWithPath: runs), prefix: "local")
+        let (cfg, tokenizer) = try resolveConfig()
+        let summary = try await LocalRun(command: self, config: cfg, folder: folder, interrupt: interrupt).run()
+        return (summary, folder, tokenizer)
+    }
+
     /// The config with the flags applied, and the tokenizer its data was prepared with.
     private func resolveConfig() throws -> (TrainConfig, URL?) {
         var cfg: TrainConfig
@@ -92,7 +102,7 @@ struct LocalCommand: AsyncParsableCommand {
         } else {
             cfg = try TrainConfig.load(yaml: defaultLocalConfig, source: "the default local config")
             let data = URL(fileURLWithPath: runs).appendingPathComponent("fortunes-data")
-            tokenizer = try prepareDefaultCorpus(into: data, vocabulary: cfg.model.vocabSize)
+            tokenizer = try prepareDefaultCorpus(corpus: corpus, into: data, vocabulary: cfg.model.vocabSize)
             cfg.data.prepared = data.path
         }
         if let prepared = cfg.data.prepared {
@@ -116,29 +126,6 @@ struct LocalCommand: AsyncParsableCommand {
         return (cfg, tokenizer)
     }
 
-    /// Trains a BPE on the corpus and tokenizes it, both cached in `folder`.
-    private func prepareDefaultCorpus(into folder: URL, vocabulary: Int) throws -> URL {
-        let tokenizer = folder.appendingPathComponent("corpus-tokenizer.json")
-        if !FileManager.default.fileExists(atPath: tokenizer.path) {
-            guard FileManager.default.fileExists(atPath: corpus) else {
-                throw ValidationError("the corpus \(corpus) is missing; run tools/install-deps.sh (it installs Debian's fortunes) or give --config")
-            }
-            print("training a \(vocabulary)-token BPE on \(corpus) (once; cached in \(folder.path))")
-            let files = try TextFiles.expand([corpus])
-            var trainer = BPETrainer(vocabularySize: vocabulary)
-            for file in files { trainer.add(try TextFiles.read(file)) }
-            let bpe = try trainer.train()
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            try bpe.save(to: tokenizer)
-        }
-        let (manifest, cached) = try DataPreparation().prepare(inputs: [corpus], tokenizerURL: tokenizer, directory: folder)
-        if !cached {
-            let counts = Dictionary(grouping: manifest.shards, by: \.split).mapValues { $0.reduce(0) { $0 + $1.tokens } }
-            print("prepared \(corpus): \(counts["train"] ?? 0) train and \(counts["validation"] ?? 0) validation tokens in \(folder.path)")
-        }
-        return folder.appendingPathComponent(DataPreparation.tokenizerFile)
-    }
-
     /// Prints text sampled from the run's final checkpoint.
     private func printSample(folder: URL, tokenizer: URL) throws {
         let checkpoint = try checkpointFolder(folder.path)
@@ -150,4 +137,26 @@ struct LocalCommand: AsyncParsableCommand {
         print(prompt + bpe.decode(tokens))
         print("\nmore: tributary generate --checkpoint \(folder.path) --prompt \"...\"; export: tributary export --format hf --checkpoint \(folder.path) OUT")
     }
+}
+
+/// Trains a BPE on `corpus` and tokenizes it, both cached in `folder`; returns the tokenizer.
+func prepareDefaultCorpus(corpus: String, into folder: URL, vocabulary: Int) throws -> URL {
+    let tokenizer = folder.appendingPathComponent("corpus-tokenizer.json")
+    if !FileManager.default.fileExists(atPath: tokenizer.path) {
+        guard FileManager.default.fileExists(atPath: corpus) else {
+            throw ValidationError("the corpus \(corpus) is missing; run tools/install-deps.sh (it installs Debian's fortunes) or give --config")
+        }
+        print("training a \(vocabulary)-token BPE on \(corpus) (once; cached in \(folder.path))")
+        var trainer = BPETrainer(vocabularySize: vocabulary)
+        for file in try TextFiles.expand([corpus]) { trainer.add(try TextFiles.read(file)) }
+        let bpe = try trainer.train()
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try bpe.save(to: tokenizer)
+    }
+    let (manifest, cached) = try DataPreparation().prepare(inputs: [corpus], tokenizerURL: tokenizer, directory: folder)
+    if !cached {
+        let counts = Dictionary(grouping: manifest.shards, by: \.split).mapValues { $0.reduce(0) { $0 + $1.tokens } }
+        print("prepared \(corpus): \(counts["train"] ?? 0) train and \(counts["validation"] ?? 0) validation tokens in \(folder.path)")
+    }
+    return folder.appendingPathComponent(DataPreparation.tokenizerFile)
 }

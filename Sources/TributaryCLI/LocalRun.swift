@@ -73,7 +73,14 @@ struct LocalRun {
         let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
         let fastest = speeds.max()!
         let scale = min(1, command.cpuShare * cores / speeds.map { $0 / fastest }.reduce(0, +))
-        let throttles = speeds.map { $0 / fastest * scale }
+        var throttles = speeds.map { $0 / fastest * scale }
+        if let fixed = command.throttles {
+            let values = fixed.split(separator: ",").compactMap { Double($0) }
+            guard values.count == command.workers, values.allSatisfy({ $0 > 0 && $0 <= 1 }) else {
+                throw ValidationError("--throttles needs \(command.workers) values in (0, 1]")
+            }
+            throttles = values
+        }
 
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("logs"), withIntermediateDirectories: true)
         let tokenURL = folder.appendingPathComponent("token")
