@@ -35,6 +35,15 @@ public struct Ring: Sendable {
         return (c * length / size)..<((c + 1) * length / size)
     }
 
+    /// Values per frame for a chunk of `count`: about an eighth of it (whole 4096-value blocks of
+    /// the block codecs), at most `pieceValues`. Small chunks still go in several frames, so
+    /// each hop forwards the first piece while the rest is on the wire instead of waiting for
+    /// the whole chunk: on a 40 ms link that is most of the time of a few-MB all-reduce.
+    public func pieceLength(for count: Int) -> Int {
+        let eighth = (count / 8 + 4095) / 4096 * 4096
+        return max(1, min(pieceValues, max(4096, eighth)))
+    }
+
     /// A chunk cut into frames of at most `pieceValues`, and also at `split` (so that no frame
     /// mixes values sent through different codecs).
     func pieces(of range: Range<Int>, split: Int? = nil) -> [Range<Int>] {
@@ -45,7 +54,8 @@ public struct Ring: Sendable {
             parts = [range]
         }
         return parts.flatMap { part in
-            stride(from: part.lowerBound, to: part.upperBound, by: pieceValues).map { $0..<min($0 + pieceValues, part.upperBound) }
+            let length = pieceLength(for: part.count)
+            return stride(from: part.lowerBound, to: part.upperBound, by: length).map { $0..<min($0 + length, part.upperBound) }
         }
     }
 }

@@ -22,9 +22,11 @@ final class AllReduceCommandTests: XCTestCase {
         for row in rows { XCTAssertTrue(row.workersAgree, "\(row.codec): workers disagree") }
         XCTAssertLessThan(rows[0].relativeRMSError, 1e-6)
         XCTAssertLessThan(rows[1].relativeRMSError, 0.02)
-        // Each worker sends 2(n−1)/n of the payload, in frames of at most 2^18 values with 52-byte headers.
+        // Each worker sends 2(n−1)/n of the payload, in frames of about an eighth of a chunk
+        // (whole 4096-value blocks) with 52-byte headers.
         let chunk = values / 3 + 1
-        let frames = 2 * 2 * ((chunk + (1 << 18) - 1) >> 18)
+        let piece = (chunk / 8 + 4095) / 4096 * 4096
+        let frames = 2 * 2 * ((chunk + piece - 1) / piece)
         let expected = Double(2 * 2 * 4 * values / 3 + frames * 52)
         XCTAssertEqual(Double(rows[0].bytesSentPerWorker), expected, accuracy: 8 + 52 * 4)
         XCTAssertLessThan(rows[1].bytesSentPerWorker, rows[0].bytesSentPerWorker / 3)

@@ -1,0 +1,75 @@
+import Foundation
+import XCTest
+
+/// `tributary coordinator` and `tributary worker` as separate processes, as on several machines.
+final class ClusterCommandTests: XCTestCase {
+    /// Starts `tributary` in the background; returns it and its stdout.
+    func start(_ arguments: [String]) throws -> (Process, FileHandle) {
+        let process = Process()
+        process.executableURL = tributaryExecutable
+        process.arguments = arguments
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        addTeardownBlock { if process.isRunning { process.terminate() } }
+        return (process, out.fileHandleForReading)
+    }
+
+    /// Reads stdout until a line contains `marker`; returns that line.
+    func line(containing marker: String, from handle: FileHandle) throws -> String {
+        var text = ""
+        while true {
+            let data = handle.availableData
+            guard !data.isEmpty else { throw XCTSkip("the process ended before printing '\(marker)': \(text)") }
+            text += String(decoding: data, as: UTF8.self)
+            if let line = text.split(separator: "\n").first(where: { $0.contains(marker) }) { return String(line) }
+        }
+    }
+
+    func testCoordinatorAndWorkersTrainAndRefuseWhatIsWrong() throws {
+        let dir = try temporaryDirectory()
+        let token = dir.appendingPathComponent("token")
+        try "s3cret\n".write(to: token, atomically: true, encoding: .utf8)
+        let wrong = dir.appendingPathComponent("wrong")
+        try "guess\n".write(to: wrong, atomically: true, encoding: .utf8)
+        let config = dir.appendingPathComponent("run.yaml")
+        try """
+            model: {vocabSize: 32, contextLength: 32, layers: 1, heads: 2, channels: 32}
+            batchSize: 4
+            sequenceLength: 32
+            steps: 20
+            data: {markovVocabulary: 32, trainTokens: 20000, validationTokens: 4096}
+            evaluation: {interval: 10, batches: 2}
+            strategy: {name: diloco, innerSteps: 10, codec: int8, round: steps}
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let run = dir.appendingPathComponent("run")
+        let (coordinator, output) = try start(["coordinator", "--listen", "127.0.0.1:0", "--token-file", token.path,
+                                               "--config", config.path, "--workers", "2", "--out", run.path])
+        let banner = try line(containing: "coordinator on", from: output)
+        let address = try XCTUnwrap(banner.split(separator: " ").first { $0.hasPrefix("127.0.0.1:") }).trimmingCharacters(in: .punctuationCharacters)
+
+        let refused = try runTributary(["worker", "--join", address, "--token-file", wrong.path, "--name", "intruder"])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.stderr.contains("wrong token"), refused.stderr)
+
+        let busy = try runTributary(["coordinator", "--listen", address, "--token-file", token.path, "--config", config.path,
+                                     "--workers", "2", "--out", dir.appendingPathComponent("other").path])
+        XCTAssertEqual(busy.status, 1)
+        XCTAssertTrue(busy.stderr.contains("already in use"), busy.stderr)
+        XCTAssertEqual(busy.stderr.split(separator: "\n").count, 1, "a port in use is a one-line error: \(busy.stderr)")
+
+        // Two real workers train to the end; the coordinator then exits by itself.
+        let workers = try (0..<2).map { i in
+            try start(["worker", "--join", address, "--token-file", token.path, "--name", "w\(i)", "--out", run.path]).0
+        }
+        for w in workers { w.waitUntilExit() }
+        XCTAssertEqual(workers.map(\.terminationStatus), [0, 0])
+        coordinator.waitUntilExit()
+        XCTAssertEqual(coordinator.terminationStatus, 0)
+        let metrics = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        XCTAssertEqual(metrics.split(separator: "\n").count, 4, "two rounds from each of two workers")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent("loss.svg").path))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent("checkpoints/step-00000020/model.safetensors").path))
+    }
+}
