@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "Collectives", targets: ["Collectives"]),
         .library(name: "Coordination", targets: ["Coordination"]),
         .library(name: "Strategies", targets: ["Strategies"]),
+        .library(name: "Planner", targets: ["Planner"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -81,10 +82,15 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: vectorISA
         ),
+        .target(
+            name: "Planner",
+            dependencies: ["TensorCore", .product(name: "Yams", package: "Yams")],
+            resources: [.copy("Resources/devices.yaml")]
+        ),
         .executableTarget(
             name: "TributaryCLI",
             dependencies: [
-                "Training", "ModelCore", "TensorCore", "Wire", "Transport", "Collectives", "Coordination", "Strategies", "AllocationCounter",
+                "Training", "ModelCore", "TensorCore", "Wire", "Transport", "Collectives", "Coordination", "Strategies", "Planner", "AllocationCounter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -111,6 +117,7 @@ let package = Package(
             swiftSettings: vectorISA
         ),
         .testTarget(name: "CLITests", dependencies: ["TributaryCLI", "Wire"]),
+        .testTarget(name: "PlannerTests", dependencies: ["Planner"]),
         .testTarget(name: "CoordinationTests", dependencies: ["Coordination", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "StrategiesTests", dependencies: ["Strategies", "Training", "ModelCore", "TensorCore", "Collectives", "Transport", "Wire"],
                     swiftSettings: vectorISA),

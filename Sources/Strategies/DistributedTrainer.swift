@@ -177,8 +177,12 @@ public final class DistributedTrainer {
         try await allReduce(vector, codec: codec)
     }
 
+    /// Sums `vector` over workers: a ring all-reduce, or for sparse codecs an all-gather of each
+    /// worker's encoding (re-sparsifying partial sums at every hop would lose most of them).
     private func allReduce(_ vector: UnsafeMutableBufferPointer<Float>, codec: CodecID, exactTail: Int = 0) async throws {
-        let stats = try await ring.allReduceSum(vector, codec: codec, exactTail: exactTail, round: collectiveRound, random: &random)
+        let stats = codec.isSparse
+            ? try await ring.allGatherSum(vector, codec: codec, exactTail: exactTail, round: collectiveRound, random: &random)
+            : try await ring.allReduceSum(vector, codec: codec, exactTail: exactTail, round: collectiveRound, random: &random)
         collectiveRound += 1
         totals += stats
         waitSeconds += stats.seconds

@@ -1,3 +1,5 @@
+import TensorCore
+
 /// A problem with a training configuration, naming the field (as a dotted path) and how to fix it.
 public struct ConfigError: Error, Equatable, CustomStringConvertible {
     /// Dotted path of the offending field, e.g. `model.heads`; empty for the whole file.
@@ -43,20 +45,7 @@ extension Decoder {
 
 /// The candidate within edit distance 3 of `name`, if any (for "did you mean" hints).
 func closestName(to name: String, in candidates: [String]) -> String? {
-    func distance(_ a: [Character], _ b: [Character]) -> Int {
-        var row = Array(0...b.count)
-        for i in 1...max(a.count, 1) where !a.isEmpty {
-            var previous = row[0]
-            row[0] = i
-            for j in 1...max(b.count, 1) where !b.isEmpty {
-                let current = row[j]
-                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
-                previous = current
-            }
-        }
-        return row[b.count]
-    }
-    let lower = Array(name.lowercased())
-    let best = candidates.map { ($0, distance(lower, Array($0.lowercased()))) }.min { $0.1 < $1.1 }
+    let lower = name.lowercased()
+    let best = candidates.map { ($0, editDistance(lower, $0.lowercased())) }.min { $0.1 < $1.1 }
     return best.flatMap { $0.1 <= 3 ? $0.0 : nil }
 }

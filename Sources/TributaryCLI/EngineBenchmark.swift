@@ -106,7 +106,7 @@ struct EngineBenchmark {
     }
 
     /// Times one product with OpenBLAS's own threads, then split by rows over ours.
-    private func measureGemm(label: String, m: Int, n: Int, k: Int, transposeB: Bool) -> GemmResult {
+    func measureGemm(label: String, m: Int, n: Int, k: Int, transposeB: Bool) -> GemmResult {
         let a = FloatSlab(count: m * k), b = FloatSlab(count: k * n), out = FloatSlab(count: m * n)
         var rng = SeededGenerator(seed: 1)
         for i in 0..<a.count { a.base[i] = rng.nextUniformFloat() - 0.5 }

@@ -14,7 +14,7 @@ struct ExperimentCommand: ParsableCommand {
 struct StrategiesExperimentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "strategies",
-        abstract: "DDP vs DiLoCo (H=20, H=100, H=100 int4, H=100 top-k) on 4 workers over 100 Mbit/s, 40 ms links; then speeds 1, 0.5, 0.25, 0.25."
+        abstract: "DDP vs DiLoCo (H=20, H=100, H=100 int4, H=100 top-k) on 4 workers over 100 Mbit/s, 40 ms links; then DiLoCo H=100 int4 at speeds 1, 0.5, 0.25, 0.25."
     )
 
     @Option(help: "Optimizer steps per worker (the same tokens for every strategy).") var steps = 400
@@ -69,7 +69,7 @@ struct StrategiesExperimentCommand: AsyncParsableCommand {
                 Variant(name: "diloco-h100-int4", arguments: ["--strategy", "diloco", "--codec", "int4", "--inner-steps", "100"] + equal),
                 Variant(name: "diloco-h100-topk", arguments: ["--strategy", "diloco", "--codec", "topk", "--inner-steps", "100"] + equal),
             ]
-            let mixed = Variant(name: "mixed-speeds", arguments: ["--strategy", "diloco", "--codec", "int8", "--inner-steps", "20", "--round", "time",
+            let mixed = Variant(name: "mixed-speeds", arguments: ["--strategy", "diloco", "--codec", "int4", "--inner-steps", "100", "--round", "time",
                                                                   "--speeds", "1,0.5,0.25,0.25", "--link", link, "--workers", "4"])
             var wanted = only.map { Set($0.split(separator: ",").map(String.init)) }
             if wanted != nil, wanted!.contains("mixed-speeds") { wanted!.insert("alone") }
@@ -91,8 +91,8 @@ struct StrategiesExperimentCommand: AsyncParsableCommand {
                 // Each worker's speed alone: one worker at the same emulated speed, same data.
                 for speed in Set(summary.workers.map(\.speed)).sorted() {
                     let alone = Variant(name: "alone-\(String(format: "%.3f", speed))",
-                                        arguments: ["--strategy", "diloco", "--codec", "fp32", "--inner-steps", "20", "--round", "steps",
-                                                    "--workers", "1", "--speeds", "1", "--throttles", "\(speed)", "--link", link, "--steps", "60"])
+                                        arguments: ["--strategy", "diloco", "--codec", "fp32", "--inner-steps", "100", "--round", "steps",
+                                                    "--workers", "1", "--speeds", "1", "--throttles", "\(speed)", "--link", link, "--steps", "100"])
                     report.aloneTokensPerSecond[String(format: "%.3f", speed)] = try await runVariant(alone).tokensPerSecond
                 }
             }

@@ -38,7 +38,7 @@ struct StrategiesReport {
         }
         if let mixed = report.mixedSpeeds?.summary {
             md += "\n## Mixed speeds\n\n"
-            md += "DiLoCo H=20 int8 with time-budget rounds, relative speeds 1, 0.5, 0.25, 0.25 "
+            md += "DiLoCo H=100 int4 with time-budget rounds (100 steps of the fastest worker), relative speeds 1, 0.5, 0.25, 0.25 "
             md += "(emulated as \(mixed.workers.map { String(format: "%.3f", $0.speed) }.joined(separator: ", ")) of one core).\n\n"
             md += "| worker | speed | steps | tokens | alone, tokens/s | waiting |\n|---|---|---|---|---|---|\n"
             var aloneSum = 0.0

@@ -49,6 +49,10 @@ public struct CodecID: RawRepresentable, Hashable, Sendable, CustomStringConvert
         return UInt8(block.trailingZeroBitCount - 5)
     }
 
+    /// Whether the codec keeps only some values (top-k): partial sums must not be re-encoded
+    /// with it, so collectives gather each worker's encoding instead.
+    public var isSparse: Bool { rawValue >= 0x80 }
+
     /// The codec this id names.
     public var codec: any VectorCodec {
         switch rawValue {

@@ -129,6 +129,46 @@ final class RingAllReduceTests: XCTestCase {
         }
     }
 
+    /// The sparse path: every worker's own top-k encoding, decoded and summed in rank order,
+    /// exactly, on every worker; an exact tail stays exact.
+    func testAllGatherSumAddsEachWorkersEncodingExactly() async throws {
+        for (n, length, tail) in [(3, 9000, 4), (4, 4096, 0), (2, 100, 6)] {
+            let codec = CodecID.topK(k: 8, bits: 4)!
+            var vectors = inputs(n: n, length: length, seed: 21)
+            for r in 0..<n { for j in 0..<tail { vectors[r][length - tail + j] = Float(1000 * r + j) } }
+            let rings = memoryRing(n, pieceValues: 1 << 18)
+            let out = try await withThrowingTaskGroup(of: (Int, [Float]).self) { group in
+                for ring in rings {
+                    let input = vectors[ring.rank]
+                    group.addTask {
+                        var random = LaneRandom(seed: 1)
+                        var copy = input
+                        _ = try await withHeapBuffer(&copy) {
+                            try await ring.allGatherSum($0, codec: codec, exactTail: tail, round: 3, random: &random)
+                        }
+                        return (ring.rank, copy)
+                    }
+                }
+                var results = [[Float]](repeating: [], count: n)
+                for try await (rank, v) in group { results[rank] = v }
+                return results
+            }
+            // Reference: each worker's values through the codec (the tail as fp32), summed in rank order.
+            var expected = [Float](repeating: 0, count: length)
+            for r in 0..<n {
+                var buffer = ByteBuffer()
+                var random = LaneRandom(seed: 1)
+                let head = Array(vectors[r][..<(length - tail)])
+                head.withUnsafeBufferPointer { codec.codec.encode($0, into: &buffer, rounding: .nearest, random: &random) }
+                var decoded = [Float](repeating: 0, count: length - tail)
+                try decoded.withUnsafeMutableBufferPointer { try codec.codec.decode(buffer, into: $0, accumulate: false) }
+                for i in 0..<(length - tail) { expected[i] += decoded[i] }
+                for j in 0..<tail { expected[length - tail + j] += vectors[r][length - tail + j] }
+            }
+            for r in 0..<n { XCTAssertEqual(out[r], expected, "n \(n) length \(length): worker \(r)") }
+        }
+    }
+
     func testBroadcastCopiesTheRootsVector() async throws {
         for n in [1, 2, 5] {
             let rings = memoryRing(n, pieceValues: 10)

@@ -1,0 +1,197 @@
+import Foundation
+
+/// What is trained: batch, precision, optimizer state, total tokens.
+public struct TrainingSpec: Codable, Sendable, Equatable {
+    /// Sequences per optimizer step, all devices together.
+    public var globalBatchSequences: Int
+    /// Bytes per weight and per gradient as stored for compute (2 for BF16/FP16).
+    public var weightBytes: Double = 2
+    public var gradientBytes: Double = 2
+    /// Optimizer state per parameter: FP32 master weights and Adam's two moments = 12 bytes.
+    public var optimizerBytesPerParameter: Double = 12
+    /// Tokens to train on in total (for time-to-train).
+    public var totalTokens: Double = 0
+
+    public init(globalBatchSequences: Int, totalTokens: Double = 0) {
+        self.globalBatchSequences = globalBatchSequences
+        self.totalTokens = totalTokens
+    }
+}
+
+/// A layout of one group of identical devices: tensor parallel inside a node, pipeline stages,
+/// data-parallel replicas, sequences per micro-batch, activation recomputation, and whether the
+/// optimizer state is sharded across replicas (ZeRO-1).
+public struct GroupLayout: Codable, Sendable, Equatable, Hashable {
+    public var tensorParallel: Int
+    public var pipelineStages: Int
+    public var dataParallel: Int
+    public var microBatch: Int
+    public var recompute: Bool
+    public var shardOptimizer: Bool
+
+    public init(tensorParallel: Int, pipelineStages: Int, dataParallel: Int, microBatch: Int, recompute: Bool, shardOptimizer: Bool = false) {
+        self.tensorParallel = tensorParallel
+        self.pipelineStages = pipelineStages
+        self.dataParallel = dataParallel
+        self.microBatch = microBatch
+        self.recompute = recompute
+        self.shardOptimizer = shardOptimizer
+    }
+
+    public var devices: Int { tensorParallel * pipelineStages * dataParallel }
+}
+
+/// One site's devices with the catalogue and the site's overrides applied.
+public struct SiteResources: Sendable, Equatable {
+    public var name: String
+    public var device: DeviceSpec
+    public var count: Int
+    public var devicesPerNode: Int
+    /// Bytes/s per device inside a node, one direction.
+    public var intraNodeBytesPerSecond: Double
+    /// Bytes/s per device between nodes of the site.
+    public var nicBytesPerSecond: Double
+    public var latency: Double
+
+    public init(site: SiteSpec, catalogue: DeviceCatalogue) throws {
+        let d = try catalogue.device(named: site.device)
+        name = site.name
+        device = d
+        count = site.count
+        devicesPerNode = site.devicesPerNode ?? d.devicesPerNode
+        intraNodeBytesPerSecond = (site.intraNodeGBs ?? d.intraNodeGBs) * 1e9
+        nicBytesPerSecond = (site.nicGbps ?? d.nicGbps) * 1e9 / 8
+        latency = (site.latencyMs ?? 0.01) / 1000
+    }
+}
+
+/// Seconds and bytes of one optimizer step of one group, by part, and memory per device.
+public struct GroupCost: Codable, Sendable, Equatable {
+    /// Forward and backward of one micro-batch on the slowest stage (matrix products, memory-bound
+    /// operations, tensor-parallel all-reduces, pipeline sends).
+    public var stageSeconds: Double
+    public var computeSeconds: Double
+    public var memoryBoundSeconds: Double
+    public var tensorParallelSeconds: Double
+    public var pipelineSendSeconds: Double
+    /// Micro-batches per replica per step.
+    public var microBatches: Int
+    /// (micro-batches + stages − 1) × stage time: the 1F1B schedule with its bubble.
+    public var pipelineSeconds: Double
+    /// Gradient all-reduce across replicas, the part not hidden behind the backward pass.
+    public var dataParallelSeconds: Double
+    public var optimizerSeconds: Double
+    public var stepSeconds: Double
+    /// Bytes each device sends per step, by kind.
+    public var tensorParallelBytes: Double
+    public var pipelineBytes: Double
+    public var dataParallelBytes: Double
+    /// Memory per device (the fullest stage): weights, gradients, optimizer state, activations.
+    public var weightMemory: Double
+    public var gradientMemory: Double
+    public var optimizerMemory: Double
+    public var activationMemory: Double
+    public var memoryBytes: Double { weightMemory + gradientMemory + optimizerMemory + activationMemory }
+}
+
+/// The analytic cost model. Every constant is named and its source or calibration given here.
+///
+/// Compute: a micro-batch of b sequences of s tokens costs, per block and tensor-parallel rank,
+/// 24·b·s·h²/t FLOPs in matrix products and 4·b·s²·h/t in attention scores and context, forward;
+/// backward is twice that and full recomputation adds one forward (Megatron-LM's count). The last
+/// stage adds the LM head, 6·b·s·h·V/t over forward and backward. Matrix products run at the
+/// device's sustained rate (peak × achievable) scaled by `shapeEfficiency`, which falls for
+/// narrow matrices: h/t / (h/t + `narrowMatrixWidth`).
+/// Memory-bound work (LayerNorm, GELU, softmax, residuals, dropout) moves
+/// `elementwiseBytesPerToken(h, a, s, t)` bytes per token per block forward, twice that backward.
+/// Tensor parallelism: 4 all-reduces of b·s·h values per block per micro-batch (6 with
+/// recomputation), ring time 2(t−1)/t·bytes over the node's links. Pipeline: each stage boundary
+/// sends b·s·h values forward and the same backward per micro-batch. 1F1B: (m + p − 1) stage times.
+/// Data parallelism: a ring all-reduce of the stage's gradients over the NIC (inside a node when
+/// the replicas fit in one), of which `dataParallelOverlap` hides behind the backward pass.
+/// Optimizer: reads and writes weights, gradients and state once, at memory bandwidth.
+public enum CostModel {
+    /// Matrix width at which products run at half their sustained rate (calibrated on the
+    /// Megatron-LM 2021 A100 runs in published-runs.md).
+    public static let narrowMatrixWidth = 160.0
+    /// Share of the gradient all-reduce hidden behind the backward pass.
+    public static let dataParallelOverlap = 0.5
+    /// Fraction of a link's nominal bandwidth that collectives reach (NCCL-like).
+    public static let linkEfficiency = 0.8
+
+    /// Bytes of memory-bound traffic per token per block, forward: reads and writes of the
+    /// activations LayerNorm, GELU, softmax, dropout and residuals touch (about 3 passes over
+    /// Korthikanti et al.'s 34·h + 5·a·s bytes of saved activations).
+    static func elementwiseBytesPerToken(h: Double, a: Double, s: Double, t: Double) -> Double {
+        3 * (34 * h / t + 5 * a * s / t)
+    }
+
+    public static func evaluate(model: ModelSpec, training: TrainingSpec, site: SiteResources, layout: GroupLayout) -> GroupCost {
+        let (h, s, a, v) = (Double(model.hidden), Double(model.sequenceLength), Double(model.heads), Double(model.vocabulary))
+        let t = Double(layout.tensorParallel), p = layout.pipelineStages, b = Double(layout.microBatch)
+        let layersPerStage = Double((model.layers + p - 1) / p)
+        let d = site.device
+        let sequencesPerReplica = Double(training.globalBatchSequences) / Double(layout.dataParallel)
+        let m = max(1, Int((sequencesPerReplica / b).rounded(.up)))
+        let tokens = b * s
+
+        // Compute of the slowest stage (the last one: it also has the LM head).
+        let passes = layout.recompute ? 4.0 : 3.0
+        let blockFLOPs = passes * (24 * tokens * h * h + 4 * tokens * s * h) / t
+        let headFLOPs = 6 * tokens * h * v / t
+        let shape = (h / t) / (h / t + narrowMatrixWidth)
+        let rate = d.sustainedFLOPS * shape
+        let compute = (layersPerStage * blockFLOPs + headFLOPs) / rate
+        let elementwise = elementwiseBytesPerToken(h: h, a: a, s: s, t: t) * tokens * (passes) * layersPerStage
+        let memoryBound = elementwise / (d.memoryBandwidthTBs * 1e12)
+
+        // Tensor parallel all-reduces inside the node.
+        let activationBytes = tokens * h * training.weightBytes
+        var tpSeconds = 0.0, tpBytes = 0.0
+        if layout.tensorParallel > 1 {
+            let count = (layout.recompute ? 6.0 : 4.0) * layersPerStage
+            let perAllReduce = 2 * (t - 1) / t * activationBytes
+            tpBytes = count * perAllReduce * Double(m)
+            tpSeconds = count * (perAllReduce / (site.intraNodeBytesPerSecond * linkEfficiency) + 2 * (t - 1) * site.latency)
+        }
+        // Pipeline sends between stages (over the NIC: stages sit on different nodes).
+        var ppSeconds = 0.0, ppBytes = 0.0
+        if p > 1 {
+            let perSend = activationBytes / t
+            ppBytes = 2 * perSend * Double(m)
+            ppSeconds = 2 * (perSend / (site.nicBytesPerSecond * linkEfficiency) + site.latency)
+        }
+        let stage = compute + memoryBound + tpSeconds + ppSeconds
+        let pipeline = Double(m + p - 1) * stage
+
+        // Gradient all-reduce across replicas.
+        let stageParameters = layersPerStage * model.parametersPerLayer / t + (p == 1 ? model.embeddingParameters / t : v * h / t)
+        var dpSeconds = 0.0, dpBytes = 0.0
+        if layout.dataParallel > 1 {
+            let dp = Double(layout.dataParallel)
+            let gradientBytes = stageParameters * training.gradientBytes
+            dpBytes = 2 * (dp - 1) / dp * gradientBytes
+            // Replicas of one stage sit on different nodes unless everything fits in one node.
+            let inNode = layout.devices <= site.devicesPerNode
+            let bandwidth = (inNode ? site.intraNodeBytesPerSecond : site.nicBytesPerSecond) * linkEfficiency
+            let full = dpBytes / bandwidth + 2 * (dp - 1) * site.latency
+            dpSeconds = full * (1 - dataParallelOverlap)
+        }
+        let stateBytes = 2 * stageParameters * (training.weightBytes + training.gradientBytes + training.optimizerBytesPerParameter)
+        let optimizer = stateBytes / (d.memoryBandwidthTBs * 1e12)
+
+        // Memory of the fullest stage (the first: it holds p micro-batches of activations in 1F1B).
+        let inFlight = Double(min(p, m))
+        let perLayerActivations = layout.recompute ? 2 * tokens * h : tokens * h * (10 + 24 / t + 5 * a * s / (h * t))
+        let oneLayerFull = tokens * h * (10 + 24 / t + 5 * a * s / (h * t))
+        let activations = layersPerStage * inFlight * perLayerActivations + (layout.recompute ? oneLayerFull : 0)
+        let optimizerShards = layout.shardOptimizer ? Double(layout.dataParallel) : 1
+        return GroupCost(
+            stageSeconds: stage, computeSeconds: compute, memoryBoundSeconds: memoryBound, tensorParallelSeconds: tpSeconds,
+            pipelineSendSeconds: ppSeconds, microBatches: m, pipelineSeconds: pipeline, dataParallelSeconds: dpSeconds,
+            optimizerSeconds: optimizer, stepSeconds: pipeline + dpSeconds + optimizer,
+            tensorParallelBytes: tpBytes, pipelineBytes: ppBytes, dataParallelBytes: dpBytes,
+            weightMemory: stageParameters * training.weightBytes, gradientMemory: stageParameters * training.gradientBytes,
+            optimizerMemory: stageParameters * training.optimizerBytesPerParameter / optimizerShards, activationMemory: activations)
+    }
+}

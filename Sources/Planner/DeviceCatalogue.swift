@@ -1,0 +1,139 @@
+import Foundation
+import TensorCore
+import Yams
+
+/// One accelerator (or CPU) as the planner sees it.
+public struct DeviceSpec: Codable, Sendable, Equatable {
+    public var name: String
+    public var aliases: [String] = []
+    public var vendor: String = ""
+    /// Dense BF16/FP16 tensor peak, TFLOPS.
+    public var bf16TFLOPS: Double
+    /// Vector FP32 peak, TFLOPS (0 when not published).
+    public var fp32TFLOPS: Double = 0
+    /// Fraction of the BF16 peak large matrix products reach (MAMF / peak).
+    public var achievable: Double
+    public var memoryGB: Double
+    public var memoryBandwidthTBs: Double
+    /// Scale-up bandwidth per device inside a node, GB/s in one direction (0: none).
+    public var intraNodeGBs: Double
+    public var devicesPerNode: Int
+    /// Typical scale-out NIC per device, Gbit/s.
+    public var nicGbps: Double
+    /// Total processing performance (Oct-2023 US rule).
+    public var tpp: Double = 0
+    public var performanceDensity: Double?
+    /// The 3A090 class the TPP and density imply, or `none`.
+    public var exportClass: String = "none"
+    /// How sure the figures are: P primary, S secondary, D derived, U uncertain.
+    public var confidence: String = "U"
+
+    public init(name: String, bf16TFLOPS: Double, achievable: Double, memoryGB: Double, memoryBandwidthTBs: Double,
+                intraNodeGBs: Double, devicesPerNode: Int, nicGbps: Double) {
+        self.name = name
+        self.bf16TFLOPS = bf16TFLOPS
+        self.achievable = achievable
+        self.memoryGB = memoryGB
+        self.memoryBandwidthTBs = memoryBandwidthTBs
+        self.intraNodeGBs = intraNodeGBs
+        self.devicesPerNode = devicesPerNode
+        self.nicGbps = nicGbps
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, aliases, vendor, bf16TFLOPS, fp32TFLOPS, achievable, memoryGB, memoryBandwidthTBs, intraNodeGBs
+        case devicesPerNode, nicGbps, tpp, performanceDensity, exportClass, confidence
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownPlannerKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        aliases = try c.decodeIfPresent([String].self, forKey: .aliases) ?? []
+        vendor = try c.decodeIfPresent(String.self, forKey: .vendor) ?? ""
+        bf16TFLOPS = try c.decode(Double.self, forKey: .bf16TFLOPS)
+        fp32TFLOPS = try c.decodeIfPresent(Double.self, forKey: .fp32TFLOPS) ?? 0
+        achievable = try c.decodeIfPresent(Double.self, forKey: .achievable) ?? 0.75
+        memoryGB = try c.decode(Double.self, forKey: .memoryGB)
+        memoryBandwidthTBs = try c.decode(Double.self, forKey: .memoryBandwidthTBs)
+        intraNodeGBs = try c.decodeIfPresent(Double.self, forKey: .intraNodeGBs) ?? 0
+        devicesPerNode = try c.decodeIfPresent(Int.self, forKey: .devicesPerNode) ?? 1
+        nicGbps = try c.decodeIfPresent(Double.self, forKey: .nicGbps) ?? 1
+        tpp = try c.decodeIfPresent(Double.self, forKey: .tpp) ?? 0
+        performanceDensity = try c.decodeIfPresent(Double.self, forKey: .performanceDensity)
+        exportClass = try c.decodeIfPresent(String.self, forKey: .exportClass) ?? "none"
+        confidence = try c.decodeIfPresent(String.self, forKey: .confidence) ?? "U"
+        try validate(path: decoder.codingPath.map(\.stringValue).joined(separator: "."))
+    }
+
+    func validate(path: String) throws {
+        let positive: [(String, Double)] = [("bf16TFLOPS", bf16TFLOPS), ("memoryGB", memoryGB), ("memoryBandwidthTBs", memoryBandwidthTBs)]
+        for (field, value) in positive where !(value > 0) || !value.isFinite {
+            throw PlannerError(field: "\(path).\(field)", reason: "must be a positive number, got \(value)")
+        }
+        guard achievable > 0, achievable <= 1 else { throw PlannerError(field: "\(path).achievable", reason: "must be in (0, 1], got \(achievable)") }
+        guard devicesPerNode >= 1 else { throw PlannerError(field: "\(path).devicesPerNode", reason: "must be at least 1, got \(devicesPerNode)") }
+        guard intraNodeGBs >= 0, nicGbps > 0 else {
+            throw PlannerError(field: "\(path).nicGbps", reason: "bandwidths must be positive (intraNodeGBs may be 0 for one device per node)")
+        }
+    }
+
+    /// Sustained FLOP/s for large BF16 matrix products.
+    public var sustainedFLOPS: Double { bf16TFLOPS * 1e12 * achievable }
+}
+
+/// The devices the planner knows: the catalogue shipped with Tributary, plus the user's own.
+public struct DeviceCatalogue: Sendable {
+    public private(set) var devices: [DeviceSpec]
+
+    /// The shipped catalogue (`devices.yaml`, facts from the project's reference notes).
+    public static func shipped() throws -> DeviceCatalogue {
+        guard let url = Bundle.module.url(forResource: "devices", withExtension: "yaml"),
+              let text = try? String(contentsOf: url, encoding: .utf8)
+        else { throw PlannerError(field: "", reason: "the shipped device catalogue devices.yaml is missing from the build") }
+        return try DeviceCatalogue(yaml: text, source: "devices.yaml")
+    }
+
+    public init(devices: [DeviceSpec]) {
+        self.devices = devices
+    }
+
+    /// Parses a catalogue file: `devices:` followed by a list of devices.
+    public init(yaml text: String, source: String) throws {
+        struct File: Decodable {
+            var devices: [DeviceSpec]
+            enum CodingKeys: String, CodingKey, CaseIterable { case devices }
+            init(from decoder: any Decoder) throws {
+                try decoder.rejectUnknownPlannerKeys(CodingKeys.self)
+                devices = try decoder.container(keyedBy: CodingKeys.self).decode([DeviceSpec].self, forKey: .devices)
+            }
+        }
+        devices = try decodePlannerYAML(File.self, from: text, source: source).devices
+        var seen: Set<String> = []
+        for d in devices {
+            for key in [d.name] + d.aliases {
+                guard seen.insert(key.lowercased()).inserted else {
+                    throw PlannerError(field: "devices", reason: "'\(key)' names two devices in \(source)")
+                }
+            }
+        }
+    }
+
+    /// Adds `other`'s devices, replacing ones of the same name.
+    public mutating func merge(_ other: DeviceCatalogue) {
+        for d in other.devices {
+            devices.removeAll { $0.name.lowercased() == d.name.lowercased() }
+            devices.append(d)
+        }
+    }
+
+    /// The device with this name or alias (case-insensitive), or an error that suggests the
+    /// closest names.
+    public func device(named name: String) throws -> DeviceSpec {
+        let key = name.lowercased()
+        if let d = devices.first(where: { $0.name.lowercased() == key || $0.aliases.contains { $0.lowercased() == key } }) { return d }
+        let names = devices.map(\.name)
+        let ranked = names.sorted { editDistance($0.lowercased(), key) < editDistance($1.lowercased(), key) }
+        throw PlannerError(field: "device", reason: "unknown device '\(name)'; closest: \(ranked.prefix(3).joined(separator: ", ")) (see `tributary devices`)")
+    }
+}

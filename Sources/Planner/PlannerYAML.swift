@@ -1,0 +1,93 @@
+import Foundation
+import TensorCore
+import Yams
+
+/// A problem with a planner input (cluster, catalogue, model), naming the field and, where it
+/// came from a file, the line.
+public struct PlannerError: Error, Equatable, CustomStringConvertible {
+    /// Dotted path of the offending field, e.g. `sites.2.count`.
+    public var field: String
+    public var reason: String
+    /// File and line, when known.
+    public var location: String?
+
+    public init(field: String, reason: String, location: String? = nil) {
+        self.field = field
+        self.reason = reason
+        self.location = location
+    }
+
+    public var description: String {
+        let place = location.map { "\($0): " } ?? ""
+        return field.isEmpty ? "\(place)\(reason)" : "\(place)field '\(field)': \(reason)"
+    }
+}
+
+/// A coding key that accepts any name, to list the keys a mapping has.
+struct AnyKey: CodingKey {
+    let stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+/// Dotted path of a coding path: `sites.2.count` (array positions as numbers).
+func dottedPath(_ path: [any CodingKey]) -> String {
+    path.map { $0.intValue.map(String.init) ?? $0.stringValue.replacingOccurrences(of: "Index ", with: "") }.joined(separator: ".")
+}
+
+extension Decoder {
+    /// Throws `PlannerError` when the mapping being decoded has a key outside `known`.
+    func rejectUnknownPlannerKeys<Key: CodingKey & CaseIterable>(_: Key.Type) throws {
+        let known = Key.allCases.map(\.stringValue)
+        for key in try container(keyedBy: AnyKey.self).allKeys where !known.contains(key.stringValue) {
+            let closest = known.min { editDistance($0, key.stringValue) < editDistance($1, key.stringValue) }
+            let hint = closest.map { editDistance($0, key.stringValue) <= 3 ? "did you mean '\($0)'? " : "" } ?? ""
+            throw PlannerError(field: dottedPath(codingPath + [key]), reason: "unknown key; \(hint)known keys here: \(known.joined(separator: ", "))")
+        }
+    }
+}
+
+/// Decodes YAML, turning every failure into a `PlannerError` with the field and its line.
+func decodePlannerYAML<T: Decodable>(_ type: T.Type, from text: String, source: String) throws -> T {
+    let root: Node?
+    do { root = try Yams.compose(yaml: text) } catch {
+        throw PlannerError(field: "", reason: "not valid YAML: \(error)", location: source)
+    }
+    func located(_ field: String, _ reason: String) -> PlannerError {
+        let line = root.flatMap { lineOf(field, in: $0) }
+        return PlannerError(field: field, reason: reason, location: line.map { "\(source):\($0)" } ?? source)
+    }
+    do {
+        return try YAMLDecoder().decode(T.self, from: text.isEmpty ? "{}" : text)
+    } catch let error as PlannerError {
+        throw located(error.field, error.reason)
+    } catch let DecodingError.dataCorrupted(context) where context.underlyingError is PlannerError {
+        let inner = context.underlyingError as! PlannerError
+        throw located(inner.field, inner.reason)
+    } catch let DecodingError.keyNotFound(key, context) {
+        throw located(dottedPath(context.codingPath + [key]), "missing")
+    } catch let DecodingError.typeMismatch(type, context), let DecodingError.valueNotFound(type, context) {
+        throw located(dottedPath(context.codingPath), "expected a value of type \(type)")
+    } catch let DecodingError.dataCorrupted(context) {
+        throw located(dottedPath(context.codingPath), context.debugDescription)
+    }
+}
+
+/// The line of the node at a dotted path (the deepest part of the path that exists).
+func lineOf(_ path: String, in root: Node) -> Int? {
+    var node = root
+    var line = root.mark?.line
+    for part in path.split(separator: ".").map(String.init) where !part.isEmpty {
+        if let mapping = node.mapping, let (key, value) = mapping.first(where: { $0.key.string == part }) {
+            line = key.mark?.line ?? line
+            node = value
+        } else if let sequence = node.sequence, let i = Int(part), i < sequence.count {
+            node = sequence[i]
+            line = node.mark?.line ?? line
+        } else {
+            break
+        }
+    }
+    return line
+}

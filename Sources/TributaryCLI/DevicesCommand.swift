@@ -1,0 +1,75 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Planner
+import TensorCore
+
+/// This machine's CPU as a planner device: its sgemm rate measured now.
+func measureLocalCPU(threads: Int) -> DeviceSpec {
+    let gemm = EngineBenchmark(threads: threads, steps: 1).measureGemm(label: "1024^3", m: 1024, n: 1024, k: 1024, transposeB: false)
+    // Memory bandwidth: the best of a few 256 MB copies (read + write).
+    let count = 64 << 20
+    let a = FloatSlab(count: count), b = FloatSlab(count: count)
+    for i in stride(from: 0, to: count, by: 1024) { a.base[i] = 1 }
+    var best = Double.infinity
+    for _ in 0..<3 {
+        let start = DispatchTime.now().uptimeNanoseconds
+        b.base.update(from: a.base, count: count)
+        best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    }
+    var cpu = DeviceSpec(name: "local-cpu", bf16TFLOPS: gemm.splitGFLOPs / 1000,
+                         // Full training steps reach 80-96% of sgemm in `bench engine`; 0.86 is its small-model figure.
+                         achievable: 0.86, memoryGB: Double(ProcessInfo.processInfo.physicalMemory) / 1e9,
+                         memoryBandwidthTBs: 2 * Double(count * 4) / best / 1e12, intraNodeGBs: 0, devicesPerNode: 1, nicGbps: 1)
+    cpu.aliases = ["cpu", "this-machine"]
+    cpu.vendor = "this machine (\(threads) threads, fp32)"
+    cpu.fp32TFLOPS = cpu.bf16TFLOPS
+    cpu.confidence = "measured"
+    return cpu
+}
+
+/// The shipped catalogue, the user's file on top, and this machine's CPU when asked for.
+func loadCatalogue(devicesFile: String?, measureCPU: Bool, threads: Int) throws -> DeviceCatalogue {
+    var catalogue = try DeviceCatalogue.shipped()
+    if let devicesFile {
+        guard let text = try? String(contentsOfFile: devicesFile, encoding: .utf8) else {
+            throw ValidationError("cannot read the device file \(devicesFile)")
+        }
+        catalogue.merge(try DeviceCatalogue(yaml: text, source: devicesFile))
+    }
+    if measureCPU { catalogue.merge(DeviceCatalogue(devices: [measureLocalCPU(threads: threads)])) }
+    return catalogue
+}
+
+struct DevicesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "devices",
+        abstract: "The planner's device catalogue, and this machine's CPU measured now."
+    )
+
+    @Option(help: "A YAML file of more devices (the catalogue's layout); same names replace shipped ones.") var devices: String?
+    @Option(help: "Threads for measuring this machine's CPU.") var threads = 2
+    @Flag(help: "Skip measuring this machine's CPU.") var noMeasure = false
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        try reportingErrors {
+            let catalogue = try loadCatalogue(devicesFile: devices, measureCPU: !noMeasure, threads: threads)
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(catalogue.devices), as: UTF8.self))
+                return
+            }
+            print("device          vendor   BF16 TF  achievable  memory GB  mem TB/s  node GB/s  per node  NIC Gb/s     TPP  class           conf")
+            for d in catalogue.devices {
+                print(String(format: "%-15@ %-8@ %7.1f %11.2f %10.0f %9.3f %10.0f %9d %9.0f %7.0f  %-15@ %@",
+                             d.name as NSString, String(d.vendor.prefix(8)) as NSString, d.bf16TFLOPS, d.achievable, d.memoryGB,
+                             d.memoryBandwidthTBs, d.intraNodeGBs, d.devicesPerNode, d.nicGbps, d.tpp, d.exportClass as NSString,
+                             d.confidence as NSString))
+            }
+            print("\nConfidence: P primary source, S secondary, D derived, U uncertain (see Sources/Planner/Resources/devices.yaml).")
+            print("local-cpu is this machine measured now: its rate is fp32 sgemm, as Tributary's engine trains in fp32.")
+        }
+    }
+}
