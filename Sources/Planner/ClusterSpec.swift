@@ -11,6 +11,15 @@ public struct LinkSpec: Codable, Sendable, Equatable {
         self.latencyMs = latencyMs
     }
 
+    enum CodingKeys: String, CodingKey, CaseIterable { case gbps, latencyMs }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownPlannerKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        gbps = try c.decode(Double.self, forKey: .gbps)
+        latencyMs = try c.decode(Double.self, forKey: .latencyMs)
+    }
+
     /// Bytes per second.
     public var bytesPerSecond: Double { gbps * 1e9 / 8 }
     public var latency: Double { latencyMs / 1000 }
@@ -35,6 +44,20 @@ public struct SiteSpec: Codable, Sendable, Equatable {
         self.device = device
         self.count = count
     }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case name, device, count, devicesPerNode, intraNodeGBs, nicGbps, latencyMs }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownPlannerKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        device = try c.decode(String.self, forKey: .device)
+        count = try c.decode(Int.self, forKey: .count)
+        devicesPerNode = try c.decodeIfPresent(Int.self, forKey: .devicesPerNode)
+        intraNodeGBs = try c.decodeIfPresent(Double.self, forKey: .intraNodeGBs)
+        nicGbps = try c.decodeIfPresent(Double.self, forKey: .nicGbps)
+        latencyMs = try c.decodeIfPresent(Double.self, forKey: .latencyMs)
+    }
 }
 
 /// Links between sites: a default and per-pair overrides.
@@ -43,6 +66,16 @@ public struct InterSiteLinks: Codable, Sendable, Equatable {
         public var sites: [String]
         public var gbps: Double
         public var latencyMs: Double
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case sites, gbps, latencyMs }
+
+        public init(from decoder: any Decoder) throws {
+            try decoder.rejectUnknownPlannerKeys(CodingKeys.self)
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            sites = try c.decode([String].self, forKey: .sites)
+            gbps = try c.decode(Double.self, forKey: .gbps)
+            latencyMs = try c.decode(Double.self, forKey: .latencyMs)
+        }
     }
     public var `default`: LinkSpec
     public var between: [Pair] = []
@@ -50,6 +83,15 @@ public struct InterSiteLinks: Codable, Sendable, Equatable {
     public init(default link: LinkSpec, between: [Pair] = []) {
         self.default = link
         self.between = between
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case `default`, between }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownPlannerKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.default = try c.decode(LinkSpec.self, forKey: .default)
+        between = try c.decodeIfPresent([Pair].self, forKey: .between) ?? []
     }
 }
 

@@ -39,6 +39,13 @@ public struct GroupLayout: Codable, Sendable, Equatable, Hashable {
     }
 
     public var devices: Int { tensorParallel * pipelineStages * dataParallel }
+
+    /// Layers of each pipeline stage, in order: an even split, the first `L mod p` stages one
+    /// layer larger. Every layer sits on exactly one stage.
+    public func layersPerStage(layers: Int) -> [Int] {
+        let p = pipelineStages
+        return (0..<p).map { layers / p + ($0 < layers % p ? 1 : 0) }
+    }
 }
 
 /// One site's devices with the catalogue and the site's overrides applied.

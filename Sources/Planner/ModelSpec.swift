@@ -24,7 +24,8 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         ModelSpec(name: "gpt-125m", layers: 12, hidden: 768, heads: 12),
         ModelSpec(name: "gpt-350m", layers: 24, hidden: 1024, heads: 16),
         ModelSpec(name: "gpt-760m", layers: 24, hidden: 1536, heads: 16),
-        ModelSpec(name: "gpt-1.3b", layers: 24, hidden: 2048, heads: 24),
+        // GPT-3 XL lists 24 heads of 128, which does not divide 2048; 16 heads of 128 do.
+        ModelSpec(name: "gpt-1.3b", layers: 24, hidden: 2048, heads: 16),
         ModelSpec(name: "gpt-2.7b", layers: 32, hidden: 2560, heads: 32),
         ModelSpec(name: "gpt-6.7b", layers: 32, hidden: 4096, heads: 32),
         ModelSpec(name: "gpt-13b", layers: 40, hidden: 5120, heads: 40),

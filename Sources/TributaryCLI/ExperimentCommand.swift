@@ -52,7 +52,7 @@ struct StrategiesExperimentCommand: AsyncParsableCommand {
             let configURL = folder.appendingPathComponent("experiment.yaml")
             // The default local model and corpus, evaluated every 50 steps; DiLoCo rounds end
             // after a step count here so that every variant trains on the same tokens.
-            let base = defaultLocalConfig.replacingOccurrences(of: "steps: 400", with: "steps: \(steps)")
+            let base = defaultLocalConfig.replacingOccurrences(of: "steps: 600", with: "steps: \(steps)")
                 .replacingOccurrences(of: "sequenceLength: 128", with: "sequenceLength: 64")
                 .replacingOccurrences(of: "evaluation: {interval: 100, batches: 8}", with: "evaluation: {interval: 50, batches: 16}")
                 .replacingOccurrences(of: "checkpoint: {interval: 200, keep: 2}", with: "checkpoint: {interval: 0, keep: 1}")
@@ -67,7 +67,11 @@ struct StrategiesExperimentCommand: AsyncParsableCommand {
                 Variant(name: "diloco-h20", arguments: ["--strategy", "diloco", "--codec", "fp32", "--inner-steps", "20"] + equal),
                 Variant(name: "diloco-h100", arguments: ["--strategy", "diloco", "--codec", "fp32", "--inner-steps", "100"] + equal),
                 Variant(name: "diloco-h100-int4", arguments: ["--strategy", "diloco", "--codec", "int4", "--inner-steps", "100"] + equal),
-                Variant(name: "diloco-h100-topk", arguments: ["--strategy", "diloco", "--codec", "topk", "--inner-steps", "100"] + equal),
+                // SparseLoCo's recipe for top-k: plain outer SGD and a decaying error-feedback residual.
+                Variant(name: "diloco-h100-topk", arguments: ["--strategy", "diloco", "--codec", "topk", "--inner-steps", "100",
+                                                              "--outer-lr", "1", "--outer-momentum", "0", "--error-feedback", "0.95"] + equal),
+                Variant(name: "diloco-h20-topk", arguments: ["--strategy", "diloco", "--codec", "topk", "--inner-steps", "20",
+                                                             "--outer-lr", "1", "--outer-momentum", "0", "--error-feedback", "0.95"] + equal),
             ]
             let mixed = Variant(name: "mixed-speeds", arguments: ["--strategy", "diloco", "--codec", "int4", "--inner-steps", "100", "--round", "time",
                                                                   "--speeds", "1,0.5,0.25,0.25", "--link", link, "--workers", "4"])

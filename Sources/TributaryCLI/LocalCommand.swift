@@ -14,7 +14,7 @@ let defaultLocalConfig = """
     model: {vocabSize: 4096, contextLength: 128, layers: 4, heads: 4, channels: 128}
     batchSize: 8
     sequenceLength: 128
-    steps: 400
+    steps: 600
     optimizer: {learningRate: 0.002, warmupSteps: 40}
     evaluation: {interval: 100, batches: 8}
     checkpoint: {interval: 200, keep: 2}
@@ -34,6 +34,9 @@ struct LocalCommand: AsyncParsableCommand {
     @Option(help: "DiLoCo inner steps per round (overrides the config).") var innerSteps: Int?
     @Option(help: "DiLoCo rounds end after a step count or a time budget: steps or time (overrides the config).") var round: String?
     @Option(help: "Optimizer steps (overrides the config).") var steps: Int?
+    @Option(help: "DiLoCo outer learning rate (overrides the config).") var outerLr: Float?
+    @Option(help: "DiLoCo outer Nesterov momentum; 0 is plain outer SGD (overrides the config).") var outerMomentum: Float?
+    @Option(help: "Decay of the error-feedback residual of lossy codecs (overrides the config).") var errorFeedback: Float?
     @Option(help: "Relative worker speeds, comma-separated, one per worker (or one for all).") var speeds = "1,1,0.5,0.5"
     @Option(help: "Emulated link of every worker, e.g. 100mbit,40ms or unlimited.") var link = "100mbit,40ms"
     @Option(help: ArgumentHelp("Emulated speeds as fractions of one core, taken as they are (for measurements).", visibility: .hidden))
@@ -120,6 +123,9 @@ struct LocalCommand: AsyncParsableCommand {
         if let codec { cfg.strategy.codec = codec }
         if let innerSteps { cfg.strategy.innerSteps = innerSteps }
         if let steps { cfg.steps = steps }
+        if let outerLr { cfg.strategy.outerLearningRate = outerLr }
+        if let outerMomentum { cfg.strategy.outerMomentum = outerMomentum }
+        if let errorFeedback { cfg.strategy.errorFeedback = errorFeedback }
         cfg.threads = 1
         try cfg.validate()
         try checkCodec(cfg)

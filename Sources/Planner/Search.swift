@@ -1,0 +1,275 @@
+import Foundation
+
+/// How sites combine their gradients.
+public struct SiteSync: Codable, Sendable, Equatable, Hashable {
+    /// Steps between syncs: 1 is an all-reduce every step (DDP across sites); more is DiLoCo.
+    public var interval: Int
+    /// Wire codec of the cross-site exchange and its bytes per value.
+    public var codec: String
+    public var bytesPerValue: Double
+    /// Planning assumption: tokens this strategy needs for the loss that syncing every step
+    /// reaches with 1. DiLoCo reports parity at scale with H up to 500 (Douillard et al. 2023;
+    /// INTELLECT-1 with H=100 and int8); Tributary's own small runs lose more (README,
+    /// `experiment strategies`), so fewer syncs are charged a growing premium.
+    public var tokenPremium: Double
+
+    public static let everyStep = SiteSync(interval: 1, codec: "bf16", bytesPerValue: 2, tokenPremium: 1)
+    /// The DiLoCo options the search tries, cheapest last.
+    public static let options: [SiteSync] = [
+        .everyStep,
+        SiteSync(interval: 10, codec: "int8", bytesPerValue: 1.001, tokenPremium: 1.05),
+        SiteSync(interval: 50, codec: "int8", bytesPerValue: 1.001, tokenPremium: 1.10),
+        SiteSync(interval: 100, codec: "int4", bytesPerValue: 0.501, tokenPremium: 1.15),
+        SiteSync(interval: 500, codec: "int4", bytesPerValue: 0.501, tokenPremium: 1.30),
+    ]
+}
+
+/// One site's part of a plan.
+public struct SitePlan: Codable, Sendable, Equatable {
+    public var site: String
+    public var device: String
+    /// Devices the layout uses (at most the site's count).
+    public var devicesUsed: Int
+    public var devicesAvailable: Int
+    public var layout: GroupLayout
+    public var cost: GroupCost
+    /// Sequences of each global batch this site trains on.
+    public var sequencesPerStep: Int
+    /// Whether every device's memory holds its share.
+    public var fits: Bool
+    /// Memory a device may use (its memory × `Planner.usableMemory`), GB.
+    public var memoryCapacityGB: Double
+    public var memoryPerDeviceGB: Double { cost.memoryBytes / 1e9 }
+}
+
+/// A complete plan: what each site runs, how the sites sync, and what it predicts.
+public struct Plan: Codable, Sendable, Equatable {
+    public var cluster: String
+    public var model: ModelSpec
+    public var parameters: Double
+    public var globalBatchSequences: Int
+    public var sites: [SitePlan]
+    public var sync: SiteSync
+    /// Bytes each site sends to the others per sync, and seconds per step the sync adds.
+    public var crossSiteBytesPerSync: Double
+    public var crossSiteSecondsPerStep: Double
+    public var stepSeconds: Double
+    public var tokensPerSecond: Double
+    /// Model FLOPs (no recomputation) per second over the sum of the devices' peaks.
+    public var mfu: Double
+    public var timeToTrainSeconds: Double?
+    public var fits: Bool
+    /// Why this plan is where it is in the ranking (filled for runners-up).
+    public var note: String = ""
+
+    /// Step time × the sync's token premium: what the search minimises.
+    public var effectiveStepSeconds: Double { stepSeconds * sync.tokenPremium }
+}
+
+/// The planner's answer: the chosen plan and the best few that lost, with why.
+public struct PlanResult: Codable, Sendable, Equatable {
+    /// The cluster planned for (the simulator replays the plan on its links).
+    public var cluster: ClusterSpec
+    public var chosen: Plan
+    public var runnersUp: [Plan]
+    public var candidatesEvaluated: Int
+}
+
+extension Planner {
+    /// Tensor-parallel degrees tried: powers of two inside a node.
+    static func tensorParallelOptions(_ devicesPerNode: Int) -> [Int] {
+        [1, 2, 4, 8, 16].filter { $0 <= devicesPerNode && devicesPerNode % $0 == 0 }
+    }
+
+    /// Pipeline depths tried: every divisor-friendly depth up to the layer count (uneven last
+    /// stages allowed), kept to a few dozen values.
+    static func pipelineOptions(layers: Int, devices: Int) -> [Int] {
+        var options: Set<Int> = [1]
+        var p = 1
+        while p <= min(layers, devices) {
+            options.insert(p)
+            p *= 2
+        }
+        for d in 1...min(layers, 128) where layers % d == 0 && d <= devices { options.insert(d) }
+        return options.sorted()
+    }
+
+    /// The fastest layout of one site for `sequences` per step, or the one that comes closest
+    /// to fitting when none fits. Evaluates every TP × PP × micro-batch × recompute × ZeRO-1
+    /// combination; DP takes the rest of the devices.
+    static func bestSiteLayout(model: ModelSpec, training: TrainingSpec, site: SiteResources, sequences: Int,
+                               evaluated: inout Int) -> SitePlan {
+        var best: SitePlan?
+        var closest: SitePlan?
+        let capacity = site.device.memoryGB * 1e9 * usableMemory
+        var share = training
+        share.globalBatchSequences = max(1, sequences)
+        for tp in tensorParallelOptions(site.devicesPerNode) where model.heads % tp == 0 {
+            for pp in pipelineOptions(layers: model.layers, devices: site.count / tp) {
+                let most = min(site.count / (tp * pp), max(1, sequences))
+                guard most >= 1 else { continue }
+                // All the replicas that fit, and fewer (powers of two, and what fills one node):
+                // more devices must never force a slower layout.
+                var replicaOptions: Set<Int> = [most]
+                if most <= 64 {
+                    replicaOptions.formUnion(1...most)
+                } else {
+                    var r = 1
+                    while r < most { replicaOptions.insert(r); r *= 2 }
+                    for k in 1...64 { replicaOptions.insert(max(1, most * k / 64)) }
+                }
+                for dp in replicaOptions.sorted() {
+                for recompute in [false, true] {
+                    for shard in [false, true] where !(shard && dp == 1) {
+                        for b in microBatches where b <= max(1, sequences / dp) {
+                            let layout = GroupLayout(tensorParallel: tp, pipelineStages: pp, dataParallel: dp, microBatch: b,
+                                                     recompute: recompute, shardOptimizer: shard)
+                            let cost = CostModel.evaluate(model: model, training: share, site: site, layout: layout)
+                            evaluated += 1
+                            let plan = SitePlan(site: site.name, device: site.device.name, devicesUsed: layout.devices,
+                                                devicesAvailable: site.count, layout: layout, cost: cost, sequencesPerStep: sequences,
+                                                fits: cost.memoryBytes <= capacity, memoryCapacityGB: capacity / 1e9)
+                            if plan.fits {
+                                if best == nil || isBetter(plan, than: best!) { best = plan }
+                            } else if closest == nil || cost.memoryBytes < closest!.cost.memoryBytes {
+                                closest = plan
+                            }
+                        }
+                    }
+                }
+                }
+            }
+        }
+        return best ?? closest!
+    }
+
+    /// Faster wins; ties go to fewer devices, then to the simpler layout (deterministic).
+    static func isBetter(_ a: SitePlan, than b: SitePlan) -> Bool {
+        if abs(a.cost.stepSeconds - b.cost.stepSeconds) > 1e-12 * max(a.cost.stepSeconds, b.cost.stepSeconds) {
+            return a.cost.stepSeconds < b.cost.stepSeconds
+        }
+        let ka = (a.devicesUsed, a.layout.tensorParallel, a.layout.pipelineStages, a.layout.recompute ? 1 : 0, a.layout.shardOptimizer ? 1 : 0, a.layout.microBatch)
+        let kb = (b.devicesUsed, b.layout.tensorParallel, b.layout.pipelineStages, b.layout.recompute ? 1 : 0, b.layout.shardOptimizer ? 1 : 0, b.layout.microBatch)
+        return ka < kb
+    }
+
+    /// Plans `model` on `cluster`: every site trains a replica group on its share of the batch
+    /// (shares balanced so that sites finish a step together), and sites sync every step or
+    /// every H steps (DiLoCo) through a codec. Deterministic: the same inputs give the same plan.
+    public static func plan(cluster: ClusterSpec, catalogue: DeviceCatalogue, model: ModelSpec, training: TrainingSpec) throws -> PlanResult {
+        try cluster.check()
+        try model.validate()
+        guard training.globalBatchSequences >= 1 else {
+            throw PlannerError(field: "training.globalBatchSequences", reason: "must be at least 1")
+        }
+        let sites = try cluster.sites.map { try SiteResources(site: $0, catalogue: catalogue) }
+        var evaluated = 0
+
+        // Balance the batch: start from peak compute, then re-split by each site's predicted rate.
+        // Balance the batch: the smallest step time T at which the sites together can take
+        // the whole batch, each site taking the most sequences it can finish within T. Each
+        // site's best time for a share only falls as devices are added, so T does too.
+        var cache: [[Int: SitePlan]] = Array(repeating: [:], count: sites.count)
+        func best(_ i: Int, _ sequences: Int) -> SitePlan {
+            if let hit = cache[i][sequences] { return hit }
+            let plan = bestSiteLayout(model: model, training: training, site: sites[i], sequences: sequences, evaluated: &evaluated)
+            cache[i][sequences] = plan
+            return plan
+        }
+        let total = training.globalBatchSequences
+        func capacity(_ i: Int, within t: Double) -> Int {
+            var lo = 0, hi = total
+            while lo < hi {
+                let mid = (lo + hi + 1) / 2
+                let p = best(i, mid)
+                if p.fits && p.cost.stepSeconds <= t { lo = mid } else { hi = mid - 1 }
+            }
+            return lo
+        }
+        var hiT = (0..<sites.count).map { i -> Double in let p = best(i, total); return p.fits ? p.cost.stepSeconds : .infinity }.min()!
+        var plans: [SitePlan]
+        if hiT.isFinite {
+            var loT = 0.0
+            for _ in 0..<40 where hiT - loT > 1e-9 * hiT {
+                let mid = (loT + hiT) / 2
+                if (0..<sites.count).reduce(0, { $0 + capacity($1, within: mid) }) >= total { hiT = mid } else { loT = mid }
+            }
+            // Fill the batch at T, fastest-rate sites first, so shares add up exactly.
+            var remaining = total
+            var shares = [Int](repeating: 0, count: sites.count)
+            for i in 0..<sites.count {
+                shares[i] = min(remaining, capacity(i, within: hiT))
+                remaining -= shares[i]
+            }
+            plans = (0..<sites.count).filter { shares[$0] > 0 }.map { best($0, shares[$0]) }
+        } else {
+            // No single site holds the model: split by peak compute and report what does not fit.
+            let shares = split(total, by: sites.map { $0.device.sustainedFLOPS * Double($0.count) })
+            plans = (0..<sites.count).map { best($0, shares[$0]) }
+        }
+
+        // Cross-site sync: every step, or DiLoCo every H steps through a codec.
+        let gradientValues = model.parameters
+        var candidates: [Plan] = []
+        for sync in SiteSync.options {
+            var cross = 0.0, bytes = 0.0
+            let used = plans.map(\.site)
+            if used.count > 1 {
+                let k = Double(used.count)
+                bytes = 2 * (k - 1) / k * gradientValues * sync.bytesPerValue
+                // The ring's slowest edge sets the pace; each hop also pays the link's latency.
+                var slowest = Double.infinity, latency = 0.0
+                for i in 0..<used.count {
+                    let link = cluster.link(used[i], used[(i + 1) % used.count])
+                    slowest = min(slowest, link.bytesPerSecond * CostModel.linkEfficiency)
+                    latency = max(latency, link.latency)
+                }
+                cross = (bytes / slowest + 2 * (k - 1) * latency) / Double(sync.interval)
+            }
+            let slowestSite = plans.map(\.cost.stepSeconds).max()!
+            let step = slowestSite + cross
+            let tokens = Double(training.globalBatchSequences * model.sequenceLength)
+            let peak = sites.reduce(0) { $0 + $1.device.bf16TFLOPS * 1e12 * Double($1.count) }
+            let tokensPerSecond = tokens / step
+            candidates.append(Plan(
+                cluster: cluster.name, model: model, parameters: model.parameters, globalBatchSequences: training.globalBatchSequences,
+                sites: plans, sync: sync, crossSiteBytesPerSync: bytes, crossSiteSecondsPerStep: cross, stepSeconds: step,
+                tokensPerSecond: tokensPerSecond, mfu: tokensPerSecond * model.trainingFLOPsPerToken / peak,
+                timeToTrainSeconds: training.totalTokens > 0 ? training.totalTokens * sync.tokenPremium / tokensPerSecond : nil,
+                fits: plans.allSatisfy(\.fits)))
+            if used.count == 1 { break }
+        }
+        // The objective is time to the same loss: step time × the sync's token premium. Each
+        // option's time only falls when links get faster or devices are added, so the best does too.
+        let chosen = candidates.min { ($0.effectiveStepSeconds, $0.sync.interval) < ($1.effectiveStepSeconds, $1.sync.interval) }!
+        var runnersUp: [Plan] = []
+        for var c in candidates where c != chosen {
+            if c.stepSeconds > chosen.stepSeconds {
+                c.note = String(format: "syncing every %d step(s) adds %.2f s per step (%.0f%% of the step)", c.sync.interval,
+                                c.crossSiteSecondsPerStep, 100 * c.crossSiteSecondsPerStep / c.stepSeconds)
+            } else {
+                c.note = String(format: "%.1f%% faster per step, but syncing only every %d steps (%@) is assumed to need %.0f%% more tokens",
+                                100 * (1 - c.stepSeconds / chosen.stepSeconds), c.sync.interval, c.sync.codec, 100 * (c.sync.tokenPremium - 1))
+            }
+            runnersUp.append(c)
+        }
+        return PlanResult(cluster: cluster, chosen: chosen, runnersUp: runnersUp, candidatesEvaluated: evaluated)
+    }
+
+    /// Splits `total` into integer shares proportional to `weights` (largest remainders), each at least 1.
+    static func split(_ total: Int, by weights: [Double]) -> [Int] {
+        let sum = weights.reduce(0, +)
+        guard sum > 0 else { return weights.map { _ in max(1, total / max(weights.count, 1)) } }
+        let exact = weights.map { Double(total) * $0 / sum }
+        var shares = exact.map { max(1, Int($0)) }
+        var remainder = total - shares.reduce(0, +)
+        let order = exact.indices.sorted { (exact[$0] - exact[$0].rounded(.down), -$0) > (exact[$1] - exact[$1].rounded(.down), -$1) }
+        var i = 0
+        while remainder > 0 {
+            shares[order[i % order.count]] += 1
+            remainder -= 1
+            i += 1
+        }
+        return shares
+    }
+}

@@ -1,0 +1,147 @@
+import ArgumentParser
+import Foundation
+import Planner
+
+/// "300B", "4M", "1.5e9" → a count.
+func parseCount(_ text: String, flag: String) throws -> Double {
+    let units: [Character: Double] = ["K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12]
+    var body = text.uppercased()
+    var scale = 1.0
+    if let last = body.last, let unit = units[last] {
+        scale = unit
+        body.removeLast()
+    }
+    guard let value = Double(body), value > 0, value.isFinite else { throw ValidationError("\(flag) must be a positive count like 300B or 4M, got '\(text)'") }
+    return value * scale
+}
+
+struct PlanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plan",
+        abstract: "Choose a layout for a model on a cluster and predict step time, tokens/s, MFU, memory and time to train."
+    )
+
+    @Option(help: "Cluster description (YAML): sites, devices, links.") var cluster: String
+    @Option(help: "Model: a preset (125m … 1t, e.g. 30b) or L<layers>-H<hidden>-A<heads>.") var model = "gpt-1.3b"
+    @Option(help: "Tokens to train on, e.g. 300B (default: 20 per parameter).") var tokens: String?
+    @Option(help: "Global batch in tokens, e.g. 4M.") var batchTokens = "4M"
+    @Option(help: "Sequence length.") var sequence = 2048
+    @Option(help: "More devices (YAML, the catalogue's layout).") var devices: String?
+    @Flag(help: "The largest dense model the cluster can hold for training, and how long 20 tokens per parameter take.") var maxModel = false
+    @Flag(help: "Cost breakdown per site and link.") var explain = false
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        try reportingErrors {
+            guard let text = try? String(contentsOfFile: cluster, encoding: .utf8) else { throw ValidationError("cannot read \(cluster)") }
+            let spec = try ClusterSpec.load(yaml: text, source: cluster)
+            let catalogue = try loadCatalogue(devicesFile: devices, measureCPU: spec.sites.contains { $0.device.lowercased().contains("cpu") }, threads: 2)
+            let batchSequences = max(1, Int(try parseCount(batchTokens, flag: "--batch-tokens") / Double(sequence)))
+            if maxModel {
+                try printMaxModel(spec, catalogue: catalogue, batchSequences: batchSequences)
+                return
+            }
+            var m = try ModelSpec.named(model)
+            m.sequenceLength = sequence
+            let total = try tokens.map { try parseCount($0, flag: "--tokens") } ?? 20 * m.parameters
+            let training = TrainingSpec(globalBatchSequences: batchSequences, totalTokens: total)
+            let result = try Planner.plan(cluster: spec, catalogue: catalogue, model: m, training: training)
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(result), as: UTF8.self))
+                return
+            }
+            printPlan(result, spec: spec)
+        }
+    }
+
+    private func printPlan(_ result: PlanResult, spec: ClusterSpec) {
+        let p = result.chosen
+        print(String(format: "%@ (%.2fB parameters, L%d h%d a%d, s%d) on %@ (%d devices), global batch %d sequences",
+                     p.model.name as NSString, p.parameters / 1e9, p.model.layers, p.model.hidden, p.model.heads, p.model.sequenceLength,
+                     p.cluster as NSString, spec.deviceCount, p.globalBatchSequences))
+        print("")
+        for s in p.sites {
+            let l = s.layout
+            print(String(format: "  %-12@ %4d of %4d %@: TP%d PP%d DP%d, micro-batch %d%@%@, %d sequences/step, %.1f GB per device%@",
+                         s.site as NSString, s.devicesUsed, s.devicesAvailable, s.device as NSString, l.tensorParallel, l.pipelineStages,
+                         l.dataParallel, l.microBatch, l.recompute ? ", recompute" : "", l.shardOptimizer ? ", ZeRO-1" : "",
+                         s.sequencesPerStep, s.memoryPerDeviceGB, s.fits ? "" : " — DOES NOT FIT"))
+        }
+        if p.sites.count > 1 {
+            let sync = p.sync.interval == 1 ? "every step (\(p.sync.codec))" : "DiLoCo every \(p.sync.interval) steps (\(p.sync.codec))"
+            print(String(format: "  between sites: %@, %.2f GB per sync per site, adds %.2f s per step", sync as NSString,
+                         p.crossSiteBytesPerSync / 1e9, p.crossSiteSecondsPerStep))
+        }
+        print("")
+        print(String(format: "step %.2f s, %@ tokens/s, MFU %.1f%%", p.stepSeconds, formatCount(p.tokensPerSecond), 100 * p.mfu))
+        if let t = p.timeToTrainSeconds {
+            print(String(format: "time to train %@ tokens: %@ (%.1f days)", formatCount(p.tokensPerSecond * t), formatDuration(t), t / 86400))
+        }
+        if !p.fits { print(shortfall(p)) }
+        if !result.runnersUp.isEmpty {
+            print("\nrunners-up:")
+            for r in result.runnersUp {
+                print(String(format: "  sync every %3d steps (%@): step %.2f s — %@", r.sync.interval, r.sync.codec as NSString, r.stepSeconds, r.note as NSString))
+            }
+        }
+        print("(\(result.candidatesEvaluated) layouts evaluated)")
+        if explain {
+            print("\ncost per step, slowest stage of each site:")
+            for s in p.sites {
+                let c = s.cost
+                print(String(format: "  %@: %d micro-batches × stage %.3f s (matmul %.3f, memory-bound %.3f, TP all-reduce %.3f, pipeline sends %.3f) = %.2f s with the bubble",
+                             s.site as NSString, c.microBatches, c.stageSeconds, c.computeSeconds, c.memoryBoundSeconds, c.tensorParallelSeconds,
+                             c.pipelineSendSeconds, c.pipelineSeconds))
+                print(String(format: "    + DP all-reduce %.3f s (exposed part; %.2f GB sent per device) + optimizer %.3f s; TP %.2f GB and pipeline %.2f GB sent per device",
+                             c.dataParallelSeconds, c.dataParallelBytes / 1e9, c.optimizerSeconds, c.tensorParallelBytes / 1e9, c.pipelineBytes / 1e9))
+                print(String(format: "    memory per device: weights %.1f GB, gradients %.1f, optimizer %.1f, activations %.1f",
+                             c.weightMemory / 1e9, c.gradientMemory / 1e9, c.optimizerMemory / 1e9, c.activationMemory / 1e9))
+            }
+            if p.sites.count > 1 {
+                for (i, s) in p.sites.enumerated() {
+                    let next = p.sites[(i + 1) % p.sites.count]
+                    let link = spec.link(s.site, next.site)
+                    print(String(format: "  link %@ → %@: %.1f Gbit/s, %.0f ms: %.2f GB per sync", s.site as NSString, next.site as NSString,
+                                 link.gbps, link.latencyMs, p.crossSiteBytesPerSync / 1e9))
+                }
+            }
+        }
+    }
+
+    /// Says how far a plan is from fitting and what would fix it.
+    private func shortfall(_ p: Plan) -> String {
+        var lines = ["the model does not fit:"]
+        for s in p.sites where !s.fits {
+            lines.append(String(format: "  %@ needs %.1f GB per device in its most compact layout (TP%d PP%d%@%@) but has %.1f GB usable: short by %.1f GB.",
+                                s.site as NSString, s.memoryPerDeviceGB, s.layout.tensorParallel, s.layout.pipelineStages,
+                                s.layout.recompute ? ", recompute" : "", s.layout.shardOptimizer ? ", ZeRO-1" : "",
+                                s.memoryCapacityGB, s.memoryPerDeviceGB - s.memoryCapacityGB))
+        }
+        lines.append("  Fixes: more devices at that site (deeper pipelines split the weights further), devices with more memory, or a smaller model (see --max-model).")
+        return lines.joined(separator: "\n")
+    }
+
+    private func printMaxModel(_ spec: ClusterSpec, catalogue: DeviceCatalogue, batchSequences: Int) throws {
+        var largest: (ModelSpec, PlanResult)?
+        for var m in ModelSpec.presets {
+            m.sequenceLength = sequence
+            let result = try Planner.plan(cluster: spec, catalogue: catalogue, model: m,
+                                          training: TrainingSpec(globalBatchSequences: batchSequences, totalTokens: 20 * m.parameters))
+            if result.chosen.fits { largest = (m, result) } else { break }
+        }
+        guard let (m, result) = largest else {
+            print("no preset fits this cluster for training, not even \(ModelSpec.presets[0].name)")
+            return
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            return
+        }
+        print("largest preset that fits for training: \(m.name) (\(String(format: "%.2f", m.parameters / 1e9))B parameters)")
+        printPlan(result, spec: spec)
+    }
+}
