@@ -23,28 +23,10 @@ public struct PlannerError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// A coding key that accepts any name, to list the keys a mapping has.
-struct AnyKey: CodingKey {
-    let stringValue: String
-    var intValue: Int? { nil }
-    init(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { nil }
-}
-
-/// Dotted path of a coding path: `sites.2.count` (array positions as numbers).
-func dottedPath(_ path: [any CodingKey]) -> String {
-    path.map { $0.intValue.map(String.init) ?? $0.stringValue.replacingOccurrences(of: "Index ", with: "") }.joined(separator: ".")
-}
-
 extension Decoder {
-    /// Throws `PlannerError` when the mapping being decoded has a key outside `known`.
+    /// Throws `PlannerError` when the mapping being decoded has a key outside `Key`.
     func rejectUnknownPlannerKeys<Key: CodingKey & CaseIterable>(_: Key.Type) throws {
-        let known = Key.allCases.map(\.stringValue)
-        for key in try container(keyedBy: AnyKey.self).allKeys where !known.contains(key.stringValue) {
-            let closest = known.min { editDistance($0, key.stringValue) < editDistance($1, key.stringValue) }
-            let hint = closest.map { editDistance($0, key.stringValue) <= 3 ? "did you mean '\($0)'? " : "" } ?? ""
-            throw PlannerError(field: dottedPath(codingPath + [key]), reason: "unknown key; \(hint)known keys here: \(known.joined(separator: ", "))")
-        }
+        if let unknown = try firstUnknownKey(Key.self) { throw PlannerError(field: unknown.path, reason: unknown.message) }
     }
 }
 

@@ -17,24 +17,10 @@ public struct ConfigError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// A coding key that accepts any name, to list the keys a YAML mapping actually has.
-struct AnyCodingKey: CodingKey {
-    let stringValue: String
-    var intValue: Int? { nil }
-    init(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { nil }
-}
-
 extension Decoder {
     /// Throws `ConfigError` when the mapping being decoded has a key outside `known`.
     func rejectUnknownKeys<Key: CodingKey & CaseIterable>(_: Key.Type) throws {
-        let container = try container(keyedBy: AnyCodingKey.self)
-        let known = Key.allCases.map(\.stringValue)
-        for key in container.allKeys where !known.contains(key.stringValue) {
-            let path = (codingPath.map(\.stringValue) + [key.stringValue]).joined(separator: ".")
-            let hint = closestName(to: key.stringValue, in: known).map { "did you mean '\($0)'? " } ?? ""
-            throw ConfigError(field: path, reason: "unknown key; \(hint)known keys here: \(known.joined(separator: ", "))")
-        }
+        if let unknown = try firstUnknownKey(Key.self) { throw ConfigError(field: unknown.path, reason: unknown.message) }
     }
 
     /// The dotted path of a field of the mapping being decoded.
