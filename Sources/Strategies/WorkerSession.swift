@@ -92,14 +92,21 @@ public enum WorkerSession {
         } : nil
         let worker = try DistributedTrainer(config: config, ring: ring, name: options.name, speed: options.speed,
                                             checkpoints: checkpoints, logger: logger)
-        let final = try await worker.run { report in
-            // Reports go out in the background: training never waits for the coordinator.
-            Task {
-                do { try await client.report(report) } catch { logger.warning("report failed: \(error)") }
+        // Reports go out in order from one background task: training never waits for the
+        // coordinator, and the coordinator never sees round 5 before round 4.
+        let (reports, outbox) = AsyncStream.makeStream(of: WorkerReport.self)
+        let sender = Task {
+            for await report in reports {
+                do { try await client.report(report) } catch { logger.warning("report of round \(report.round) failed: \(error)") }
             }
         }
-        // The last report must land before we say goodbye.
-        try await client.report(final)
+        let final: WorkerReport
+        do { final = try await worker.run { outbox.yield($0) } } catch {
+            outbox.finish()
+            throw error
+        }
+        outbox.finish()
+        await sender.value
         // Let the neighbours finish reading before the links close.
         try await Task.sleep(nanoseconds: 200_000_000)
         try? await client.leave(options.name)

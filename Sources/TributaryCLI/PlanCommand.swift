@@ -69,6 +69,9 @@ struct PlanCommand: ParsableCommand {
                          l.dataParallel, l.microBatch, l.recompute ? ", recompute" : "", l.shardOptimizer ? ", ZeRO-1" : "",
                          s.sequencesPerStep, s.memoryPerDeviceGB, s.fits ? "" : " — DOES NOT FIT"))
         }
+        for site in spec.sites where !p.sites.contains(where: { $0.site == site.name }) {
+            print("  \(site.name): unused — its \(site.count) \(site.device) cannot hold a replica of this model, or would only slow the step")
+        }
         if p.sites.count > 1 {
             let sync = p.sync.interval == 1 ? "every step (\(p.sync.codec))" : "DiLoCo every \(p.sync.interval) steps (\(p.sync.codec))"
             print(String(format: "  between sites: %@, %.2f GB per sync per site, adds %.2f s per step", sync as NSString,
