@@ -53,3 +53,28 @@ final class PublishedRunsTests: XCTestCase {
         print(String(format: "worst Megatron error %.1f%%", 100 * worst))
     }
 }
+
+extension PublishedRunsTests {
+    /// DT-FM case 1 (one data centre: 8 × p3.16xlarge, 64 V100-16GB, 100 Gbit/s inside a node as
+    /// DT-FM shaped it, 25 Gbit/s between nodes): GPT3-XL-like L24 h2048, batch 4096 × 2048,
+    /// micro-batch 1, fp16. DT-FM's scheduler ran 8 pipeline stages × 8 data-parallel replicas.
+    /// DT-FM counts 96·B·s·l·h²·(1 + s/6h), without the vocabulary term, and reports 2.866 PFLOP/s.
+    func testDTFMCaseOneWithin25Percent() throws {
+        let catalogue = try DeviceCatalogue.shipped()
+        var site = SiteSpec(name: "aws", device: "V100-16GB", count: 64)
+        site.intraNodeGBs = 100 / 8
+        site.nicGbps = 25
+        let resources = try SiteResources(site: site, catalogue: catalogue)
+        let model = ModelSpec(name: "gpt3-xl", layers: 24, hidden: 2048, heads: 16, sequenceLength: 2048, vocabulary: 50257)
+        let training = TrainingSpec(globalBatchSequences: 4096)
+        let layout = GroupLayout(tensorParallel: 1, pipelineStages: 8, dataParallel: 8, microBatch: 1, recompute: false)
+        let cost = CostModel.evaluate(model: model, training: training, site: resources, layout: layout)
+        let (l, h, s) = (24.0, 2048.0, 2048.0)
+        let flops = 96 * 4096 * s * l * h * h * (1 + s / (6 * h))
+        let predicted = flops / cost.stepSeconds / 1e15
+        let error = predicted / 2.866 - 1
+        print(String(format: "DT-FM case 1: predicted %.3f PFLOP/s (%.2f s/iteration), reported 2.866 (32.99 s): %+.1f%%",
+                     predicted, cost.stepSeconds, 100 * error))
+        XCTAssertLessThan(abs(error), 0.25)
+    }
+}
