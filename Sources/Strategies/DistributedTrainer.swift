@@ -90,6 +90,13 @@ public final class DistributedTrainer {
 
     // MARK: DiLoCo
 
+    /// A round's all-reduce running in the background (overlapped DiLoCo).
+    private struct InFlight {
+        let task: Task<CollectiveStats, any Error>
+        let message: FloatSlab
+        let guess: Float
+    }
+
     private func runDiLoCo(report: (WorkerReport) async -> Void) async throws -> WorkerReport {
         let config = trainer.config
         let h = strategy.innerSteps
@@ -99,15 +106,33 @@ public final class DistributedTrainer {
         // The pseudo-gradient, then (time rounds) every worker's tokens and mean step time,
         // which travel exactly beside it in the same all-reduce.
         let timed = strategy.round == .time
-        let message = FloatSlab(count: count + (timed ? 2 * n : 0))
-        let pseudo = UnsafeMutableBufferPointer(rebasing: message.buffer[..<count])
+        let tail = timed ? 2 * n : 0
+        // G, the shared parameters (bit-identical on every worker), and S, where this worker's
+        // round started: G itself, or with overlap G plus this worker's own unsynced progress.
         var global = Array(parameters)
+        var start = global
         var outer = NesterovSGD(count: parameters.count, learningRate: strategy.outerLearningRate, momentum: strategy.outerMomentum)
         let evaluateEvery = config.evaluation.interval > 0 ? max(1, config.evaluation.interval / h) : Int.max
         let checkpointEvery = config.checkpoint.interval > 0 ? max(1, config.checkpoint.interval / h) : Int.max
         var budget: Double?
         var previousTotal: Int?
+        var inFlight: InFlight?
         var last: WorkerReport?
+
+        /// Applies an all-reduced message to G: undo the weight guess, outer step, next budget.
+        func apply(_ message: FloatSlab, guess: Float) {
+            let pseudo = UnsafeMutableBufferPointer(rebasing: message.buffer[..<count])
+            if timed {
+                let total = message.buffer[count..<(count + n)].reduce(0, +)
+                let correction = guess / total
+                for i in 0..<count { pseudo[i] *= correction }
+                previousTotal = Int(total)
+                // The next round lasts `innerSteps` steps of the fastest worker.
+                budget = Double(h) * Double(message.buffer[(count + n)...].min()!)
+            }
+            global.withUnsafeMutableBufferPointer { outer.step(parameters: $0, gradient: UnsafeBufferPointer(pseudo)) }
+        }
+
         for round in 0..<rounds {
             // Inner steps: a fixed count, or as many as fit the round's time budget.
             let fixed = min(h, config.steps - round * h)
@@ -131,40 +156,97 @@ public final class DistributedTrainer {
             let roundTokens = steps * config.tokensPerStep
             tokens += roundTokens
 
-            // Weights: equal when every worker took the same steps, else by tokens processed.
-            // The total is known only after the all-reduce, so scale by the previous round's
-            // total now and correct afterwards (it keeps the error-feedback residual in stable units).
+            // This round's progress, weighted: equal weights when every worker took the same
+            // steps, else by tokens. The total is known only after the all-reduce, so scale by
+            // the previous round's total now and correct afterwards (it keeps the
+            // error-feedback residual in stable units).
             let guess = Float(previousTotal ?? roundTokens * n)
             let weight = timed ? Float(roundTokens) / guess : 1 / Float(n)
-            global.withUnsafeBufferPointer { g in
-                for i in 0..<count { pseudo[i] = (g[i] - parameters[i]) * weight }
+            let message = FloatSlab(count: count + tail)
+            let pseudo = UnsafeMutableBufferPointer(rebasing: message.buffer[..<count])
+            let progress = [Float](unsafeUninitializedCapacity: count) { out, filled in
+                start.withUnsafeBufferPointer { s in for i in 0..<count { out[i] = s[i] - parameters[i] } }
+                filled = count
             }
+            for i in 0..<count { pseudo[i] = progress[i] * weight }
             if timed {
-                message.buffer[count...].update(repeating: 0)
                 message.base[count + ring.rank] = Float(roundTokens)
                 message.base[count + n + ring.rank] = Float(roundCompute / Double(steps))
             }
             if let feedback { try feedback.compress(pseudo, codec: codec.codec, rounding: .nearest, random: &random) }
-            try await allReduce(message.buffer, codec: codec, exactTail: timed ? 2 * n : 0)
-            if timed {
-                let total = message.buffer[count..<(count + n)].reduce(0, +)
-                let correction = guess / total
-                for i in 0..<count { pseudo[i] *= correction }
-                previousTotal = Int(total)
-                // The next round lasts `innerSteps` steps of the fastest worker.
-                budget = Double(h) * Double(message.buffer[(count + n)...].min()!)
-            }
-            global.withUnsafeMutableBufferPointer { outer.step(parameters: $0, gradient: UnsafeBufferPointer(pseudo)) }
-            _ = global.withUnsafeBufferPointer { parameters.update(fromContentsOf: $0) }
 
+            // Last round's exchange, if it ran in the background, lands in G now.
+            if let pending = inFlight {
+                let waitStart = DispatchTime.now().uptimeNanoseconds
+                let stats = try await pending.task.value
+                waitSeconds += Double(DispatchTime.now().uptimeNanoseconds - waitStart) / 1e9
+                totals.bytesSent += stats.bytesSent
+                totals.bytesReceived += stats.bytesReceived
+                apply(pending.message, guess: pending.guess)
+                inFlight = nil
+            }
             let final = round == rounds - 1
-            let validation = try await (final || (round + 1) % evaluateEvery == 0 ? sharedValidationLoss() : nil)
-            try saveCheckpointIfDue(final: final, due: (round + 1) % checkpointEvery == 0)
-            let r = makeReport(round: round, rounds: rounds, loss: lossSum / Double(steps), validation: validation, finished: final)
+            let evaluate = final || (round + 1) % evaluateEvery == 0
+            let save = (round + 1) % checkpointEvery == 0
+            var validation: Double?
+            if strategy.overlap && !final {
+                // Measure and save G before the ring is busy in the background (G here lags
+                // this round's progress, which is still on its way).
+                validation = try await evaluate ? withSharedParameters(global) { try await sharedValidationLoss() } : nil
+                try withSharedParameters(global) { try saveCheckpointIfDue(final: false, due: save) }
+                // Send this round's progress in the background and go on from G plus it.
+                inFlight = InFlight(task: launch(message, exactTail: tail), message: message, guess: guess)
+                for i in 0..<count { start[i] = global[i] - progress[i] }
+                _ = start.withUnsafeBufferPointer { parameters.update(fromContentsOf: $0) }
+            } else {
+                try await allReduce(message.buffer, codec: codec, exactTail: tail)
+                apply(message, guess: guess)
+                start = global
+                _ = start.withUnsafeBufferPointer { parameters.update(fromContentsOf: $0) }
+                validation = try await evaluate ? sharedValidationLoss() : nil
+                try saveCheckpointIfDue(final: final, due: save)
+            }
+            let r = withSharedParameters(global) {
+                makeReport(round: round, rounds: rounds, loss: lossSum / Double(steps), validation: validation, finished: final)
+            }
             await report(r)
             last = r
         }
         return last!
+    }
+
+    /// Runs `body` with the model holding `shared` (G) instead of this worker's own parameters,
+    /// for what must be the same on every worker: validation, checkpoints, the reported hash.
+    private func withSharedParameters<T>(_ shared: [Float], _ body: () async throws -> T) async rethrows -> T {
+        let parameters = trainer.model.parameters.buffer
+        let own = Array(parameters)
+        if own == shared { return try await body() }
+        _ = shared.withUnsafeBufferPointer { parameters.update(fromContentsOf: $0) }
+        defer { _ = own.withUnsafeBufferPointer { parameters.update(fromContentsOf: $0) } }
+        return try await body()
+    }
+
+    private func withSharedParameters<T>(_ shared: [Float], _ body: () throws -> T) rethrows -> T {
+        let parameters = trainer.model.parameters.buffer
+        let own = Array(parameters)
+        if own == shared { return try body() }
+        _ = shared.withUnsafeBufferPointer { parameters.update(fromContentsOf: $0) }
+        defer { _ = own.withUnsafeBufferPointer { parameters.update(fromContentsOf: $0) } }
+        return try body()
+    }
+
+    /// Starts an all-reduce of `message` that runs while this worker computes. Its frames use
+    /// the next collective round number; nothing else uses the ring until it is awaited.
+    private func launch(_ message: FloatSlab, exactTail: Int) -> Task<CollectiveStats, any Error> {
+        let ring = self.ring, codec = self.codec, round = collectiveRound
+        collectiveRound += 1
+        let random = LaneRandom(seed: UInt64(ring.rank) &* 0x9E37_79B9 &+ round)
+        return Task {
+            var random = random
+            return codec.isSparse
+                ? try await ring.allGatherSum(message.buffer, codec: codec, exactTail: exactTail, round: round, random: &random)
+                : try await ring.allReduceSum(message.buffer, codec: codec, exactTail: exactTail, round: round, random: &random)
+        }
     }
 
     // MARK: Shared pieces

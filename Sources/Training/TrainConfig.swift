@@ -363,11 +363,14 @@ public struct StrategyConfig: Sendable, Codable, Equatable {
     public var outerMomentum: Float = 0.9
     /// Decay of the error-feedback residual for lossy codecs (1 keeps all of it).
     public var errorFeedback: Float = 1
+    /// DiLoCo: run each round's all-reduce while the next round's inner steps run, applying
+    /// the averaged update one round late (workers keep their own latest progress on top).
+    public var overlap = false
 
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, codec, innerSteps, round, outerLearningRate, outerMomentum, errorFeedback
+        case name, codec, innerSteps, round, outerLearningRate, outerMomentum, errorFeedback, overlap
     }
 
     public init(from decoder: Decoder) throws {
@@ -390,6 +393,7 @@ public struct StrategyConfig: Sendable, Codable, Equatable {
         outerLearningRate = try c.decodeIfPresent(Float.self, forKey: .outerLearningRate) ?? outerLearningRate
         outerMomentum = try c.decodeIfPresent(Float.self, forKey: .outerMomentum) ?? outerMomentum
         errorFeedback = try c.decodeIfPresent(Float.self, forKey: .errorFeedback) ?? errorFeedback
+        overlap = try c.decodeIfPresent(Bool.self, forKey: .overlap) ?? overlap
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -402,6 +406,7 @@ public struct StrategyConfig: Sendable, Codable, Equatable {
         try c.encode(short(outerLearningRate), forKey: .outerLearningRate)
         try c.encode(short(outerMomentum), forKey: .outerMomentum)
         try c.encode(short(errorFeedback), forKey: .errorFeedback)
+        try c.encode(overlap, forKey: .overlap)
     }
 
     func validate() throws {

@@ -65,6 +65,7 @@ struct StrategiesExperimentCommand: AsyncParsableCommand {
             var variants = [
                 Variant(name: "ddp", arguments: ["--strategy", "ddp", "--codec", "fp32"] + equal),
                 Variant(name: "diloco-h20", arguments: ["--strategy", "diloco", "--codec", "fp32", "--inner-steps", "20"] + equal),
+                Variant(name: "diloco-h20-overlap", arguments: ["--strategy", "diloco", "--codec", "fp32", "--inner-steps", "20", "--overlap"] + equal),
                 Variant(name: "diloco-h100", arguments: ["--strategy", "diloco", "--codec", "fp32", "--inner-steps", "100"] + equal),
                 Variant(name: "diloco-h100-int4", arguments: ["--strategy", "diloco", "--codec", "int4", "--inner-steps", "100"] + equal),
                 // SparseLoCo's recipe for top-k: plain outer SGD and a decaying error-feedback residual.

@@ -37,6 +37,7 @@ struct LocalCommand: AsyncParsableCommand {
     @Option(help: "DiLoCo outer learning rate (overrides the config).") var outerLr: Float?
     @Option(help: "DiLoCo outer Nesterov momentum; 0 is plain outer SGD (overrides the config).") var outerMomentum: Float?
     @Option(help: "Decay of the error-feedback residual of lossy codecs (overrides the config).") var errorFeedback: Float?
+    @Flag(help: "DiLoCo: overlap each round's all-reduce with the next round's inner steps (overrides the config).") var overlap = false
     @Option(help: "Relative worker speeds, comma-separated, one per worker (or one for all).") var speeds = "1,1,0.5,0.5"
     @Option(help: "Emulated link of every worker, e.g. 100mbit,40ms or unlimited.") var link = "100mbit,40ms"
     @Option(help: ArgumentHelp("Emulated speeds as fractions of one core, taken as they are (for measurements).", visibility: .hidden))
@@ -126,6 +127,7 @@ struct LocalCommand: AsyncParsableCommand {
         if let outerLr { cfg.strategy.outerLearningRate = outerLr }
         if let outerMomentum { cfg.strategy.outerMomentum = outerMomentum }
         if let errorFeedback { cfg.strategy.errorFeedback = errorFeedback }
+        if overlap { cfg.strategy.overlap = true }
         cfg.threads = 1
         try cfg.validate()
         try checkCodec(cfg)

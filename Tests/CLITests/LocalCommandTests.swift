@@ -95,6 +95,18 @@ final class LocalCommandTests: XCTestCase {
         }
     }
 
+    /// Overlapped DiLoCo: each round's all-reduce runs during the next round; the shared
+    /// parameters still agree bit for bit every round and the loss still falls.
+    func testOverlappedDiLoCoWorkersAgreeAndLearn() throws {
+        let dir = try temporaryDirectory()
+        let config = try writeConfig(in: dir, steps: 40)
+        let (summary, reports) = try runLocal(["--config", config, "--workers", "3", "--strategy", "diloco", "--codec", "int8",
+                                               "--inner-steps", "10", "--round", "steps", "--overlap", "--speeds", "1", "--link", "unlimited"], in: dir)
+        assertIdenticalParameters(reports, workers: 3)
+        XCTAssertLessThan(try XCTUnwrap(summary.validationLoss), log(32) - 0.3)
+        XCTAssertEqual(summary.workers.map(\.steps), [40, 40, 40])
+    }
+
     func testDDPWorkersAgreeEveryStep() throws {
         let dir = try temporaryDirectory()
         let config = try writeConfig(in: dir, steps: 12)
