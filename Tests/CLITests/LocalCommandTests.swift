@@ -122,13 +122,15 @@ final class LocalCommandTests: XCTestCase {
     func testTimeRoundsKeepTheFastWorkerBusy() throws {
         func fastWorkerWaitShare(round: String) throws -> Double {
             let dir = try temporaryDirectory()
-            let config = try writeConfig(in: dir, steps: 150, batch: 16, channels: 64)
+            let config = try writeConfig(in: dir, steps: 300, batch: 16, channels: 64)
             let (summary, _) = try runLocal(["--config", config, "--workers", "2", "--strategy", "diloco", "--codec", "fp32",
-                                             "--inner-steps", "15", "--round", round, "--speeds", "1,0.25", "--link", "unlimited"], in: dir)
+                                             "--inner-steps", "30", "--round", round, "--speeds", "1,0.25", "--link", "unlimited"], in: dir)
             let fast = try XCTUnwrap(summary.workers.first { $0.name == "worker-0" })
             let slow = try XCTUnwrap(summary.workers.first { $0.name == "worker-1" })
             if round == "time" { XCTAssertGreaterThan(fast.steps, 2 * slow.steps, "the fast worker takes more steps") }
-            return fast.waitSeconds / (fast.waitSeconds + fast.computeSeconds)
+            let share = fast.waitSeconds / (fast.waitSeconds + fast.computeSeconds)
+            print(String(format: "%@ rounds: the fast worker waits %.1f%% of its time", round, 100 * share))
+            return share
         }
         let timed = try fastWorkerWaitShare(round: "time")
         let fixed = try fastWorkerWaitShare(round: "steps")
