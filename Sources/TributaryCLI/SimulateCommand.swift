@@ -33,6 +33,16 @@ struct SimulateCommand: ParsableCommand {
             for name in slow.map(\.site) + lost.map(\.site) where !sites.contains(name) {
                 throw ValidationError("no site named '\(name)' in the plan; sites: \(sites.sorted().joined(separator: ", "))")
             }
+            let layouts = Dictionary(uniqueKeysWithValues: result.chosen.sites.map { ($0.site, $0.layout) })
+            for s in slow {
+                let l = layouts[s.site]!
+                guard s.replica < l.dataParallel, s.stage < l.pipelineStages else {
+                    throw ValidationError("\(s.site) runs \(l.dataParallel) replicas of \(l.pipelineStages) stages; straggler replica \(s.replica) stage \(s.stage) is not one of them")
+                }
+            }
+            for f in lost where f.replica >= layouts[f.site]!.dataParallel {
+                throw ValidationError("\(f.site) runs \(layouts[f.site]!.dataParallel) replicas; replica \(f.replica) is not one of them")
+            }
             let start = DispatchTime.now().uptimeNanoseconds
             let report = Simulator.run(plan: result.chosen, cluster: result.cluster, steps: steps, stragglers: slow, failures: lost)
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
