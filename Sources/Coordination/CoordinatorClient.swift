@@ -33,14 +33,6 @@ public struct CoordinatorClient: Sendable {
         self.group = group
     }
 
-    /// Parses `HOST:PORT`.
-    public init(address: String) throws {
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
-              (1...65535).contains(port), colon != address.startIndex
-        else { throw CoordinatorClientError(reason: "'\(address)' is not HOST:PORT") }
-        self.init(host: String(address[..<colon]), port: port)
-    }
-
     public func join(_ request: JoinRequest) async throws -> JoinReply { try await send("POST", "/v1/join", request) }
     public func heartbeat(_ name: String) async throws -> RingView { try await send("POST", "/v1/heartbeat", WorkerName(name: name)) }
     /// The run's description (config and layout hash), which a worker needs before it joins.

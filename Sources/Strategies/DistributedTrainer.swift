@@ -2,7 +2,6 @@ import Collectives
 import Coordination
 import Dispatch
 import Foundation
-import Logging
 import ModelCore
 import TensorCore
 import Training
@@ -23,7 +22,6 @@ public final class DistributedTrainer {
     let throttle: ComputeThrottle
     let checkpoints: CheckpointStore?
     let feedback: ErrorFeedback?
-    let logger: Logger
     private var random: LaneRandom
     /// Frame round of the next collective: the same sequence on every worker.
     private var collectiveRound: UInt64 = 0
@@ -35,7 +33,7 @@ public final class DistributedTrainer {
 
     /// `speed` emulates a slower device (see `ComputeThrottle`); `checkpoints` is given to the
     /// worker that saves the shared model (rank 0).
-    public init(config: TrainConfig, ring: Ring, name: String, speed: Double, checkpoints: CheckpointStore?, logger: Logger) throws {
+    public init(config: TrainConfig, ring: Ring, name: String, speed: Double, checkpoints: CheckpointStore?) throws {
         guard let codec = CodecID(name: config.strategy.codec) else {
             throw ConfigError(field: "strategy.codec", reason: "unknown codec '\(config.strategy.codec)'; use fp32, fp16, bf16, int8, int4 or topk")
         }
@@ -46,7 +44,6 @@ public final class DistributedTrainer {
         strategy = config.strategy
         throttle = ComputeThrottle(speed: speed)
         self.checkpoints = checkpoints
-        self.logger = logger
         let lossy = codec != .fp32
         feedback = lossy ? ErrorFeedback(count: trainer.model.layout.count, beta: config.strategy.errorFeedback) : nil
         random = LaneRandom(seed: config.seed &+ UInt64(ring.rank) &* 7919)
@@ -188,51 +185,30 @@ public final class DistributedTrainer {
             let final = round == rounds - 1
             let evaluate = final || (round + 1) % evaluateEvery == 0
             let save = (round + 1) % checkpointEvery == 0
-            var validation: Double?
-            if strategy.overlap && !final {
-                // Measure and save G before the ring is busy in the background (G here lags
-                // this round's progress, which is still on its way).
-                validation = try await evaluate ? withSharedParameters(global) { try await sharedValidationLoss() } : nil
-                try withSharedParameters(global) { try saveCheckpointIfDue(final: false, due: save) }
+            let overlapped = strategy.overlap && !final
+            if !overlapped {
+                try await allReduce(message.buffer, codec: codec, exactTail: tail)
+                apply(message, guess: guess)
+            }
+            // Validation, checkpoint and the reported hash are of G, the same on every worker
+            // (with overlap, G lags this round's progress, which is still on its way). They run
+            // before the background all-reduce starts: nothing else may use the ring meanwhile.
+            _ = global.withUnsafeBufferPointer { parameters.update(fromContentsOf: $0) }
+            let validation = try await evaluate ? sharedValidationLoss() : nil
+            try saveCheckpointIfDue(final: final, due: save)
+            let r = makeReport(round: round, rounds: rounds, loss: lossSum / Double(steps), validation: validation, finished: final)
+            if overlapped {
                 // Send this round's progress in the background and go on from G plus it.
                 inFlight = InFlight(task: launch(message, exactTail: tail), message: message, guess: guess)
                 for i in 0..<count { start[i] = global[i] - progress[i] }
                 _ = start.withUnsafeBufferPointer { parameters.update(fromContentsOf: $0) }
             } else {
-                try await allReduce(message.buffer, codec: codec, exactTail: tail)
-                apply(message, guess: guess)
                 start = global
-                _ = start.withUnsafeBufferPointer { parameters.update(fromContentsOf: $0) }
-                validation = try await evaluate ? sharedValidationLoss() : nil
-                try saveCheckpointIfDue(final: final, due: save)
-            }
-            let r = withSharedParameters(global) {
-                makeReport(round: round, rounds: rounds, loss: lossSum / Double(steps), validation: validation, finished: final)
             }
             await report(r)
             last = r
         }
         return last!
-    }
-
-    /// Runs `body` with the model holding `shared` (G) instead of this worker's own parameters,
-    /// for what must be the same on every worker: validation, checkpoints, the reported hash.
-    private func withSharedParameters<T>(_ shared: [Float], _ body: () async throws -> T) async rethrows -> T {
-        let parameters = trainer.model.parameters.buffer
-        let own = Array(parameters)
-        if own == shared { return try await body() }
-        _ = shared.withUnsafeBufferPointer { parameters.update(fromContentsOf: $0) }
-        defer { _ = own.withUnsafeBufferPointer { parameters.update(fromContentsOf: $0) } }
-        return try await body()
-    }
-
-    private func withSharedParameters<T>(_ shared: [Float], _ body: () throws -> T) rethrows -> T {
-        let parameters = trainer.model.parameters.buffer
-        let own = Array(parameters)
-        if own == shared { return try body() }
-        _ = shared.withUnsafeBufferPointer { parameters.update(fromContentsOf: $0) }
-        defer { _ = own.withUnsafeBufferPointer { parameters.update(fromContentsOf: $0) } }
-        return try body()
     }
 
     /// Starts an all-reduce of `message` that runs while this worker computes. Its frames use
@@ -243,9 +219,7 @@ public final class DistributedTrainer {
         let random = LaneRandom(seed: UInt64(ring.rank) &* 0x9E37_79B9 &+ round)
         return Task {
             var random = random
-            return codec.isSparse
-                ? try await ring.allGatherSum(message.buffer, codec: codec, exactTail: exactTail, round: round, random: &random)
-                : try await ring.allReduceSum(message.buffer, codec: codec, exactTail: exactTail, round: round, random: &random)
+            return try await sumAcrossWorkers(message.buffer, on: ring, codec: codec, exactTail: exactTail, round: round, random: &random)
         }
     }
 
@@ -259,12 +233,9 @@ public final class DistributedTrainer {
         try await allReduce(vector, codec: codec)
     }
 
-    /// Sums `vector` over workers: a ring all-reduce, or for sparse codecs an all-gather of each
-    /// worker's encoding (re-sparsifying partial sums at every hop would lose most of them).
+    /// `sumAcrossWorkers` in the foreground, counted as waiting.
     private func allReduce(_ vector: UnsafeMutableBufferPointer<Float>, codec: CodecID, exactTail: Int = 0) async throws {
-        let stats = codec.isSparse
-            ? try await ring.allGatherSum(vector, codec: codec, exactTail: exactTail, round: collectiveRound, random: &random)
-            : try await ring.allReduceSum(vector, codec: codec, exactTail: exactTail, round: collectiveRound, random: &random)
+        let stats = try await sumAcrossWorkers(vector, on: ring, codec: codec, exactTail: exactTail, round: collectiveRound, random: &random)
         collectiveRound += 1
         totals += stats
         waitSeconds += stats.seconds
@@ -308,4 +279,13 @@ public final class DistributedTrainer {
                      tokensPerComputeSecond: Double(tokens) / max(computeSeconds, 1e-9), finished: finished,
                      parameterHash: parameterHash())
     }
+}
+
+/// Sums `vector` over workers: a ring all-reduce, or for sparse codecs an all-gather of each
+/// worker's encoding (re-sparsifying partial sums at every hop would lose most of them).
+private func sumAcrossWorkers(_ vector: UnsafeMutableBufferPointer<Float>, on ring: Ring, codec: CodecID, exactTail: Int, round: UInt64,
+                              random: inout LaneRandom) async throws -> CollectiveStats {
+    codec.isSparse
+        ? try await ring.allGatherSum(vector, codec: codec, exactTail: exactTail, round: round, random: &random)
+        : try await ring.allReduceSum(vector, codec: codec, exactTail: exactTail, round: round, random: &random)
 }

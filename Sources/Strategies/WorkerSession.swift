@@ -91,7 +91,7 @@ public enum WorkerSession {
             CheckpointStore(directory: $0.appendingPathComponent("checkpoints"), keep: config.checkpoint.keep)
         } : nil
         let worker = try DistributedTrainer(config: config, ring: ring, name: options.name, speed: options.speed,
-                                            checkpoints: checkpoints, logger: logger)
+                                            checkpoints: checkpoints)
         // Reports go out in order from one background task: training never waits for the
         // coordinator, and the coordinator never sees round 5 before round 4.
         let (reports, outbox) = AsyncStream.makeStream(of: WorkerReport.self)
