@@ -127,6 +127,16 @@ extension Ring {
         return f
     }
 
+    /// `vector[piece]` through `id`'s codec, as a frame payload.
+    func encode(_ vector: UnsafeMutableBufferPointer<Float>, _ piece: Range<Int>, _ id: CodecID, rounding: RoundingMode,
+                random: inout LaneRandom) -> ByteBuffer {
+        let codec = id.codec
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(codec.encodedByteCount(count: piece.count))
+        codec.encode(UnsafeBufferPointer(rebasing: vector[piece]), into: &buffer, rounding: rounding, random: &random)
+        return buffer
+    }
+
     func dataFrame(round: UInt64, range: Range<Int>, codec: CodecID, payload: ByteBuffer) -> Frame {
         Frame(header: FrameHeader(type: .data, codec: codec, runID: runID, round: round, sender: UInt32(rank),
                                   offset: UInt64(range.lowerBound), count: UInt64(range.count)),

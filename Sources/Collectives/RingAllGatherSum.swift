@@ -29,11 +29,10 @@ extension Ring {
         var contributions = [[Float]](repeating: [], count: size)
         var own = [Float](repeating: 0, count: n)
         for piece in pieces {
-            let codec = codecID(piece).codec
-            var payload = ByteBuffer()
-            payload.reserveCapacity(codec.encodedByteCount(count: piece.count))
-            codec.encode(UnsafeBufferPointer(rebasing: vector[piece]), into: &payload, rounding: rounding, random: &random)
-            try own.withUnsafeMutableBufferPointer { try codec.decode(payload, into: UnsafeMutableBufferPointer(rebasing: $0[piece]), accumulate: false) }
+            let payload = encode(vector, piece, codecID(piece), rounding: rounding, random: &random)
+            try own.withUnsafeMutableBufferPointer {
+                try codecID(piece).codec.decode(payload, into: UnsafeMutableBufferPointer(rebasing: $0[piece]), accumulate: false)
+            }
             try await sender.post(dataFrame(round: round, range: piece, codec: codecID(piece), payload: payload))
         }
         contributions[rank] = own

@@ -26,12 +26,8 @@ extension Ring {
         var sender = Sender(link: next!, window: window)
         var stats = CollectiveStats()
 
-        func encode(_ range: Range<Int>, random: inout LaneRandom) -> ByteBuffer {
-            let codec = codecID(range).codec
-            var buffer = ByteBuffer()
-            buffer.reserveCapacity(codec.encodedByteCount(count: range.count))
-            codec.encode(UnsafeBufferPointer(rebasing: vector[range]), into: &buffer, rounding: rounding, random: &random)
-            return buffer
+        func encode(_ piece: Range<Int>, random: inout LaneRandom) -> ByteBuffer {
+            self.encode(vector, piece, codecID(piece), rounding: rounding, random: &random)
         }
         func receive(_ piece: Range<Int>, phase: String) async throws -> Frame {
             try await receiveData(round: round, range: piece, codec: codecID(piece), phase: phase, stats: &stats)
