@@ -9,11 +9,11 @@ import TensorCore
 public actor Coordinator {
     public private(set) var state: CoordinatorState
     private let start = DispatchTime.now().uptimeNanoseconds
-    private let onReport: @Sendable (WorkerReport) -> Void
+    private let onReport: @Sendable (WorkerReport, Int) -> Void
     private let logger: Logger
 
-    /// `onReport` sees every accepted round report (the run folder's metrics log).
-    public init(state: CoordinatorState, logger: Logger, onReport: @escaping @Sendable (WorkerReport) -> Void = { _ in }) {
+    /// `onReport` sees every accepted round report with its worker's rank (the run folder's log).
+    public init(state: CoordinatorState, logger: Logger, onReport: @escaping @Sendable (WorkerReport, Int) -> Void = { _, _ in }) {
         self.state = state
         self.logger = logger
         self.onReport = onReport
@@ -41,7 +41,7 @@ public actor Coordinator {
     }
 
     func report(_ r: WorkerReport) throws(CoordinatorRefusal) {
-        if try state.report(r, now: now) { onReport(r) }
+        if try state.report(r, now: now) { onReport(r, state.rank(of: r.name)!) }
     }
 
     /// Marks silent workers as lost.

@@ -119,6 +119,9 @@ public struct CoordinatorState: Sendable {
         return true
     }
 
+    /// The rank `name` joined with, if it has.
+    public func rank(of name: String) -> Int? { members.first { $0.name == name }?.rank }
+
     /// Marks members not heard from within the timeout as lost; returns their names.
     @discardableResult
     public mutating func expire(now: Double) -> [String] {

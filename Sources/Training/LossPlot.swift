@@ -1,7 +1,7 @@
 import Foundation
 
 /// A loss curve as a standalone SVG: training loss per step and validation loss where measured.
-public struct LossPlot {
+public struct LossPlot: Sendable {
     public var train: [(step: Int, loss: Float)] = []
     public var validation: [(step: Int, loss: Float)] = []
     public var title: String
@@ -69,5 +69,28 @@ public struct LossPlot {
 
     private func escape(_ s: String) -> String {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+    }
+}
+
+/// A run folder's `loss.svg`: redrawn when validation loss is measured, at the end, and at most
+/// every 5 seconds otherwise, replaced atomically so a browser never sees half a file.
+public struct LossCurveFile: Sendable {
+    public let url: URL
+    public private(set) var plot: LossPlot
+    private var written = Date.distantPast
+
+    public init(folder: URL, plot: LossPlot) {
+        url = folder.appendingPathComponent("loss.svg")
+        self.plot = plot
+    }
+
+    /// Adds a point (and a validation point when measured), then redraws if it is time.
+    public mutating func add(step: Int, loss: Float, validationLoss: Float?, final: Bool) throws {
+        plot.train.append((step, loss))
+        if let validationLoss { plot.validation.append((step, validationLoss)) }
+        if validationLoss != nil || final || Date().timeIntervalSince(written) > 5 {
+            try Data(plot.svg().utf8).write(to: url, options: .atomic)
+            written = Date()
+        }
     }
 }

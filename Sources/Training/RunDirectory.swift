@@ -6,8 +6,7 @@ public final class RunDirectory {
     public let url: URL
     private let metrics: FileHandle
     private let encoder: JSONEncoder
-    private var plot: LossPlot
-    private var lastPlotted = Date.distantPast
+    private var curve: LossCurveFile
 
     /// Creates `url` (and parents), writes `config.yaml`, and opens `metrics.jsonl` for appending.
     ///
@@ -30,7 +29,7 @@ public final class RunDirectory {
                     restored.add(report)
                 }
             }
-            plot = restored
+            curve = LossCurveFile(folder: url, plot: restored)
             guard fm.createFile(atPath: metricsURL.path, contents: kept) else {
                 throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: metricsURL.path])
             }
@@ -66,18 +65,9 @@ public final class RunDirectory {
             var line = try encoder.encode(report)
             line.append(0x0A)
             try metrics.write(contentsOf: line)
-            plot.add(report)
-            if report.validationLoss != nil || report.step == report.totalSteps || Date().timeIntervalSince(lastPlotted) > 5 {
-                try writePlot()
-            }
+            try curve.add(step: report.step, loss: report.loss, validationLoss: report.validationLoss, final: report.step == report.totalSteps)
         } catch {
             throw TrainingError.runDirectory(path: url.path, reason: "metrics: \(error.localizedDescription)")
         }
-    }
-
-    /// Replaces `loss.svg` atomically, so a browser never sees half a file.
-    private func writePlot() throws {
-        try Data(plot.svg().utf8).write(to: url.appendingPathComponent("loss.svg"), options: .atomic)
-        lastPlotted = Date()
     }
 }

@@ -53,8 +53,8 @@ func serveCoordinator(config: TrainConfig, workers: Int, token: String, host: St
     let layout = ParameterLayout(config: config.model)
     let run = RunDescription(runID: UInt64.random(in: 1...UInt64.max), expectedWorkers: workers, configYAML: try config.yaml(),
                              layoutHash: WorkerSession.hex(layout.hash))
-    let runFolder = try ClusterRunFolder(url: folder, config: config, plottedWorker: "worker-0")
-    let coordinator = Coordinator(state: CoordinatorState(run: run, token: token), logger: logger) { runFolder.append($0) }
+    let runFolder = try ClusterRunFolder(url: folder, config: config)
+    let coordinator = Coordinator(state: CoordinatorState(run: run, token: token), logger: logger) { runFolder.append($0, rank: $1) }
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask {
             do {
