@@ -264,7 +264,7 @@ public final class DistributedTrainer {
     private func parameterHash() -> String {
         var hasher = FNV1a()
         hasher.add(UnsafeRawBufferPointer(trainer.model.parameters.buffer))
-        return WorkerSession.hex(hasher.value)
+        return hex16(hasher.value)
     }
 
     private func saveCheckpointIfDue(final: Bool, due: Bool) throws {

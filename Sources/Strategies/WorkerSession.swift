@@ -5,6 +5,7 @@ import Logging
 import ModelCore
 import NIOCore
 import NIOPosix
+import TensorCore
 import Training
 import Transport
 import Wire
@@ -38,8 +39,6 @@ public struct WorkerOptions: Sendable {
 /// A worker's life: fetch the run, join, wait for the ring, train with the run's strategy,
 /// report every round, leave.
 public enum WorkerSession {
-    /// Hex form of a layout hash, as the coordinator and checkpoints spell it.
-    public static func hex(_ x: UInt64) -> String { String(format: "%016llx", x) }
 
     public static func run(_ options: WorkerOptions, logger: Logger) async throws -> WorkerReport {
         let client = options.coordinator
@@ -56,9 +55,9 @@ public enum WorkerSession {
         let listener = try await PeerListener.bind(host: options.listenHost, port: 0, options: peerOptions, group: group, logger: logger)
         defer { Task { await listener.close() } }
         let advertised = options.advertiseHost ?? (options.listenHost == "0.0.0.0" ? "127.0.0.1" : options.listenHost)
-        let reply = try await client.join(JoinRequest(token: options.token, name: options.name, layoutHash: hex(layout.hash),
+        let reply = try await client.join(JoinRequest(token: options.token, name: options.name, layoutHash: hex16(layout.hash),
                                                       dataHost: advertised, dataPort: listener.port))
-        logger.info("joined", metadata: ["rank": "\(reply.rank)", "run": "\(hex(run.runID))"])
+        logger.info("joined", metadata: ["rank": "\(reply.rank)", "run": "\(hex16(run.runID))"])
 
         // Heartbeats keep us in the ring while we train.
         let heartbeat = Task {

@@ -16,3 +16,6 @@ public struct FNV1a: Sendable {
         t.withUTF8 { add(UnsafeRawBufferPointer($0)) }
     }
 }
+
+/// A 64-bit hash as 16 hex digits, the way layout and parameter hashes are written and compared.
+public func hex16(_ x: UInt64) -> String { String(format: "%016llx", x) }

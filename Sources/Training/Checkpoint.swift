@@ -65,14 +65,14 @@ public struct CheckpointStore: Sendable {
                                       bytes: UnsafeRawBufferPointer(start: slab.pointer(at: t.offset), count: t.count * 4))
                 }
             }
-            let meta = ["format": "tributary-checkpoint", "layout_hash": hex(layout.hash)]
+            let meta = ["format": "tributary-checkpoint", "layout_hash": hex16(layout.hash)]
             var files: [String: FileDigest] = [:]
             files[Self.modelFile] = try SafeTensors.write(entries(trainer.model.parameters, prefix: ""), metadata: meta,
                                                            to: temporary.appendingPathComponent(Self.modelFile))
             files[Self.optimizerFile] = try SafeTensors.write(
                 entries(trainer.optimizer.m, prefix: "m.") + entries(trainer.optimizer.v, prefix: "v."), metadata: meta,
                 to: temporary.appendingPathComponent(Self.optimizerFile))
-            let state = CheckpointState(step: trainer.step, trainCursor: trainer.trainCursor, layoutHash: hex(layout.hash),
+            let state = CheckpointState(step: trainer.step, trainCursor: trainer.trainCursor, layoutHash: hex16(layout.hash),
                                         config: trainer.config, files: files)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -142,7 +142,7 @@ public struct CheckpointStore: Sendable {
         let layout = trainer.model.layout
         let ours = trainer.config
         func refuse(_ reason: String) -> CheckpointError { CheckpointError(path: url.path, reason: reason) }
-        guard state.layoutHash == hex(layout.hash), state.config.model == ours.model else {
+        guard state.layoutHash == hex16(layout.hash), state.config.model == ours.model else {
             throw refuse("it is of another model (layout \(state.layoutHash), \(describe(state.config.model))); this run trains \(describe(ours.model))")
         }
         guard state.config.batchSize == ours.batchSize, state.config.sequenceLength == ours.sequenceLength,
@@ -192,7 +192,7 @@ extension CheckpointStore {
         let state = try readState(at: url)
         let model = try GPT(config: state.config.model, maxBatch: maxBatch, maxLength: maxLength ?? state.config.model.contextLength,
                             parallelism: parallelism)
-        guard state.layoutHash == hex(model.layout.hash) else {
+        guard state.layoutHash == hex16(model.layout.hash) else {
             throw CheckpointError(path: url.path, reason: "layout hash \(state.layoutHash) does not match its own config's model")
         }
         let tensors = try verifiedTensors(at: url, state: state, files: [modelFile])
@@ -208,7 +208,6 @@ extension CheckpointStore {
     }
 }
 
-private func hex(_ x: UInt64) -> String { String(format: "%016llx", x) }
 
 private func describe(_ c: GPTConfig) -> String {
     "L\(c.layers) C\(c.channels) H\(c.heads) V\(c.vocabSize) T\(c.contextLength)"

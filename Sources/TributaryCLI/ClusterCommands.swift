@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import ModelCore
 import Strategies
+import TensorCore
 import Training
 import Transport
 import Wire
@@ -52,7 +53,7 @@ func serveCoordinator(config: TrainConfig, workers: Int, token: String, host: St
                       logger: Logger, onListening: @escaping @Sendable (Int) async -> Void) async throws {
     let layout = ParameterLayout(config: config.model)
     let run = RunDescription(runID: UInt64.random(in: 1...UInt64.max), expectedWorkers: workers, configYAML: try config.yaml(),
-                             layoutHash: WorkerSession.hex(layout.hash))
+                             layoutHash: hex16(layout.hash))
     let runFolder = try ClusterRunFolder(url: folder, config: config)
     let coordinator = Coordinator(state: CoordinatorState(run: run, token: token), logger: logger) { runFolder.append($0, rank: $1) }
     try await withThrowingTaskGroup(of: Void.self) { group in
