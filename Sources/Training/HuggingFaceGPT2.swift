@@ -67,6 +67,15 @@ public enum HuggingFaceGPT2 {
         }
     }
 
+    /// A row-major `rows`×`columns` matrix as `columns`×`rows`.
+    static func transpose(_ m: [Float], rows: Int, columns: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: m.count)
+        for r in 0..<rows {
+            for c in 0..<columns { out[c * rows + r] = m[r * columns + c] }
+        }
+        return out
+    }
+
     /// Whether Tributary's (out, in) matrix must be transposed for `Conv1D`.
     static func isConv1DWeight(_ t: ParameterTensor) -> Bool {
         t.shape.count == 2 && !t.name.hasPrefix("wte") && !t.name.hasPrefix("wpe")
@@ -80,23 +89,13 @@ public enum HuggingFaceGPT2 {
             throw HuggingFaceError(path: directory.path, reason: "parameter count \(parameters.count) does not match the model's \(layout.count)")
         }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        // Transposed copies of the Conv1D matrices; the rest is written straight from the slab.
-        var transposed: [String: [Float]] = [:]
-        for t in layout.tensors where isConv1DWeight(t) {
-            let (rows, cols) = (t.shape[0], t.shape[1])
-            var out = [Float](repeating: 0, count: t.count)
-            for r in 0..<rows {
-                for c in 0..<cols { out[c * rows + r] = parameters[t.offset + r * cols + c] }
-            }
-            transposed[t.name] = out
-        }
         var owned: [(String, [Int], [Float])] = []
         for t in layout.tensors {
-            let key = "transformer." + t.name
-            if let m = transposed[t.name] {
-                owned.append((key, [t.shape[1], t.shape[0]], m))
+            let values = Array(parameters[t.range])
+            if isConv1DWeight(t) {
+                owned.append(("transformer." + t.name, [t.shape[1], t.shape[0]], transpose(values, rows: t.shape[0], columns: t.shape[1])))
             } else {
-                owned.append((key, t.shape, Array(parameters[t.range])))
+                owned.append(("transformer." + t.name, t.shape, values))
             }
         }
         let tensors = owned.map { ($0.0, SafeTensor(floats: $0.2, shape: $0.1)) }
@@ -169,14 +168,7 @@ public enum HuggingFaceGPT2 {
             let expected = conv ? [t.shape[1], t.shape[0]] : t.shape
             guard tensor.shape == expected else { throw fail("tensor \(t.name) has shape \(tensor.shape); config.json implies \(expected)", file) }
             let values = tensor.floats
-            if conv {
-                let (rows, cols) = (t.shape[0], t.shape[1])
-                for r in 0..<rows {
-                    for c in 0..<cols { parameters[t.offset + r * cols + c] = values[c * rows + r] }
-                }
-            } else {
-                parameters.replaceSubrange(t.range, with: values)
-            }
+            parameters.replaceSubrange(t.range, with: conv ? transpose(values, rows: t.shape[1], columns: t.shape[0]) : values)
             used.insert(t.name)
         }
         if let head = byName["lm_head.weight"] {
