@@ -67,6 +67,12 @@ public struct InterSiteLinks: Codable, Sendable, Equatable {
         public var gbps: Double
         public var latencyMs: Double
 
+        public init(sites: [String], gbps: Double, latencyMs: Double) {
+            self.sites = sites
+            self.gbps = gbps
+            self.latencyMs = latencyMs
+        }
+
         enum CodingKeys: String, CodingKey, CaseIterable { case sites, gbps, latencyMs }
 
         public init(from decoder: any Decoder) throws {
@@ -79,19 +85,24 @@ public struct InterSiteLinks: Codable, Sendable, Equatable {
     }
     public var `default`: LinkSpec
     public var between: [Pair] = []
+    /// Whether a link's bandwidth is for each pair of devices (every machine connected or shaped
+    /// on its own, as in DT-FM's experiments) rather than one pipe the two sites' devices share.
+    public var perDevice = false
 
-    public init(default link: LinkSpec, between: [Pair] = []) {
+    public init(default link: LinkSpec, between: [Pair] = [], perDevice: Bool = false) {
         self.default = link
         self.between = between
+        self.perDevice = perDevice
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case `default`, between }
+    enum CodingKeys: String, CodingKey, CaseIterable { case `default`, between, perDevice }
 
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownPlannerKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.default = try c.decode(LinkSpec.self, forKey: .default)
         between = try c.decodeIfPresent([Pair].self, forKey: .between) ?? []
+        perDevice = try c.decodeIfPresent(Bool.self, forKey: .perDevice) ?? false
     }
 }
 

@@ -75,12 +75,16 @@ public struct SiteResources: Sendable, Equatable {
 /// Seconds and bytes of one optimizer step of one group, by part, and memory per device.
 public struct GroupCost: Codable, Sendable, Equatable {
     /// Forward and backward of one micro-batch on the slowest stage (matrix products, memory-bound
-    /// operations, tensor-parallel all-reduces, pipeline sends).
+    /// operations, tensor-parallel all-reduces, pipeline transmissions and hop latencies).
     public var stageSeconds: Double
     public var computeSeconds: Double
     public var memoryBoundSeconds: Double
     public var tensorParallelSeconds: Double
+    /// Transmissions to the next and the previous stage, during which the stage is busy.
     public var pipelineSendSeconds: Double
+    /// One-way latency of a hop between stages: it delays a micro-batch but does not keep the
+    /// sender busy.
+    public var pipelineHopLatency: Double
     /// Micro-batches per replica per step.
     public var microBatches: Int
     /// (micro-batches + stages − 1) × stage time: the 1F1B schedule with its bubble.
@@ -113,7 +117,12 @@ public struct GroupCost: Codable, Sendable, Equatable {
 /// `elementwiseBytesPerToken(h, a, s, t)` bytes per token per block forward, twice that backward.
 /// Tensor parallelism: 4 all-reduces of b·s·h values per block per micro-batch (6 with
 /// recomputation), ring time 2(t−1)/t·bytes over the node's links. Pipeline: each stage boundary
-/// sends b·s·h values forward and the same backward per micro-batch. 1F1B: (m + p − 1) stage times.
+/// sends b·s·h values forward and the same backward per micro-batch; a send keeps its stage busy
+/// for its transmission (blocking sends: DT-FM's regional cases fit compute + sends, not their
+/// maximum) and its latency delays the receiver. 1F1B keeps only as many micro-batches in flight
+/// as there are stages, so nothing hides the hops: a stage's time per micro-batch is its compute,
+/// its two transmissions and two hop latencies, and a step is (m + p − 1) such stage times (the
+/// simulator's replay of the schedule agrees).
 /// Data parallelism: a ring all-reduce of the stage's gradients over the NIC (inside a node when
 /// the replicas fit in one), of which `dataParallelOverlap` hides behind the backward pass.
 /// Optimizer: reads and writes weights, gradients and state once, at memory bandwidth.
@@ -166,9 +175,10 @@ public enum CostModel {
         if p > 1 {
             let perSend = activationBytes / t
             ppBytes = 2 * perSend * Double(m)
-            ppSeconds = 2 * (perSend / (site.nicBytesPerSecond * linkEfficiency) + site.latency)
+            ppSeconds = 2 * perSend / (site.nicBytesPerSecond * linkEfficiency)
         }
-        let stage = compute + memoryBound + tpSeconds + ppSeconds
+        let hop = p > 1 ? site.latency : 0
+        let stage = compute + memoryBound + tpSeconds + ppSeconds + 2 * hop
         let pipeline = Double(m + p - 1) * stage
 
         // Gradient all-reduce across replicas.
@@ -195,7 +205,7 @@ public enum CostModel {
         let optimizerShards = layout.shardOptimizer ? Double(layout.dataParallel) : 1
         return GroupCost(
             stageSeconds: stage, computeSeconds: compute, memoryBoundSeconds: memoryBound, tensorParallelSeconds: tpSeconds,
-            pipelineSendSeconds: ppSeconds, microBatches: m, pipelineSeconds: pipeline, dataParallelSeconds: dpSeconds,
+            pipelineSendSeconds: ppSeconds, pipelineHopLatency: hop, microBatches: m, pipelineSeconds: pipeline, dataParallelSeconds: dpSeconds,
             optimizerSeconds: optimizer, stepSeconds: pipeline + dpSeconds + optimizer,
             tensorParallelBytes: tpBytes, pipelineBytes: ppBytes, dataParallelBytes: dpBytes,
             weightMemory: stageParameters * training.weightBytes, gradientMemory: stageParameters * training.gradientBytes,

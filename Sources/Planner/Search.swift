@@ -50,7 +50,10 @@ public struct Plan: Codable, Sendable, Equatable {
     public var globalBatchSequences: Int
     public var sites: [SitePlan]
     public var sync: SiteSync
-    /// Bytes each site sends to the others per sync, and seconds per step the sync adds.
+    /// The sites in the order of the ring they sync on.
+    public var crossSiteRing: [String]
+    /// Bytes each site (each device, with per-device links) sends per sync, and seconds per
+    /// step the sync adds.
     public var crossSiteBytesPerSync: Double
     public var crossSiteSecondsPerStep: Double
     public var stepSeconds: Double
@@ -209,35 +212,10 @@ extension Planner {
         }
 
         // Cross-site sync: every step, or DiLoCo every H steps through a codec.
-        let gradientValues = model.parameters
         var candidates: [Plan] = []
         for sync in SiteSync.options {
-            var cross = 0.0, bytes = 0.0
-            let used = plans.map(\.site)
-            if used.count > 1 {
-                let k = Double(used.count)
-                bytes = 2 * (k - 1) / k * gradientValues * sync.bytesPerValue
-                // The ring's slowest edge sets the pace; each hop also pays the link's latency.
-                var slowest = Double.infinity, latency = 0.0
-                for i in 0..<used.count {
-                    let link = cluster.link(used[i], used[(i + 1) % used.count])
-                    slowest = min(slowest, link.bytesPerSecond * CostModel.linkEfficiency)
-                    latency = max(latency, link.latency)
-                }
-                cross = (bytes / slowest + 2 * (k - 1) * latency) / Double(sync.interval)
-            }
-            let slowestSite = plans.map(\.cost.stepSeconds).max()!
-            let step = slowestSite + cross
-            let tokens = Double(training.globalBatchSequences * model.sequenceLength)
-            let peak = sites.reduce(0) { $0 + $1.device.bf16TFLOPS * 1e12 * Double($1.count) }
-            let tokensPerSecond = tokens / step
-            candidates.append(Plan(
-                cluster: cluster.name, model: model, parameters: model.parameters, globalBatchSequences: training.globalBatchSequences,
-                sites: plans, sync: sync, crossSiteBytesPerSync: bytes, crossSiteSecondsPerStep: cross, stepSeconds: step,
-                tokensPerSecond: tokensPerSecond, mfu: tokensPerSecond * model.trainingFLOPsPerToken / peak,
-                timeToTrainSeconds: training.totalTokens > 0 ? training.totalTokens * sync.tokenPremium / tokensPerSecond : nil,
-                fits: plans.allSatisfy(\.fits)))
-            if used.count == 1 { break }
+            candidates.append(assemble(cluster: cluster, sites: sites, plans: plans, model: model, training: training, sync: sync))
+            if plans.count == 1 { break }
         }
         // The objective is time to the same loss: step time × the sync's token premium. Each
         // option's time only falls when links get faster or devices are added, so the best does too.
@@ -254,6 +232,57 @@ extension Planner {
             runnersUp.append(c)
         }
         return PlanResult(cluster: cluster, chosen: chosen, runnersUp: runnersUp, candidatesEvaluated: evaluated)
+    }
+
+    /// A plan from each site's part and the sync between sites: the cross-site ring, step time,
+    /// tokens/s, MFU and time to train.
+    static func assemble(cluster: ClusterSpec, sites: [SiteResources], plans: [SitePlan], model: ModelSpec, training: TrainingSpec,
+                         sync: SiteSync) -> Plan {
+        let perDevice = cluster.links?.perDevice ?? false
+        let values = CrossSiteRing.valuesPerSender(plans: plans, model: model, training: training, perDevice: perDevice)
+        let ring = CrossSiteRing.best(sites: plans.map(\.site), cluster: cluster, values: values, bytesPerValue: sync.bytesPerValue)
+        let cross = ring.seconds / Double(sync.interval)
+        let step = plans.map(\.cost.stepSeconds).max()! + cross
+        let tokensPerSecond = Double(training.globalBatchSequences * model.sequenceLength) / step
+        let peak = sites.reduce(0) { $0 + $1.device.bf16TFLOPS * 1e12 * Double($1.count) }
+        return Plan(
+            cluster: cluster.name, model: model, parameters: model.parameters, globalBatchSequences: training.globalBatchSequences,
+            sites: plans, sync: sync, crossSiteRing: ring.order, crossSiteBytesPerSync: ring.bytesPerSync, crossSiteSecondsPerStep: cross,
+            stepSeconds: step, tokensPerSecond: tokensPerSecond, mfu: tokensPerSecond * model.trainingFLOPsPerToken / peak,
+            timeToTrainSeconds: training.totalTokens > 0 ? training.totalTokens * sync.tokenPremium / tokensPerSecond : nil,
+            fits: plans.allSatisfy(\.fits))
+    }
+
+    /// What a given layout predicts: each named site runs `layouts[site]` on its share of the
+    /// batch (shares proportional to the sites' replicas) and the sites sync by `sync`. For
+    /// checking the cost model against runs whose layout is known, and for "what would my
+    /// current layout do".
+    public static func evaluate(cluster: ClusterSpec, catalogue: DeviceCatalogue, model: ModelSpec, training: TrainingSpec,
+                                layouts: [String: GroupLayout], sync: SiteSync = .everyStep) throws -> Plan {
+        try cluster.check()
+        try model.validate()
+        let used = cluster.sites.filter { layouts[$0.name] != nil }
+        for name in layouts.keys.sorted() where !cluster.sites.contains(where: { $0.name == name }) {
+            throw PlannerError(field: "layouts", reason: "no site named '\(name)'; sites: \(cluster.sites.map(\.name).joined(separator: ", "))")
+        }
+        guard !used.isEmpty else { throw PlannerError(field: "layouts", reason: "give a layout for at least one site") }
+        let sites = try used.map { try SiteResources(site: $0, catalogue: catalogue) }
+        let shares = split(training.globalBatchSequences, by: used.map { Double(layouts[$0.name]!.dataParallel) })
+        var plans: [SitePlan] = []
+        for (i, site) in sites.enumerated() {
+            let layout = layouts[site.name]!
+            guard layout.devices <= site.count else {
+                throw PlannerError(field: "layouts.\(site.name)", reason: "uses \(layout.devices) devices, the site has \(site.count)")
+            }
+            var share = training
+            share.globalBatchSequences = shares[i]
+            let cost = CostModel.evaluate(model: model, training: share, site: site, layout: layout)
+            let capacity = site.device.memoryGB * 1e9 * usableMemory
+            plans.append(SitePlan(site: site.name, device: site.device.name, devicesUsed: layout.devices, devicesAvailable: site.count,
+                                  layout: layout, cost: cost, sequencesPerStep: shares[i], fits: cost.memoryBytes <= capacity,
+                                  memoryCapacityGB: capacity / 1e9))
+        }
+        return assemble(cluster: cluster, sites: sites, plans: plans, model: model, training: training, sync: sync)
     }
 
     /// Splits `total` into integer shares proportional to `weights` (largest remainders), each at least 1.

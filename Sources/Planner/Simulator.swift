@@ -80,14 +80,15 @@ public enum Simulator {
             }
             var end = siteDone.max() ?? clock
             // Cross-site ring on the sites' links, on sync steps.
-            if plan.sites.count > 1, (step + 1) % plan.sync.interval == 0 {
-                let k = plan.sites.count
+            let ring = plan.crossSiteRing
+            if ring.count > 1, (step + 1) % plan.sync.interval == 0 {
+                let k = ring.count
                 let chunk = plan.crossSiteBytesPerSync / Double(2 * (k - 1))
                 var ready = end
                 for _ in 0..<(2 * (k - 1)) {
                     var hopDone = ready
                     for i in 0..<k {
-                        let a = plan.sites[i].site, b = plan.sites[(i + 1) % k].site
+                        let a = ring[i], b = ring[(i + 1) % k]
                         let link = cluster.link(a, b)
                         let key = a < b ? "\(a)|\(b)|\(i)" : "\(b)|\(a)|\(i)"
                         let start = max(ready, linkFree[key] ?? 0)
@@ -109,14 +110,15 @@ public enum Simulator {
 
     /// One replica's 1F1B schedule: returns when its last backward ends, and the events it took.
     /// Stage compute is split 1/3 forward, 2/3 backward (3 passes; 4 with recomputation, the
-    /// extra forward on the backward side); sends between stages add their time on the way.
+    /// extra forward on the backward side); a stage that passes a micro-batch on is busy while
+    /// it transmits, and the receiver gets it a hop latency later.
     static func pipeline(site: SitePlan, microBatches m: Int, slowdowns: [Straggler]) -> (Double, Int) {
         let p = site.layout.pipelineStages
         let c = site.cost
-        let work = c.stageSeconds - c.pipelineSendSeconds
+        let work = c.stageSeconds - c.pipelineSendSeconds - 2 * c.pipelineHopLatency
         let passes = site.layout.recompute ? 4.0 : 3.0
         let forward = work / passes, backward = work - forward
-        let send = c.pipelineSendSeconds / 2
+        let send = c.pipelineSendSeconds / 2, hop = c.pipelineHopLatency
         var factor = [Double](repeating: 1, count: p)
         for s in slowdowns where s.stage < p { factor[s.stage] *= s.slowdown }
         // When each stage is free, when micro-batch j's forward leaves stage i, when its
@@ -148,15 +150,16 @@ public enum Simulator {
                     var ready: Double
                     if isForward {
                         guard i == 0 || forwardDone[i - 1][j] > 0 else { break }
-                        ready = i == 0 ? 0 : forwardDone[i - 1][j] + send
+                        ready = i == 0 ? 0 : forwardDone[i - 1][j] + hop
                         let start = max(ready, free[i])
-                        forwardDone[i][j] = start + forward * factor[i]
+                        // Done once its activation has left for the next stage.
+                        forwardDone[i][j] = start + forward * factor[i] + (i < p - 1 ? send : 0)
                         free[i] = forwardDone[i][j]
                     } else {
                         guard forwardDone[i][j] > 0, i == p - 1 || backwardDone[i + 1][j] > 0 else { break }
-                        ready = i == p - 1 ? forwardDone[i][j] : backwardDone[i + 1][j] + send
+                        ready = i == p - 1 ? forwardDone[i][j] : backwardDone[i + 1][j] + hop
                         let start = max(ready, free[i])
-                        backwardDone[i][j] = start + backward * factor[i]
+                        backwardDone[i][j] = start + backward * factor[i] + (i > 0 ? send : 0)
                         free[i] = backwardDone[i][j]
                     }
                     next[i] += 1

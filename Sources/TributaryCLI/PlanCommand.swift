@@ -64,8 +64,8 @@ struct PlanCommand: ParsableCommand {
         print("")
         for s in p.sites {
             let l = s.layout
-            print(String(format: "  %-12@ %4d of %4d %@: TP%d PP%d DP%d, micro-batch %d%@%@, %d sequences/step, %.1f GB per device%@",
-                         s.site as NSString, s.devicesUsed, s.devicesAvailable, s.device as NSString, l.tensorParallel, l.pipelineStages,
+            print(String(format: "  %@ %4d of %4d %@: TP%d PP%d DP%d, micro-batch %d%@%@, %d sequences/step, %.1f GB per device%@",
+                         s.site.padding(toLength: max(12, s.site.count), withPad: " ", startingAt: 0) as NSString, s.devicesUsed, s.devicesAvailable, s.device as NSString, l.tensorParallel, l.pipelineStages,
                          l.dataParallel, l.microBatch, l.recompute ? ", recompute" : "", l.shardOptimizer ? ", ZeRO-1" : "",
                          s.sequencesPerStep, s.memoryPerDeviceGB, s.fits ? "" : " — DOES NOT FIT"))
         }
@@ -74,8 +74,10 @@ struct PlanCommand: ParsableCommand {
         }
         if p.sites.count > 1 {
             let sync = p.sync.interval == 1 ? "every step (\(p.sync.codec))" : "DiLoCo every \(p.sync.interval) steps (\(p.sync.codec))"
-            print(String(format: "  between sites: %@, %.2f GB per sync per site, adds %.2f s per step", sync as NSString,
-                         p.crossSiteBytesPerSync / 1e9, p.crossSiteSecondsPerStep))
+            let sender = spec.links?.perDevice ?? false ? "device" : "site"
+            print(String(format: "  between sites: %@ on the ring %@, %.2f GB per sync per %@, adds %.2f s per step", sync as NSString,
+                         p.crossSiteRing.joined(separator: " → ") as NSString, p.crossSiteBytesPerSync / 1e9, sender as NSString,
+                         p.crossSiteSecondsPerStep))
         }
         print("")
         print(String(format: "step %.2f s, %@ tokens/s, MFU %.1f%%", p.stepSeconds, formatCount(p.tokensPerSecond), 100 * p.mfu))
@@ -102,11 +104,12 @@ struct PlanCommand: ParsableCommand {
                 print(String(format: "    memory per device: weights %.1f GB, gradients %.1f, optimizer %.1f, activations %.1f",
                              c.weightMemory / 1e9, c.gradientMemory / 1e9, c.optimizerMemory / 1e9, c.activationMemory / 1e9))
             }
-            if p.sites.count > 1 {
-                for (i, s) in p.sites.enumerated() {
-                    let next = p.sites[(i + 1) % p.sites.count]
-                    let link = spec.link(s.site, next.site)
-                    print(String(format: "  link %@ → %@: %.1f Gbit/s, %.0f ms: %.2f GB per sync", s.site as NSString, next.site as NSString,
+            let ring = p.crossSiteRing
+            if ring.count > 1 {
+                for (i, site) in ring.enumerated() {
+                    let next = ring[(i + 1) % ring.count]
+                    let link = spec.link(site, next)
+                    print(String(format: "  link %@ → %@: %.2f Gbit/s, %.0f ms: %.2f GB per sync", site as NSString, next as NSString,
                                  link.gbps, link.latencyMs, p.crossSiteBytesPerSync / 1e9))
                 }
             }
