@@ -142,8 +142,39 @@ public enum CostModel {
         3 * (34 * h / t + 5 * a * s / t)
     }
 
+    /// Seconds one block takes for a micro-batch of `tokens` on one of `t` tensor-parallel ranks
+    /// of `device`, forward and backward (and the recomputed forward): matrix products, and the
+    /// memory-bound work beside them.
+    static func blockSeconds(model: ModelSpec, device: DeviceSpec, tokens: Double, t: Double, recompute: Bool) -> (compute: Double, memoryBound: Double) {
+        let (h, s, a) = (Double(model.hidden), Double(model.sequenceLength), Double(model.heads))
+        let passes = recompute ? 4.0 : 3.0
+        let flops = passes * (24 * tokens * h * h + 4 * tokens * s * h) / t
+        let elementwise = elementwiseBytesPerToken(h: h, a: a, s: s, t: t) * tokens * passes
+        return (flops / matrixRate(model: model, device: device, t: t), elementwise / (device.memoryBandwidthTBs * 1e12))
+    }
+
+    /// Seconds of the LM head (forward and backward) for a micro-batch of `tokens`.
+    static func headSeconds(model: ModelSpec, device: DeviceSpec, tokens: Double, t: Double) -> Double {
+        6 * tokens * Double(model.hidden) * Double(model.vocabulary) / t / matrixRate(model: model, device: device, t: t)
+    }
+
+    /// The device's sustained rate on this model's matrix products (narrow ones run slower).
+    static func matrixRate(model: ModelSpec, device: DeviceSpec, t: Double) -> Double {
+        let width = Double(model.hidden) / t
+        return device.sustainedFLOPS * width / (width + narrowMatrixWidth)
+    }
+
+    /// Activation bytes one block keeps per micro-batch until its backward (Korthikanti et al.:
+    /// 2 bytes per value; with recomputation only the block's input), and what one block needs
+    /// in full while it is recomputed.
+    static func activationBytes(model: ModelSpec, tokens: Double, t: Double, recompute: Bool) -> (kept: Double, full: Double) {
+        let (h, s, a) = (Double(model.hidden), Double(model.sequenceLength), Double(model.heads))
+        let full = tokens * h * (10 + 24 / t + 5 * a * s / (h * t))
+        return (recompute ? 2 * tokens * h : full, full)
+    }
+
     public static func evaluate(model: ModelSpec, training: TrainingSpec, site: SiteResources, layout: GroupLayout) -> GroupCost {
-        let (h, s, a, v) = (Double(model.hidden), Double(model.sequenceLength), Double(model.heads), Double(model.vocabulary))
+        let (h, s, v) = (Double(model.hidden), Double(model.sequenceLength), Double(model.vocabulary))
         let t = Double(layout.tensorParallel), p = layout.pipelineStages, b = Double(layout.microBatch)
         let layersPerStage = Double((model.layers + p - 1) / p)
         let d = site.device
@@ -152,28 +183,23 @@ public enum CostModel {
         let tokens = b * s
 
         // Compute of the slowest stage (the last one: it also has the LM head).
-        let passes = layout.recompute ? 4.0 : 3.0
-        let blockFLOPs = passes * (24 * tokens * h * h + 4 * tokens * s * h) / t
-        let headFLOPs = 6 * tokens * h * v / t
-        let shape = (h / t) / (h / t + narrowMatrixWidth)
-        let rate = d.sustainedFLOPS * shape
-        let compute = (layersPerStage * blockFLOPs + headFLOPs) / rate
-        let elementwise = elementwiseBytesPerToken(h: h, a: a, s: s, t: t) * tokens * (passes) * layersPerStage
-        let memoryBound = elementwise / (d.memoryBandwidthTBs * 1e12)
+        let block = blockSeconds(model: model, device: d, tokens: tokens, t: t, recompute: layout.recompute)
+        let compute = layersPerStage * block.compute + headSeconds(model: model, device: d, tokens: tokens, t: t)
+        let memoryBound = layersPerStage * block.memoryBound
 
         // Tensor parallel all-reduces inside the node.
-        let activationBytes = tokens * h * training.weightBytes
+        let boundaryBytes = tokens * h * training.weightBytes
         var tpSeconds = 0.0, tpBytes = 0.0
         if layout.tensorParallel > 1 {
             let count = (layout.recompute ? 6.0 : 4.0) * layersPerStage
-            let perAllReduce = 2 * (t - 1) / t * activationBytes
+            let perAllReduce = 2 * (t - 1) / t * boundaryBytes
             tpBytes = count * perAllReduce * Double(m)
             tpSeconds = count * (perAllReduce / (site.intraNodeBytesPerSecond * linkEfficiency) + 2 * (t - 1) * site.latency)
         }
         // Pipeline sends between stages (over the NIC: stages sit on different nodes).
         var ppSeconds = 0.0, ppBytes = 0.0
         if p > 1 {
-            let perSend = activationBytes / t
+            let perSend = boundaryBytes / t
             ppBytes = 2 * perSend * Double(m)
             ppSeconds = 2 * perSend / (site.nicBytesPerSecond * linkEfficiency)
         }
@@ -199,9 +225,8 @@ public enum CostModel {
 
         // Memory of the fullest stage (the first: it holds p micro-batches of activations in 1F1B).
         let inFlight = Double(min(p, m))
-        let perLayerActivations = layout.recompute ? 2 * tokens * h : tokens * h * (10 + 24 / t + 5 * a * s / (h * t))
-        let oneLayerFull = tokens * h * (10 + 24 / t + 5 * a * s / (h * t))
-        let activations = layersPerStage * inFlight * perLayerActivations + (layout.recompute ? oneLayerFull : 0)
+        let perLayer = activationBytes(model: model, tokens: tokens, t: t, recompute: layout.recompute)
+        let activations = layersPerStage * inFlight * perLayer.kept + (layout.recompute ? perLayer.full : 0)
         let optimizerShards = layout.shardOptimizer ? Double(layout.dataParallel) : 1
         return GroupCost(
             stageSeconds: stage, computeSeconds: compute, memoryBoundSeconds: memoryBound, tensorParallelSeconds: tpSeconds,

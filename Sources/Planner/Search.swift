@@ -62,6 +62,9 @@ public struct Plan: Codable, Sendable, Equatable {
     public var mfu: Double
     public var timeToTrainSeconds: Double?
     public var fits: Bool
+    /// Set when the plan is one pipeline through several sites instead of a group per site
+    /// (then `sites` is empty and the sites meet inside every step).
+    public var pipelineAcrossSites: SpanningPipeline?
     /// Why this plan is where it is in the ranking (filled for runners-up).
     public var note: String = ""
 
@@ -217,12 +220,33 @@ extension Planner {
             candidates.append(assemble(cluster: cluster, sites: sites, plans: plans, model: model, training: training, sync: sync))
             if plans.count == 1 { break }
         }
-        // The objective is time to the same loss: step time × the sync's token premium. Each
-        // option's time only falls when links get faster or devices are added, so the best does too.
-        let chosen = candidates.min { ($0.effectiveStepSeconds, $0.sync.interval) < ($1.effectiveStepSeconds, $1.sync.interval) }!
+        // Or one pipeline through several sites: the way to hold a model no site holds alone,
+        // and sometimes faster on fast links.
+        if let span = bestSpanningPipeline(model: model, training: training, sites: sites, cluster: cluster, evaluated: &evaluated) {
+            let tokensPerSecond = Double(training.globalBatchSequences * model.sequenceLength) / span.stepSeconds
+            let peak = sites.reduce(0) { $0 + $1.device.bf16TFLOPS * 1e12 * Double($1.count) }
+            candidates.append(Plan(
+                cluster: cluster.name, model: model, parameters: model.parameters, globalBatchSequences: training.globalBatchSequences,
+                sites: [], sync: .everyStep, crossSiteRing: [], crossSiteBytesPerSync: span.crossSiteBytesPerStep, crossSiteSecondsPerStep: 0,
+                stepSeconds: span.stepSeconds, tokensPerSecond: tokensPerSecond, mfu: tokensPerSecond * model.trainingFLOPsPerToken / peak,
+                timeToTrainSeconds: training.totalTokens > 0 ? training.totalTokens / tokensPerSecond : nil, fits: span.fits,
+                pipelineAcrossSites: span))
+        }
+        // The objective is time to the same loss: step time × the sync's token premium, among
+        // the plans that fit when any does. Each option's time only falls when links get faster
+        // or devices are added, so the best does too.
+        let chosen = candidates.min { (!$0.fits ? 1 : 0, $0.effectiveStepSeconds, $0.sync.interval) < (!$1.fits ? 1 : 0, $1.effectiveStepSeconds, $1.sync.interval) }!
         var runnersUp: [Plan] = []
         for var c in candidates where c != chosen {
-            if c.stepSeconds > chosen.stepSeconds {
+            if !c.fits && chosen.fits {
+                c.note = c.pipelineAcrossSites != nil ? "one pipeline through the sites does not fit their memory"
+                    : "a group per site does not fit: no site holds a replica of the model alone"
+            } else if let span = c.pipelineAcrossSites {
+                c.note = String(format: "one pipeline through %@ (%d stages × %d replicas): %d micro-batches × slowest stage %.3f s, activations crossing between sites every micro-batch",
+                                span.order.joined(separator: " → "), span.stages.count, span.replicas, span.microBatches, span.slowestStage)
+            } else if chosen.pipelineAcrossSites != nil {
+                c.note = String(format: "a group per site, syncing every %d step(s): step %.2f s", c.sync.interval, c.stepSeconds)
+            } else if c.stepSeconds > chosen.stepSeconds {
                 c.note = String(format: "syncing every %d step(s) adds %.2f s per step (%.0f%% of the step)", c.sync.interval,
                                 c.crossSiteSecondsPerStep, 100 * c.crossSiteSecondsPerStep / c.stepSeconds)
             } else {

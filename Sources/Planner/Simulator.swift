@@ -59,24 +59,21 @@ public enum Simulator {
         var clock = 0.0
         for step in 0..<steps {
             for f in failures where f.atStep == step { lost[f.site, default: []].insert(f.replica) }
+            let active = stragglers.filter { step >= $0.fromStep }
             var siteDone: [Double] = []
             for site in plan.sites {
-                let gone = lost[site.site] ?? []
-                let alive = max(1, site.layout.dataParallel - gone.count)
-                // The site's sequences spread over the replicas still alive.
-                let perReplica = Double(site.sequencesPerStep) / Double(alive)
-                let micro = max(1, Int((perReplica / Double(site.layout.microBatch)).rounded(.up)))
-                // Distinct replicas: the plain one, and each one a straggler singles out.
-                var special = Set(stragglers.filter { $0.site == site.site && step >= $0.fromStep && !gone.contains($0.replica) }.map(\.replica))
-                special.remove(-1)
-                var finish = 0.0
-                for replica in [nil] + special.sorted().map(Optional.some) {
-                    let slow = stragglers.filter { $0.site == site.site && step >= $0.fromStep && $0.replica == replica }
-                    let (end, count) = pipeline(site: site, microBatches: micro, slowdowns: slow)
-                    events += count
-                    finish = max(finish, end)
-                }
+                let finish = groupFinish(replicas: site.layout.dataParallel, lost: lost[site.site] ?? [], sequences: site.sequencesPerStep,
+                                         microBatch: site.layout.microBatch, stages: stages(of: site),
+                                         stragglers: active.filter { $0.site == site.site }, events: &events)
                 siteDone.append(clock + finish + site.cost.dataParallelSeconds + site.cost.optimizerSeconds)
+            }
+            if let span = plan.pipelineAcrossSites {
+                // A device lost anywhere stops its replica; a straggler names its stage's site.
+                let gone = span.order.reduce(into: Set<Int>()) { $0.formUnion(lost[$1] ?? []) }
+                let slow = active.filter { $0.stage < span.stages.count && span.stages[$0.stage].site == $0.site }
+                let finish = groupFinish(replicas: span.replicas, lost: gone, sequences: plan.globalBatchSequences, microBatch: span.microBatch,
+                                         stages: stages(of: span), stragglers: slow, events: &events)
+                siteDone.append(clock + finish + span.dataParallelSeconds + span.optimizerSeconds)
             }
             var end = siteDone.max() ?? clock
             // Cross-site ring on the sites' links, on sync steps.
@@ -108,17 +105,59 @@ public enum Simulator {
         return SimulationReport(stepSeconds: times, meanStepSeconds: mean, analyticStepSeconds: plan.stepSeconds, events: events, notes: notes)
     }
 
-    /// One replica's 1F1B schedule: returns when its last backward ends, and the events it took.
-    /// Stage compute is split 1/3 forward, 2/3 backward (3 passes; 4 with recomputation, the
-    /// extra forward on the backward side); a stage that passes a micro-batch on is busy while
-    /// it transmits, and the receiver gets it a hop latency later.
-    static func pipeline(site: SitePlan, microBatches m: Int, slowdowns: [Straggler]) -> (Double, Int) {
-        let p = site.layout.pipelineStages
+    /// When the slowest replica of a group ends its pipeline: the group's sequences spread over
+    /// the replicas still alive; the plain replica and each one a straggler singles out are
+    /// replayed, the others are twins of the plain one.
+    static func groupFinish(replicas: Int, lost: Set<Int>, sequences: Int, microBatch: Int, stages: [StageTiming], stragglers: [Straggler],
+                            events: inout Int) -> Double {
+        let alive = max(1, replicas - lost.count)
+        let micro = max(1, Int((Double(sequences) / Double(alive) / Double(microBatch)).rounded(.up)))
+        let special = Set(stragglers.map(\.replica)).subtracting(lost).filter { $0 >= 0 }
+        var finish = 0.0
+        for replica in [nil] + special.sorted().map(Optional.some) {
+            let (end, count) = pipeline(stages: stages, microBatches: micro, slowdowns: stragglers.filter { $0.replica == replica })
+            events += count
+            finish = max(finish, end)
+        }
+        return finish
+    }
+
+    /// What one stage of a replica does per micro-batch.
+    struct StageTiming {
+        var forward: Double
+        var backward: Double
+        /// Transmission to the next stage (the stage is busy) and the hop's latency.
+        var sendToNext: Double
+        var latencyToNext: Double
+    }
+
+    /// A site's uniform stages: compute split 1/3 forward, 2/3 backward (3 passes; 4 with
+    /// recomputation, the extra forward on the backward side).
+    static func stages(of site: SitePlan) -> [StageTiming] {
         let c = site.cost
-        let work = c.stageSeconds - c.pipelineSendSeconds - 2 * c.pipelineHopLatency
         let passes = site.layout.recompute ? 4.0 : 3.0
-        let forward = work / passes, backward = work - forward
-        let send = c.pipelineSendSeconds / 2, hop = c.pipelineHopLatency
+        let work = c.stageSeconds - c.pipelineSendSeconds - 2 * c.pipelineHopLatency
+        let p = site.layout.pipelineStages
+        return (0..<p).map { i in
+            StageTiming(forward: work / passes, backward: work - work / passes,
+                        sendToNext: i < p - 1 ? c.pipelineSendSeconds / 2 : 0, latencyToNext: i < p - 1 ? c.pipelineHopLatency : 0)
+        }
+    }
+
+    /// The stages of a pipeline through several sites, each with its own layers and links.
+    static func stages(of span: SpanningPipeline) -> [StageTiming] {
+        let passes = span.recompute ? 4.0 : 3.0
+        return span.stages.map { s in
+            StageTiming(forward: s.computeSeconds / passes, backward: s.computeSeconds - s.computeSeconds / passes,
+                        sendToNext: s.sendToNextSeconds, latencyToNext: s.latencyToNext)
+        }
+    }
+
+    /// One replica's 1F1B schedule: returns when its last backward ends, and the events it took.
+    /// A stage that passes a micro-batch on is busy while it transmits, and the receiver gets it
+    /// a hop latency later; `slowdowns` multiply a stage's compute.
+    static func pipeline(stages: [StageTiming], microBatches m: Int, slowdowns: [Straggler]) -> (Double, Int) {
+        let p = stages.count
         var factor = [Double](repeating: 1, count: p)
         for s in slowdowns where s.stage < p { factor[s.stage] *= s.slowdown }
         // When each stage is free, when micro-batch j's forward leaves stage i, when its
@@ -150,16 +189,16 @@ public enum Simulator {
                     var ready: Double
                     if isForward {
                         guard i == 0 || forwardDone[i - 1][j] > 0 else { break }
-                        ready = i == 0 ? 0 : forwardDone[i - 1][j] + hop
+                        ready = i == 0 ? 0 : forwardDone[i - 1][j] + stages[i - 1].latencyToNext
                         let start = max(ready, free[i])
                         // Done once its activation has left for the next stage.
-                        forwardDone[i][j] = start + forward * factor[i] + (i < p - 1 ? send : 0)
+                        forwardDone[i][j] = start + stages[i].forward * factor[i] + stages[i].sendToNext
                         free[i] = forwardDone[i][j]
                     } else {
                         guard forwardDone[i][j] > 0, i == p - 1 || backwardDone[i + 1][j] > 0 else { break }
-                        ready = i == p - 1 ? forwardDone[i][j] : backwardDone[i + 1][j] + hop
+                        ready = i == p - 1 ? forwardDone[i][j] : backwardDone[i + 1][j] + stages[i].latencyToNext
                         let start = max(ready, free[i])
-                        backwardDone[i][j] = start + backward * factor[i] + (i > 0 ? send : 0)
+                        backwardDone[i][j] = start + stages[i].backward * factor[i] + (i > 0 ? stages[i - 1].sendToNext : 0)
                         free[i] = backwardDone[i][j]
                     }
                     next[i] += 1

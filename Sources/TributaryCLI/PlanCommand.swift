@@ -69,7 +69,9 @@ struct PlanCommand: ParsableCommand {
                          l.dataParallel, l.microBatch, l.recompute ? ", recompute" : "", l.shardOptimizer ? ", ZeRO-1" : "",
                          s.sequencesPerStep, s.memoryPerDeviceGB, s.fits ? "" : " — DOES NOT FIT"))
         }
-        for site in spec.sites where !p.sites.contains(where: { $0.site == site.name }) {
+        if let span = p.pipelineAcrossSites { printSpanningPipeline(span) }
+        let inPlan = Set(p.sites.map(\.site) + (p.pipelineAcrossSites?.order ?? []))
+        for site in spec.sites where !inPlan.contains(site.name) {
             print("  \(site.name): unused — its \(site.count) \(site.device) cannot hold a replica of this model, or would only slow the step")
         }
         if p.sites.count > 1 {
@@ -116,6 +118,29 @@ struct PlanCommand: ParsableCommand {
         }
     }
 
+    /// The stages of a pipeline through several sites, grouped by site.
+    private func printSpanningPipeline(_ span: SpanningPipeline) {
+        print(String(format: "  one pipeline through %@, %d replicas of %d stages, micro-batch %d%@ (layers split by device speed and memory):",
+                     span.order.joined(separator: " → ") as NSString, span.replicas, span.stages.count, span.microBatch,
+                     span.recompute ? ", recompute" : ""))
+        var first = 0
+        while first < span.stages.count {
+            var last = first
+            while last + 1 < span.stages.count && span.stages[last + 1].site == span.stages[first].site { last += 1 }
+            let group = span.stages[first...last]
+            let worst = group.max { $0.memoryBytes / $0.capacityBytes < $1.memoryBytes / $1.capacityBytes }!
+            print(String(format: "    %@ %@ on %d × %@: layers %@, up to %.1f of %.1f GB per device%@",
+                         worst.site.padding(toLength: max(10, worst.site.count), withPad: " ", startingAt: 0) as NSString, (first == last ? "stage \(first + 1)" : "stages \(first + 1)–\(last + 1)") as NSString,
+                         group.count * span.replicas, worst.device as NSString,
+                         group.map { String($0.layers) }.joined(separator: ",") as NSString, worst.memoryBytes / 1e9, worst.capacityBytes / 1e9,
+                         group.allSatisfy(\.fits) ? "" : " — DOES NOT FIT"))
+            first = last + 1
+        }
+        print(String(format: "    %d micro-batches × slowest stage %.3f s = %.2f s, + DP all-reduce %.3f s + optimizer %.3f s; %.2f GB cross between sites per step",
+                     span.microBatches, span.slowestStage, span.pipelineSeconds, span.dataParallelSeconds, span.optimizerSeconds,
+                     span.crossSiteBytesPerStep / 1e9))
+    }
+
     /// Says how far a plan is from fitting and what would fix it.
     private func shortfall(_ p: Plan) -> String {
         var lines = ["the model does not fit:"]
@@ -124,6 +149,11 @@ struct PlanCommand: ParsableCommand {
                                 s.site as NSString, s.memoryPerDeviceGB, s.layout.tensorParallel, s.layout.pipelineStages,
                                 s.layout.recompute ? ", recompute" : "", s.layout.shardOptimizer ? ", ZeRO-1" : "",
                                 s.memoryCapacityGB, s.memoryPerDeviceGB - s.memoryCapacityGB))
+        }
+        if let span = p.pipelineAcrossSites, let worst = span.stages.max(by: { $0.memoryBytes - $0.capacityBytes < $1.memoryBytes - $1.capacityBytes }) {
+            lines.append(String(format: "  Even one pipeline through all sites needs %.1f GB on a %@ stage at %@ (%.1f GB usable): short by %.1f GB.",
+                                worst.memoryBytes / 1e9, worst.device as NSString, worst.site as NSString, worst.capacityBytes / 1e9,
+                                (worst.memoryBytes - worst.capacityBytes) / 1e9))
         }
         lines.append("  Fixes: more devices at that site (deeper pipelines split the weights further), devices with more memory, or a smaller model (see --max-model).")
         return lines.joined(separator: "\n")
