@@ -88,14 +88,18 @@ public struct InterSiteLinks: Codable, Sendable, Equatable {
     /// Whether a link's bandwidth is for each pair of devices (every machine connected or shaped
     /// on its own, as in DT-FM's experiments) rather than one pipe the two sites' devices share.
     public var perDevice = false
+    /// Share of the nominal bandwidth collectives reach on these links: `CostModel.linkEfficiency`
+    /// for real networks; 1 for Tributary's link emulator, which delivers its nominal rate.
+    public var efficiency: Double?
 
-    public init(default link: LinkSpec, between: [Pair] = [], perDevice: Bool = false) {
+    public init(default link: LinkSpec, between: [Pair] = [], perDevice: Bool = false, efficiency: Double? = nil) {
         self.default = link
         self.between = between
         self.perDevice = perDevice
+        self.efficiency = efficiency
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case `default`, between, perDevice }
+    enum CodingKeys: String, CodingKey, CaseIterable { case `default`, between, perDevice, efficiency }
 
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownPlannerKeys(CodingKeys.self)
@@ -103,6 +107,7 @@ public struct InterSiteLinks: Codable, Sendable, Equatable {
         self.default = try c.decode(LinkSpec.self, forKey: .default)
         between = try c.decodeIfPresent([Pair].self, forKey: .between) ?? []
         perDevice = try c.decodeIfPresent(Bool.self, forKey: .perDevice) ?? false
+        efficiency = try c.decodeIfPresent(Double.self, forKey: .efficiency)
     }
 }
 
@@ -154,6 +159,9 @@ public struct ClusterSpec: Codable, Sendable, Equatable {
             guard links.default.gbps > 0, links.default.latencyMs >= 0 else {
                 throw PlannerError(field: "links.default", reason: "needs gbps > 0 and latencyMs >= 0")
             }
+            if let e = links.efficiency, !(e > 0 && e <= 1) {
+                throw PlannerError(field: "links.efficiency", reason: "must be in (0, 1], got \(e)")
+            }
             for (i, pair) in links.between.enumerated() {
                 guard pair.sites.count == 2, pair.sites[0] != pair.sites[1] else {
                     throw PlannerError(field: "links.between.\(i).sites", reason: "must name two different sites")
@@ -175,6 +183,9 @@ public struct ClusterSpec: Codable, Sendable, Equatable {
         if let pair = links?.between.first(where: { Set($0.sites) == Set([a, b]) }) { return LinkSpec(gbps: pair.gbps, latencyMs: pair.latencyMs) }
         return links?.default ?? LinkSpec(gbps: 1, latencyMs: 50)
     }
+
+    /// Share of nominal bandwidth that collectives reach between sites.
+    public var linkEfficiency: Double { links?.efficiency ?? CostModel.linkEfficiency }
 
     /// Devices in the cluster.
     public var deviceCount: Int { sites.reduce(0) { $0 + $1.count } }

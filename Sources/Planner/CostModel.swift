@@ -128,7 +128,7 @@ public struct GroupCost: Codable, Sendable, Equatable {
 /// Optimizer: reads and writes weights, gradients and state once, at memory bandwidth.
 public enum CostModel {
     /// Matrix width at which products run at half their sustained rate (calibrated on the
-    /// Megatron-LM 2021 A100 runs in published-runs.md).
+    /// Megatron-LM 2021 A100 runs in published-runs.md); a device may give its own.
     public static let narrowMatrixWidth = 160.0
     /// Share of the gradient all-reduce hidden behind the backward pass.
     public static let dataParallelOverlap = 0.5
@@ -161,7 +161,7 @@ public enum CostModel {
     /// The device's sustained rate on this model's matrix products (narrow ones run slower).
     static func matrixRate(model: ModelSpec, device: DeviceSpec, t: Double) -> Double {
         let width = Double(model.hidden) / t
-        return device.sustainedFLOPS * width / (width + narrowMatrixWidth)
+        return device.sustainedFLOPS * width / (width + (device.narrowMatrixWidth ?? narrowMatrixWidth))
     }
 
     /// Activation bytes one block keeps per micro-batch until its backward (Korthikanti et al.:

@@ -35,7 +35,7 @@ public struct CrossSiteRing: Sendable, Equatable {
             var slowest = Double.infinity, latency = 0.0
             for i in 0..<k {
                 let link = links[order[i]][order[(i + 1) % k]]
-                slowest = min(slowest, link.bytesPerSecond * CostModel.linkEfficiency)
+                slowest = min(slowest, link.bytesPerSecond * cluster.linkEfficiency)
                 latency = max(latency, link.latency)
             }
             return bytes / slowest + 2 * Double(k - 1) * latency

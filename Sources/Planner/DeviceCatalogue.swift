@@ -13,6 +13,10 @@ public struct DeviceSpec: Codable, Sendable, Equatable {
     public var fp32TFLOPS: Double = 0
     /// Fraction of the BF16 peak large matrix products reach (MAMF / peak).
     public var achievable: Double
+    /// Matrix width at which this device's products run at half their sustained rate; nil
+    /// takes `CostModel.narrowMatrixWidth` (tensor-core GPUs). CPUs barely slow down on narrow
+    /// matrices: `bench engine` measures it.
+    public var narrowMatrixWidth: Double?
     public var memoryGB: Double
     public var memoryBandwidthTBs: Double
     /// Scale-up bandwidth per device inside a node, GB/s in one direction (0: none).
@@ -41,7 +45,7 @@ public struct DeviceSpec: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, aliases, vendor, bf16TFLOPS, fp32TFLOPS, achievable, memoryGB, memoryBandwidthTBs, intraNodeGBs
+        case name, aliases, vendor, bf16TFLOPS, fp32TFLOPS, achievable, narrowMatrixWidth, memoryGB, memoryBandwidthTBs, intraNodeGBs
         case devicesPerNode, nicGbps, tpp, performanceDensity, exportClass, confidence
     }
 
@@ -54,6 +58,7 @@ public struct DeviceSpec: Codable, Sendable, Equatable {
         bf16TFLOPS = try c.decode(Double.self, forKey: .bf16TFLOPS)
         fp32TFLOPS = try c.decodeIfPresent(Double.self, forKey: .fp32TFLOPS) ?? 0
         achievable = try c.decodeIfPresent(Double.self, forKey: .achievable) ?? 0.75
+        narrowMatrixWidth = try c.decodeIfPresent(Double.self, forKey: .narrowMatrixWidth)
         memoryGB = try c.decode(Double.self, forKey: .memoryGB)
         memoryBandwidthTBs = try c.decode(Double.self, forKey: .memoryBandwidthTBs)
         intraNodeGBs = try c.decodeIfPresent(Double.self, forKey: .intraNodeGBs) ?? 0
@@ -72,6 +77,9 @@ public struct DeviceSpec: Codable, Sendable, Equatable {
             throw PlannerError(field: "\(path).\(field)", reason: "must be a positive number, got \(value)")
         }
         guard achievable > 0, achievable <= 1 else { throw PlannerError(field: "\(path).achievable", reason: "must be in (0, 1], got \(achievable)") }
+        if let w = narrowMatrixWidth, !(w >= 0 && w.isFinite) {
+            throw PlannerError(field: "\(path).narrowMatrixWidth", reason: "must be a non-negative number, got \(w)")
+        }
         guard devicesPerNode >= 1 else { throw PlannerError(field: "\(path).devicesPerNode", reason: "must be at least 1, got \(devicesPerNode)") }
         guard intraNodeGBs >= 0, nicGbps > 0 else {
             throw PlannerError(field: "\(path).nicGbps", reason: "bandwidths must be positive (intraNodeGBs may be 0 for one device per node)")
@@ -99,6 +107,12 @@ public struct DeviceCatalogue: Sendable {
     }
 
     /// Parses a catalogue file: `devices:` followed by a list of devices.
+    /// The catalogue as a device file (`devices:` and one entry per device) that `init(yaml:)` reads back.
+    public func yaml() throws -> String {
+        struct File: Encodable { var devices: [DeviceSpec] }
+        return try YAMLEncoder().encode(File(devices: devices))
+    }
+
     public init(yaml text: String, source: String) throws {
         struct File: Decodable {
             var devices: [DeviceSpec]

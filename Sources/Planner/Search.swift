@@ -13,6 +13,13 @@ public struct SiteSync: Codable, Sendable, Equatable, Hashable {
     /// `experiment strategies`), so fewer syncs are charged a growing premium.
     public var tokenPremium: Double
 
+    public init(interval: Int, codec: String, bytesPerValue: Double, tokenPremium: Double) {
+        self.interval = interval
+        self.codec = codec
+        self.bytesPerValue = bytesPerValue
+        self.tokenPremium = tokenPremium
+    }
+
     public static let everyStep = SiteSync(interval: 1, codec: "bf16", bytesPerValue: 2, tokenPremium: 1)
     /// The DiLoCo options the search tries, cheapest last.
     public static let options: [SiteSync] = [

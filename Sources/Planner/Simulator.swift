@@ -89,7 +89,7 @@ public enum Simulator {
                         let link = cluster.link(a, b)
                         let key = a < b ? "\(a)|\(b)|\(i)" : "\(b)|\(a)|\(i)"
                         let start = max(ready, linkFree[key] ?? 0)
-                        let done = start + chunk / (link.bytesPerSecond * CostModel.linkEfficiency)
+                        let done = start + chunk / (link.bytesPerSecond * cluster.linkEfficiency)
                         linkFree[key] = done
                         hopDone = max(hopDone, done + link.latency)
                         events += 1

@@ -144,7 +144,7 @@ extension Planner {
             let (a, b) = (sites[siteOf[i]], sites[siteOf[i + 1]])
             if siteOf[i] == siteOf[i + 1] { return (boundaryBytes / (a.nicBytesPerSecond * CostModel.linkEfficiency), a.latency) }
             let link = cluster.link(a.name, b.name)
-            let bandwidth = link.bytesPerSecond * CostModel.linkEfficiency / (perDevice ? 1 : Double(replicas))
+            let bandwidth = link.bytesPerSecond * cluster.linkEfficiency / (perDevice ? 1 : Double(replicas))
             return (boundaryBytes / bandwidth, link.latency)
         }
         let hops = (0..<max(0, p - 1)).map(hop)

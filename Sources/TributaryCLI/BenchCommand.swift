@@ -3,6 +3,7 @@ import Transport
 import Wire
 import Dispatch
 import Foundation
+import Planner
 import Training
 
 struct BenchCommand: ParsableCommand {
@@ -31,6 +32,9 @@ struct EngineBenchCommand: ParsableCommand {
     @Option(name: .long, parsing: .upToNextOption, help: "Configs to run (default: all). Names: \(EngineBenchmark.cases.map(\.name).joined(separator: ", ")).")
     var only: [String] = []
 
+    @Option(name: .long, help: "Also write this CPU, calibrated on these steps, as a planner device file (for plan --devices).")
+    var calibration: String?
+
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
         guard (1...1000).contains(steps) else { throw ValidationError("--steps must be in 1...1000, got \(steps)") }
@@ -43,8 +47,18 @@ struct EngineBenchCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let cases = only.isEmpty ? EngineBenchmark.cases : EngineBenchmark.cases.filter { only.contains($0.name) }
-            let bench = EngineBenchmark(threads: threads, steps: steps)
-            let report = try bench.run(cases: cases, log: json ? { _ in } : { print($0); fflush(nil) })
+            let log: (String) -> Void = json ? { _ in } : { print($0); fflush(nil) }
+            if let calibration {
+                let measured = try CPUCalibration.measure(threads: threads, steps: steps, cases: cases, log: log)
+                let device = measured.device(name: "local-cpu")
+                try DeviceCatalogue(devices: [device]).yaml().write(toFile: calibration, atomically: true, encoding: .utf8)
+                if json { try printJSON(measured) } else {
+                    print(String(format: "\nlocal-cpu for the planner: %.1f GFLOP/s sgemm × achievable %.2f (full steps), narrow-matrix width %.0f, %.1f GB/s → %@",
+                                 measured.sgemmGFLOPs, measured.achievable, measured.narrowMatrixWidth, measured.memoryBandwidthGBs, calibration))
+                }
+                return
+            }
+            let report = try EngineBenchmark(threads: threads, steps: steps).run(cases: cases, log: log)
             if json { try printJSON(report) }
         }
     }

@@ -7,20 +7,10 @@ import TensorCore
 /// This machine's CPU as a planner device: its sgemm rate measured now.
 func measureLocalCPU(threads: Int) -> DeviceSpec {
     let gemm = EngineBenchmark(threads: threads, steps: 1).measureGemm(label: "1024^3", m: 1024, n: 1024, k: 1024, transposeB: false)
-    // Memory bandwidth: the best of a few 256 MB copies (read + write).
-    let count = 64 << 20
-    let a = FloatSlab(count: count), b = FloatSlab(count: count)
-    for i in stride(from: 0, to: count, by: 1024) { a.base[i] = 1 }
-    var best = Double.infinity
-    for _ in 0..<3 {
-        let start = DispatchTime.now().uptimeNanoseconds
-        b.base.update(from: a.base, count: count)
-        best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-    }
     var cpu = DeviceSpec(name: "local-cpu", bf16TFLOPS: gemm.splitGFLOPs / 1000,
                          // Full training steps reach 80-96% of sgemm in `bench engine`; 0.86 is its small-model figure.
                          achievable: 0.86, memoryGB: Double(ProcessInfo.processInfo.physicalMemory) / 1e9,
-                         memoryBandwidthTBs: 2 * Double(count * 4) / best / 1e12, intraNodeGBs: 0, devicesPerNode: 1, nicGbps: 1)
+                         memoryBandwidthTBs: measureCopyBandwidth() / 1e12, intraNodeGBs: 0, devicesPerNode: 1, nicGbps: 1)
     cpu.aliases = ["cpu", "this-machine"]
     cpu.vendor = "this machine (\(threads) threads, fp32)"
     cpu.fp32TFLOPS = cpu.bf16TFLOPS

@@ -193,7 +193,8 @@ struct EngineBenchmark {
     }
 }
 
-private func median(_ values: [Double]) -> Double {
+/// The middle value (the mean of the middle two for an even count).
+func median(_ values: [Double]) -> Double {
     let s = values.sorted()
     return s.isEmpty ? .nan : (s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2)
 }

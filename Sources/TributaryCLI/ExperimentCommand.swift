@@ -6,7 +6,7 @@ struct ExperimentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "experiment",
         abstract: "Reproducible comparisons that write a markdown report and SVG plots.",
-        subcommands: [StrategiesExperimentCommand.self]
+        subcommands: [StrategiesExperimentCommand.self, PlannerExperimentCommand.self]
     )
 }
 

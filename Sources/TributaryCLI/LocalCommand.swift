@@ -168,3 +168,10 @@ func prepareDefaultCorpus(corpus: String, into folder: URL, vocabulary: Int) thr
     }
     return folder.appendingPathComponent(DataPreparation.tokenizerFile)
 }
+
+/// An emulated link written as on the command line (`100mbit,40ms`): Gbit/s (nil when
+/// unlimited) and one-way delay in milliseconds, for code that plans with it.
+func emulatedLinkFigures(_ text: String) throws -> (gbps: Double?, latencyMs: Double) {
+    let link = try LinkSpec(parsing: text)
+    return (link.bytesPerSecond.map { $0 * 8 / 1e9 }, link.delaySeconds * 1e3)
+}

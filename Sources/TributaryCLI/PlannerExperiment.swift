@@ -1,0 +1,178 @@
+import ArgumentParser
+import Foundation
+import Planner
+import Training
+
+/// The planner against Tributary's own runs: calibrate this CPU with `bench engine`'s configs,
+/// predict the step time of `tributary local` runs from the planner's cost model (the workers as
+/// one-device sites on the emulated links), then run them and compare.
+struct PlannerExperimentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "planner",
+        abstract: "Calibrate this CPU with bench engine, predict local multi-worker step times with the planner, run them, compare."
+    )
+
+    @Option(help: "Workers.") var workers = 4
+    @Option(help: "Emulated link of every worker.") var link = "100mbit,40ms"
+    @Option(help: "Optimizer steps of the DDP run.") var ddpSteps = 30
+    @Option(help: "Optimizer steps of the DiLoCo runs.") var dilocoSteps = 200
+    @Option(help: "Timed steps per bench engine config.") var benchSteps = 2
+    @Option(help: "Report folder (default: a new one under runs/).") var out: String?
+    @Option(help: "Parent of the report folder and of the prepared corpus.") var runs = "runs"
+    @Flag(help: "Print the results as JSON.") var json = false
+
+    struct Variant: Codable {
+        var name: String
+        var strategy: String
+        var codec: String
+        var innerSteps: Int?
+        var speeds: String
+        var steps: Int
+    }
+
+    struct Result: Codable {
+        var variant: Variant
+        var predictedStepSeconds: Double
+        var predictedComputeSeconds: Double
+        var predictedSyncSecondsPerStep: Double
+        var measuredStepSeconds: Double
+        var error: Double { predictedStepSeconds / measuredStepSeconds - 1 }
+    }
+
+    struct Report: Codable {
+        var calibration: CPUCalibration
+        var workers: Int
+        var link: String
+        var results: [Result]
+    }
+
+    /// Cases the CPU is calibrated on: not the local run's model (h 128, V 4096), so that its
+    /// step time is predicted rather than measured.
+    static let calibrationCases = EngineBenchmark.cases.filter { ["gpt2Small-B4-T64", "L4-C256-B8-T256"].contains($0.name) }
+
+    func run() async throws {
+        let interrupt = InterruptFlag()
+        do {
+            let folder = out.map { URL(fileURLWithPath: $0) } ?? RunDirectory.timestampedURL(under: URL(fileURLWithPath: runs), prefix: "experiment-planner")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            let figures = try emulatedLinkFigures(link)
+            guard let gbps = figures.gbps else { throw ValidationError("--link must have a rate to predict from, e.g. 100mbit,40ms") }
+            let linkSpec = LinkSpec(gbps: gbps, latencyMs: figures.latencyMs)
+
+            print("== calibrating this CPU (one thread, as each local worker runs) with bench engine")
+            let calibration = try CPUCalibration.measure(threads: 1, steps: benchSteps, cases: Self.calibrationCases) { print($0); fflush(nil) }
+            for c in calibration.cases {
+                print(String(format: "  %@: step %.3f s measured; cost model %.3f s of matrix products at the sgemm rate + %.3f s other → achievable %.2f",
+                             c.name as NSString, c.measuredSeconds, c.matrixSecondsAtPeak, c.otherSeconds, c.achievable))
+            }
+            print(String(format: "  sgemm %.1f GFLOP/s, copy %.1f GB/s, narrow-matrix width %.0f, achievable %.2f (median)", calibration.sgemmGFLOPs,
+                         calibration.memoryBandwidthGBs, calibration.narrowMatrixWidth, calibration.achievable))
+
+            // The default local model and corpus, evaluated only at the end, no checkpoints.
+            let configURL = folder.appendingPathComponent("experiment.yaml")
+            let base = defaultLocalConfig.replacingOccurrences(of: "evaluation: {interval: 100, batches: 8}", with: "evaluation: {interval: 0, batches: 4}")
+                .replacingOccurrences(of: "checkpoint: {interval: 200, keep: 2}", with: "checkpoint: {interval: 0, keep: 1}")
+                .replacingOccurrences(of: "round: time", with: "round: steps")
+            let data = URL(fileURLWithPath: runs).appendingPathComponent("fortunes-data")
+            _ = try prepareDefaultCorpus(corpus: LocalCommand.defaultCorpus, into: data, vocabulary: 4096)
+            try (base + "\ndata: {prepared: \"\(data.path)\"}\n").write(to: configURL, atomically: true, encoding: .utf8)
+            let config = try TrainConfig.load(yaml: base, source: "the experiment config")
+
+            let variants = [
+                Variant(name: "ddp", strategy: "ddp", codec: "fp32", innerSteps: nil, speeds: "1", steps: ddpSteps),
+                Variant(name: "diloco-h20-int8", strategy: "diloco", codec: "int8", innerSteps: 20, speeds: "1", steps: dilocoSteps),
+                Variant(name: "diloco-h20-int8-mixed", strategy: "diloco", codec: "int8", innerSteps: 20,
+                        speeds: ([1.0, 1, 0.5, 0.5] + Array(repeating: 0.5, count: max(0, workers - 4))).prefix(workers).map { String($0) }.joined(separator: ","),
+                        steps: dilocoSteps),
+            ]
+            var results: [Result] = []
+            for v in variants {
+                print("\n== \(v.name): tributary local --strategy \(v.strategy) --codec \(v.codec)\(v.innerSteps.map { " --inner-steps \($0)" } ?? "") --speeds \(v.speeds) --link \(link) --steps \(v.steps)")
+                var arguments = ["--config", configURL.path, "--runs", runs, "--workers", "\(workers)", "--strategy", v.strategy, "--codec", v.codec,
+                                 "--speeds", v.speeds, "--link", link, "--steps", "\(v.steps)", "--out", folder.appendingPathComponent(v.name).path]
+                if let h = v.innerSteps { arguments += ["--inner-steps", "\(h)", "--round", "steps"] }
+                let (summary, runFolder, _) = try await LocalCommand.parse(arguments).execute(interrupt: interrupt)
+                let measured = try measuredStepSeconds(metrics: runFolder.appendingPathComponent("metrics.jsonl"))
+                let plan = try predict(config: config, calibration: calibration, coreShares: summary.workers.map(\.speed), link: linkSpec, variant: v)
+                let compute = plan.sites.map(\.cost.stepSeconds).max() ?? 0
+                let result = Result(variant: v, predictedStepSeconds: plan.stepSeconds, predictedComputeSeconds: compute,
+                                    predictedSyncSecondsPerStep: plan.crossSiteSecondsPerStep, measuredStepSeconds: measured)
+                print(String(format: "%@: predicted %.3f s per step (compute %.3f + sync %.3f), measured %.3f s: %+.1f%%",
+                             v.name as NSString, result.predictedStepSeconds, compute, plan.crossSiteSecondsPerStep, measured, 100 * result.error))
+                results.append(result)
+            }
+            let report = Report(calibration: calibration, workers: workers, link: link, results: results)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(report).write(to: folder.appendingPathComponent("results.json"))
+            let markdown = Self.markdown(report)
+            try markdown.write(to: folder.appendingPathComponent("report.md"), atomically: true, encoding: .utf8)
+            if json {
+                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            } else {
+                print("\n" + markdown)
+                print("report: \(folder.appendingPathComponent("report.md").path)")
+            }
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// The planner's prediction: every worker a one-device site of this CPU at its share of a
+    /// core, per-device links at the emulated rate (the emulator delivers it in full), the
+    /// worker's whole batch as one micro-batch, and the sites syncing every step (DDP, fp32) or
+    /// every H steps through the codec (DiLoCo).
+    func predict(config: TrainConfig, calibration: CPUCalibration, coreShares: [Double], link: LinkSpec, variant: Variant) throws -> Plan {
+        let devices = coreShares.enumerated().map { calibration.device(name: "cpu-\($0.offset)", speed: $0.element, nicGbps: link.gbps) }
+        let sites = devices.enumerated().map { SiteSpec(name: "worker-\($0.offset)", device: $0.element.name, count: 1) }
+        let cluster = ClusterSpec(name: "local", sites: sites,
+                                  links: InterSiteLinks(default: link, perDevice: true, efficiency: 1))
+        let model = CPUCalibration.modelSpec(config.model, sequenceLength: config.sequenceLength, name: "local")
+        let training = CPUCalibration.trainingSpec(batch: config.batchSize * coreShares.count)
+        let bytesPerValue: Double = ["fp32": 4, "fp16": 2, "bf16": 2, "int8": 1.001, "int4": 0.501][variant.codec] ?? 4
+        let sync = SiteSync(interval: variant.innerSteps ?? 1, codec: variant.codec, bytesPerValue: bytesPerValue, tokenPremium: 1)
+        var layouts: [String: GroupLayout] = [:]
+        for s in sites { layouts[s.name] = GroupLayout(tensorParallel: 1, pipelineStages: 1, dataParallel: 1, microBatch: config.batchSize, recompute: false) }
+        return try Planner.evaluate(cluster: cluster, catalogue: DeviceCatalogue(devices: devices), model: model, training: training,
+                                    layouts: layouts, sync: sync)
+    }
+
+    /// Seconds per step of the run: the slowest worker's elapsed time over its steps between
+    /// its first and last report, so that start-up and the final validation stay out.
+    func measuredStepSeconds(metrics: URL) throws -> Double {
+        struct Line: Decodable { var name: String; var steps: Int; var elapsedSeconds: Double; var finished: Bool? }
+        let lines = try String(contentsOf: metrics, encoding: .utf8).split(separator: "\n")
+            .compactMap { try? JSONDecoder().decode(Line.self, from: Data($0.utf8)) }
+        var slowest = 0.0
+        for (_, reports) in Dictionary(grouping: lines, by: \.name) {
+            let timed = reports.filter { $0.finished != true }
+            guard let first = timed.first, let last = timed.last, last.steps > first.steps else { continue }
+            slowest = max(slowest, (last.elapsedSeconds - first.elapsedSeconds) / Double(last.steps - first.steps))
+        }
+        guard slowest > 0 else { throw ValidationError("\(metrics.path) has too few reports to time the steps") }
+        return slowest
+    }
+
+    static func markdown(_ r: Report) -> String {
+        var lines = ["# Planner vs measured: `tributary local` step times", ""]
+        lines.append(String(format: "Calibration (`bench engine` configs at one thread): sgemm %.1f GFLOP/s, copy %.1f GB/s, narrow-matrix width %.0f, achievable %.2f.",
+                            r.calibration.sgemmGFLOPs, r.calibration.memoryBandwidthGBs, r.calibration.narrowMatrixWidth, r.calibration.achievable))
+        for c in r.calibration.cases {
+            lines.append(String(format: "- %@: measured %.3f s per step; the cost model gives %.3f s of matrix products at the sgemm rate and %.3f s of other work → achievable %.2f",
+                                c.name as NSString, c.measuredSeconds, c.matrixSecondsAtPeak, c.otherSeconds, c.achievable))
+        }
+        lines += ["", "\(r.workers) workers, each link \(r.link); the local model (L4, C128, V4096, 8 × 128 tokens per worker step) is not a calibration config.", "",
+                  "| run | speeds | steps | predicted s/step (compute + sync) | measured s/step | error |", "|---|---|---|---|---|---|"]
+        for x in r.results {
+            lines.append(String(format: "| %@ | %@ | %d | %.3f (%.3f + %.3f) | %.3f | %+.1f%% |", x.variant.name as NSString, x.variant.speeds as NSString,
+                                x.variant.steps, x.predictedStepSeconds, x.predictedComputeSeconds, x.predictedSyncSecondsPerStep,
+                                x.measuredStepSeconds, 100 * x.error))
+        }
+        let worst = r.results.map { abs($0.error) }.max() ?? 0
+        lines += ["", String(format: "Largest error: %.1f%% (target: within 15%%).", 100 * worst)]
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
