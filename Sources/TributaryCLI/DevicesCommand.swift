@@ -21,13 +21,14 @@ func measureLocalCPU(threads: Int) -> DeviceSpec {
 /// The shipped catalogue, the user's file on top, and this machine's CPU when asked for.
 func loadCatalogue(devicesFile: String?, measureCPU: Bool, threads: Int) throws -> DeviceCatalogue {
     var catalogue = try DeviceCatalogue.shipped()
+    // The user's file comes last so that a calibrated local-cpu (bench engine --calibration) wins.
+    if measureCPU { catalogue.merge(DeviceCatalogue(devices: [measureLocalCPU(threads: threads)])) }
     if let devicesFile {
         guard let text = try? String(contentsOfFile: devicesFile, encoding: .utf8) else {
             throw ValidationError("cannot read the device file \(devicesFile)")
         }
         catalogue.merge(try DeviceCatalogue(yaml: text, source: devicesFile))
     }
-    if measureCPU { catalogue.merge(DeviceCatalogue(devices: [measureLocalCPU(threads: threads)])) }
     return catalogue
 }
 

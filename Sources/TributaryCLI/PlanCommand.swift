@@ -26,6 +26,9 @@ struct PlanCommand: ParsableCommand {
     @Option(help: "Tokens to train on, e.g. 300B (default: 20 per parameter).") var tokens: String?
     @Option(help: "Global batch in tokens, e.g. 4M.") var batchTokens = "4M"
     @Option(help: "Sequence length.") var sequence = 2048
+    @Option(help: "Precision of weights and gradients: bf16, fp16 or fp32.") var precision = "bf16"
+    @Option(help: "Optimizer state in bytes per parameter (default: 12 for bf16/fp16 — FP32 master weights and Adam's two moments — 8 for fp32).")
+    var optimizerBytes: Double?
     @Option(help: "More devices (YAML, the catalogue's layout).") var devices: String?
     @Flag(help: "The largest dense model the cluster can hold for training, and how long 20 tokens per parameter take.") var maxModel = false
     @Flag(help: "Cost breakdown per site and link.") var explain = false
@@ -44,7 +47,7 @@ struct PlanCommand: ParsableCommand {
             var m = try ModelSpec.named(model)
             m.sequenceLength = sequence
             let total = try tokens.map { try parseCount($0, flag: "--tokens") } ?? 20 * m.parameters
-            let training = TrainingSpec(globalBatchSequences: batchSequences, totalTokens: total)
+            let training = try trainingSpec(batchSequences: batchSequences, totalTokens: total)
             let result = try Planner.plan(cluster: spec, catalogue: catalogue, model: m, training: training)
             if json {
                 let encoder = JSONEncoder()
@@ -118,6 +121,24 @@ struct PlanCommand: ParsableCommand {
         }
     }
 
+    /// The training description from the flags: batch, tokens, precision and optimizer state.
+    private func trainingSpec(batchSequences: Int, totalTokens: Double) throws -> TrainingSpec {
+        var training = TrainingSpec(globalBatchSequences: batchSequences, totalTokens: totalTokens)
+        switch precision.lowercased() {
+        case "bf16", "fp16": break
+        case "fp32":
+            training.weightBytes = 4
+            training.gradientBytes = 4
+            training.optimizerBytesPerParameter = 8
+        default: throw ValidationError("--precision must be bf16, fp16 or fp32, got '\(precision)'")
+        }
+        if let optimizerBytes {
+            guard optimizerBytes >= 0, optimizerBytes <= 64 else { throw ValidationError("--optimizer-bytes must be in 0...64, got \(optimizerBytes)") }
+            training.optimizerBytesPerParameter = optimizerBytes
+        }
+        return training
+    }
+
     /// The stages of a pipeline through several sites, grouped by site.
     private func printSpanningPipeline(_ span: SpanningPipeline) {
         print(String(format: "  one pipeline through %@, %d replicas of %d stages, micro-batch %d%@ (layers split by device speed and memory):",
@@ -164,7 +185,7 @@ struct PlanCommand: ParsableCommand {
         for var m in ModelSpec.presets {
             m.sequenceLength = sequence
             let result = try Planner.plan(cluster: spec, catalogue: catalogue, model: m,
-                                          training: TrainingSpec(globalBatchSequences: batchSequences, totalTokens: 20 * m.parameters))
+                                          training: try trainingSpec(batchSequences: batchSequences, totalTokens: 20 * m.parameters))
             if result.chosen.fits { largest = (m, result) } else { break }
         }
         guard let (m, result) = largest else {
