@@ -101,25 +101,31 @@ struct StrategiesExperimentCommand: AsyncParsableCommand {
                     report.aloneTokensPerSecond[String(format: "%.3f", speed)] = try await runVariant(alone).tokensPerSecond
                 }
             }
-            let markdown = StrategiesReport(report: report).markdown()
-            try markdown.write(to: folder.appendingPathComponent("report.md"), atomically: true, encoding: .utf8)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(report).write(to: folder.appendingPathComponent("results.json"))
             for (name, svg) in StrategiesReport(report: report).plots(folder: folder) {
                 try svg.write(to: folder.appendingPathComponent(name), atomically: true, encoding: .utf8)
             }
-            if json {
-                print(String(decoding: try encoder.encode(report), as: UTF8.self))
-            } else {
-                print("\n" + markdown)
-                print("report: \(folder.appendingPathComponent("report.md").path)")
-            }
+            try writeExperimentReport(report, markdown: StrategiesReport(report: report).markdown(), folder: folder, json: json)
         } catch let error as ExitCode {
             throw error
         } catch {
             printError("error: \(error)")
             throw ExitCode(1)
         }
+    }
+}
+
+/// Writes an experiment's `report.md` and `results.json` into its folder, then prints the JSON
+/// or the markdown.
+func writeExperimentReport(_ report: some Encodable, markdown: String, folder: URL, json: Bool) throws {
+    try markdown.write(to: folder.appendingPathComponent("report.md"), atomically: true, encoding: .utf8)
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    let data = try encoder.encode(report)
+    try data.write(to: folder.appendingPathComponent("results.json"))
+    if json {
+        print(String(decoding: data, as: UTF8.self))
+    } else {
+        print("\n" + markdown)
+        print("report: \(folder.appendingPathComponent("report.md").path)")
     }
 }

@@ -102,17 +102,7 @@ struct PlannerExperimentCommand: AsyncParsableCommand {
                 results.append(result)
             }
             let report = Report(calibration: calibration, workers: workers, link: link, results: results)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(report).write(to: folder.appendingPathComponent("results.json"))
-            let markdown = Self.markdown(report)
-            try markdown.write(to: folder.appendingPathComponent("report.md"), atomically: true, encoding: .utf8)
-            if json {
-                print(String(decoding: try encoder.encode(report), as: UTF8.self))
-            } else {
-                print("\n" + markdown)
-                print("report: \(folder.appendingPathComponent("report.md").path)")
-            }
+            try writeExperimentReport(report, markdown: Self.markdown(report), folder: folder, json: json)
         } catch let error as ExitCode {
             throw error
         } catch {
