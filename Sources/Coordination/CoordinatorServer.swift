@@ -41,7 +41,7 @@ public actor Coordinator {
     }
 
     func report(_ r: WorkerReport) throws(CoordinatorRefusal) {
-        if try state.report(r, now: now) { onReport(r, state.rank(of: r.name)!) }
+        if try state.report(r, now: now), let rank = state.rank(of: r.name) { onReport(r, rank) }
     }
 
     /// Marks silent workers as lost.

@@ -119,8 +119,8 @@ public struct CoordinatorState: Sendable {
         return true
     }
 
-    /// The rank `name` joined with, if it has.
-    public func rank(of name: String) -> Int? { members.first { $0.name == name }?.rank }
+    /// The place of `name` in the ring (by name among the members), if it joined.
+    public func rank(of name: String) -> Int? { members.map(\.name).sorted().firstIndex(of: name) }
 
     /// Marks members not heard from within the timeout as lost; returns their names.
     @discardableResult
@@ -134,9 +134,11 @@ public struct CoordinatorState: Sendable {
         return lost
     }
 
-    /// Active members in rank order, and whether the ring is complete.
+    /// Active members in the ring's order, and whether the ring is complete. The order is by
+    /// name, not by who joined first: the same workers always form the same ring, so a run and
+    /// its resumption (or a rerun) sum their vectors in the same order, bit for bit.
     public var ring: RingView {
-        let active = members.filter { $0.state == .active }
+        let active = members.filter { $0.state == .active }.sorted { $0.name < $1.name }
         return RingView(epoch: epoch, ready: active.count == run.expectedWorkers,
                         members: active.map { RingMember(rank: $0.rank, name: $0.name, host: $0.host, port: $0.port) })
     }

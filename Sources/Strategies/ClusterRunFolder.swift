@@ -21,10 +21,15 @@ public final class ClusterRunFolder: Sendable {
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
             try config.yaml().write(to: url.appendingPathComponent("config.yaml"), atomically: true, encoding: .utf8)
             let metricsURL = url.appendingPathComponent("metrics.jsonl")
-            guard FileManager.default.createFile(atPath: metricsURL.path, contents: nil) else {
-                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: metricsURL.path])
+            // A resumed run appends: earlier reports are saved work too.
+            if !FileManager.default.fileExists(atPath: metricsURL.path) {
+                guard FileManager.default.createFile(atPath: metricsURL.path, contents: nil) else {
+                    throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: metricsURL.path])
+                }
             }
-            state = Mutex(State(metrics: try FileHandle(forWritingTo: metricsURL), curve: LossCurveFile(folder: url, plot: LossPlot(title: "loss: \(url.lastPathComponent)"))))
+            let metrics = try FileHandle(forWritingTo: metricsURL)
+            try metrics.seekToEnd()
+            state = Mutex(State(metrics: metrics, curve: LossCurveFile(folder: url, plot: LossPlot(title: "loss: \(url.lastPathComponent)"))))
         } catch {
             throw TrainingError.runDirectory(path: url.path, reason: error.localizedDescription)
         }

@@ -21,6 +21,9 @@ public final class DistributedTrainer {
     let codec: CodecID
     let throttle: ComputeThrottle
     let checkpoints: CheckpointStore?
+    /// This worker's own state (inner optimizer, data position, strategy vectors), saved at
+    /// every checkpoint so that the run can resume where it stopped.
+    let workerState: CheckpointStore?
     let feedback: ErrorFeedback?
     private var random: LaneRandom
     /// Frame round of the next collective: the same sequence on every worker.
@@ -32,8 +35,10 @@ public final class DistributedTrainer {
     private var start = DispatchTime.now().uptimeNanoseconds
 
     /// `speed` emulates a slower device (see `ComputeThrottle`); `checkpoints` is given to the
-    /// worker that saves the shared model (rank 0).
-    public init(config: TrainConfig, ring: Ring, name: String, speed: Double, checkpoints: CheckpointStore?) throws {
+    /// worker that saves the shared model (rank 0); `workerState` to every worker that keeps
+    /// its own state for resuming.
+    public init(config: TrainConfig, ring: Ring, name: String, speed: Double, checkpoints: CheckpointStore?,
+                workerState: CheckpointStore? = nil) throws {
         guard let codec = CodecID(name: config.strategy.codec) else {
             throw ConfigError(field: "strategy.codec", reason: "unknown codec '\(config.strategy.codec)'; use fp32, fp16, bf16, int8, int4 or topk")
         }
@@ -44,6 +49,7 @@ public final class DistributedTrainer {
         strategy = config.strategy
         throttle = ComputeThrottle(speed: speed)
         self.checkpoints = checkpoints
+        self.workerState = workerState
         let lossy = codec != .fp32
         feedback = lossy ? ErrorFeedback(count: trainer.model.layout.count, beta: config.strategy.errorFeedback) : nil
         random = LaneRandom(seed: config.seed &+ UInt64(ring.rank) &* 7919)
@@ -52,22 +58,105 @@ public final class DistributedTrainer {
     }
 
     /// Trains to the config's end, calling `report` after every round (every step for DDP).
+    /// With `resume`, the workers first agree on the newest round every one of them saved and
+    /// go on from there.
     @discardableResult
-    public func run(report: (WorkerReport) async -> Void) async throws -> WorkerReport {
+    public func run(resume: Bool = false, report: (WorkerReport) async -> Void) async throws -> WorkerReport {
         start = DispatchTime.now().uptimeNanoseconds
-        switch strategy.name {
-        case .ddp: return try await runDDP(report: report)
-        case .diloco: return try await runDiLoCo(report: report)
+        let saved = resume ? try await restoreAgreedState() : nil
+        let total = strategy.name == .ddp ? trainer.config.steps : (trainer.config.steps + strategy.innerSteps - 1) / strategy.innerSteps
+        if let saved, saved.progress >= total {
+            throw ConfigError(field: "resume", reason: "the run already finished (\(saved.progress) of \(total) \(strategy.name == .ddp ? "steps" : "rounds") saved)")
         }
+        switch strategy.name {
+        case .ddp: return try await runDDP(from: saved, report: report)
+        case .diloco: return try await runDiLoCo(from: saved, report: report)
+        }
+    }
+
+    /// Strategy state saved beside a worker's checkpoint: how far it got (steps for DDP, rounds
+    /// for DiLoCo) and the vectors the strategy keeps between rounds.
+    public struct SavedState {
+        public var progress: Int
+        public var vectors: [String: [Float]]
+    }
+
+    /// Agrees with the other workers on the newest progress every worker that saved state has,
+    /// and loads this worker's state at it; nil when no worker saved any. Workers without saved
+    /// state (added since) take the model, inner optimizer state, step and outer momentum of the
+    /// first worker that has some, through one exact fp32 all-reduce (its values plus zeros),
+    /// and read their own part of the data. Fewer workers than before simply leave out the
+    /// missing ones' shares of the data.
+    private func restoreAgreedState() async throws -> SavedState? {
+        var mine: [(url: URL, state: SavedState)] = []
+        for url in workerState?.checkpoints() ?? [] {
+            guard let vectors = try? CheckpointStore.strategyState(at: url), let p = vectors["progress"]?.first else { continue }
+            mine.append((url, SavedState(progress: Int(p), vectors: vectors)))
+        }
+        let n = ring.size
+        let shared = FloatSlab(count: n)
+        shared.base[ring.rank] = Float(mine.first?.state.progress ?? 0)
+        try await allReduce(shared.buffer, codec: .fp32)
+        let newest = Array(shared.buffer)
+        guard let lowest = newest.filter({ $0 > 0 }).min(), let source = newest.firstIndex(where: { $0 > 0 }) else { return nil }
+        let agreed = Int(lowest)
+        var state = SavedState(progress: agreed, vectors: [:])
+        if !mine.isEmpty {
+            guard let (url, saved) = mine.first(where: { $0.state.progress == agreed }) else {
+                throw ConfigError(field: "resume", reason: "\(name) has no saved state at \(agreed), the newest every worker has (its own: \(mine.map(\.state.progress)))")
+            }
+            try CheckpointStore.restore(from: url, into: trainer)
+            if let residual = saved.vectors["feedback.residual"], let feedback, !feedback.restore(residual: residual) {
+                throw ConfigError(field: "resume", reason: "\(url.path): the error-feedback residual has the wrong size")
+            }
+            state = saved
+        }
+        if newest.contains(0) { try await shareState(from: source, into: &state) }
+        return state
+    }
+
+    /// Hands the state of the worker at ring position `source` to the workers that have none:
+    /// parameters, AdamW moments, outer momentum and step, summed with zeros from everyone else.
+    private func shareState(from source: Int, into state: inout SavedState) async throws {
+        let model = trainer.model, optimizer = trainer.optimizer
+        let count = model.layout.count
+        let message = FloatSlab(count: 4 * count + 1)
+        let receiving = ring.rank != source
+        if !receiving {
+            let velocity = state.vectors["outer.velocity"] ?? [Float](repeating: 0, count: count)
+            for (k, slab) in [model.parameters, optimizer.m, optimizer.v].enumerated() {
+                UnsafeMutableBufferPointer(rebasing: message.buffer[(k * count)..<((k + 1) * count)]).update(fromContentsOf: slab.buffer)
+            }
+            _ = velocity.withUnsafeBufferPointer { UnsafeMutableBufferPointer(rebasing: message.buffer[(3 * count)..<(4 * count)]).update(fromContentsOf: $0) }
+            message.base[4 * count] = Float(trainer.step)
+        }
+        try await allReduce(message.buffer, codec: .fp32)
+        // Workers with state of their own keep it (their G is the same); the others take the source's.
+        guard receiving, state.vectors.isEmpty else { return }
+        for (k, slab) in [model.parameters, optimizer.m, optimizer.v].enumerated() {
+            slab.buffer.update(fromContentsOf: UnsafeBufferPointer(rebasing: message.buffer[(k * count)..<((k + 1) * count)]))
+        }
+        state.vectors["outer.velocity"] = Array(message.buffer[(3 * count)..<(4 * count)])
+        trainer.restore(step: Int(message.base[4 * count]), trainCursor: ring.rank * (trainer.trainTokenCount / ring.size))
+    }
+
+    /// Saves the shared model (rank 0) and this worker's own state when a checkpoint is due.
+    private func saveCheckpointIfDue(final: Bool, due: Bool, progress: Int, strategyVectors: [(name: String, values: [Float])] = []) throws {
+        guard final || due else { return }
+        try checkpoints?.save(trainer)
+        guard let workerState else { return }
+        var vectors = [(name: "progress", values: [Float(progress)])] + strategyVectors
+        if let feedback { vectors.append((name: "feedback.residual", values: feedback.residual)) }
+        try workerState.save(trainer, strategy: vectors)
     }
 
     // MARK: DDP
 
-    private func runDDP(report: (WorkerReport) async -> Void) async throws -> WorkerReport {
+    private func runDDP(from saved: SavedState?, report: (WorkerReport) async -> Void) async throws -> WorkerReport {
         let config = trainer.config
         let gradients = trainer.model.gradients.buffer
         var last: WorkerReport?
-        for step in 1...config.steps {
+        for step in ((saved?.progress ?? 0) + 1)...config.steps {
             let (loss, c1) = try await throttle.run { try trainer.computeGradients() }
             computeSeconds += c1
             try await average(gradients, weight: 1 / Float(ring.size))
@@ -77,7 +166,7 @@ public final class DistributedTrainer {
             let final = step == config.steps
             let interval = config.evaluation.interval
             let validation = try await (final || (interval > 0 && step % interval == 0) ? sharedValidationLoss() : nil)
-            try saveCheckpointIfDue(final: final, due: config.checkpoint.interval > 0 && step % config.checkpoint.interval == 0)
+            try saveCheckpointIfDue(final: final, due: config.checkpoint.interval > 0 && step % config.checkpoint.interval == 0, progress: step)
             let r = makeReport(round: step - 1, rounds: config.steps, loss: Double(loss), validation: validation, finished: final)
             await report(r)
             last = r
@@ -94,7 +183,7 @@ public final class DistributedTrainer {
         let guess: Float
     }
 
-    private func runDiLoCo(report: (WorkerReport) async -> Void) async throws -> WorkerReport {
+    private func runDiLoCo(from saved: SavedState?, report: (WorkerReport) async -> Void) async throws -> WorkerReport {
         let config = trainer.config
         let h = strategy.innerSteps
         let rounds = (config.steps + h - 1) / h
@@ -115,6 +204,15 @@ public final class DistributedTrainer {
         var previousTotal: Int?
         var inFlight: InFlight?
         var last: WorkerReport?
+        if let saved {
+            // Resuming: G is in the model (restored), with the outer momentum and the round
+            // budget as they were when it was saved.
+            if let velocity = saved.vectors["outer.velocity"], !outer.restore(velocity: velocity) {
+                throw ConfigError(field: "resume", reason: "the saved outer momentum has the wrong size")
+            }
+            previousTotal = saved.vectors["previousTotal"]?.first.map { Int($0) }
+            budget = saved.vectors["budget"]?.first.map(Double.init)
+        }
 
         /// Applies an all-reduced message to G: undo the weight guess, outer step, next budget.
         func apply(_ message: FloatSlab, guess: Float) {
@@ -130,7 +228,7 @@ public final class DistributedTrainer {
             global.withUnsafeMutableBufferPointer { outer.step(parameters: $0, gradient: UnsafeBufferPointer(pseudo)) }
         }
 
-        for round in 0..<rounds {
+        for round in (saved?.progress ?? 0)..<rounds {
             // Inner steps: a fixed count, or as many as fit the round's time budget.
             let fixed = min(h, config.steps - round * h)
             var steps = 0, lossSum = 0.0, roundCompute = 0.0
@@ -195,7 +293,10 @@ public final class DistributedTrainer {
             // before the background all-reduce starts: nothing else may use the ring meanwhile.
             _ = global.withUnsafeBufferPointer { parameters.update(fromContentsOf: $0) }
             let validation = try await evaluate ? sharedValidationLoss() : nil
-            try saveCheckpointIfDue(final: final, due: save)
+            try saveCheckpointIfDue(final: final, due: save, progress: round + 1,
+                                    strategyVectors: [(name: "outer.velocity", values: outer.velocity)]
+                                        + (previousTotal.map { [(name: "previousTotal", values: [Float($0)])] } ?? [])
+                                        + (budget.map { [(name: "budget", values: [Float($0)])] } ?? []))
             let r = makeReport(round: round, rounds: rounds, loss: lossSum / Double(steps), validation: validation, finished: final)
             if overlapped {
                 // Send this round's progress in the background and go on from G plus it.
@@ -267,10 +368,6 @@ public final class DistributedTrainer {
         return hex16(hasher.value)
     }
 
-    private func saveCheckpointIfDue(final: Bool, due: Bool) throws {
-        guard let checkpoints, final || due else { return }
-        try checkpoints.save(trainer)
-    }
 
     private func makeReport(round: Int, rounds: Int, loss: Double, validation: Double?, finished: Bool) -> WorkerReport {
         WorkerReport(name: name, round: round, rounds: rounds, steps: trainer.step, tokens: tokens, loss: loss, validationLoss: validation,

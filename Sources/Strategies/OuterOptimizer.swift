@@ -14,6 +14,13 @@ public struct NesterovSGD: Sendable {
         velocity = [Float](repeating: 0, count: count)
     }
 
+    /// Puts back a saved momentum buffer (resuming a run); false when its size is wrong.
+    public mutating func restore(velocity saved: [Float]) -> Bool {
+        guard saved.count == velocity.count else { return false }
+        velocity = saved
+        return true
+    }
+
     /// Applies one step to `parameters` with gradient `gradient`.
     public mutating func step(parameters: UnsafeMutableBufferPointer<Float>, gradient: UnsafeBufferPointer<Float>) {
         precondition(parameters.count == velocity.count && gradient.count == velocity.count,

@@ -24,8 +24,11 @@ public struct WorkerOptions: Sendable {
     /// Emulated relative speed (1 = this machine's speed).
     public var speed = 1.0
     public var threads = 1
-    /// Where the worker that ends up rank 0 saves checkpoints of the shared model.
+    /// Where the worker that ends up rank 0 saves checkpoints of the shared model, and where
+    /// every worker keeps its own state (`checkpoints/workers/<name>`) for resuming.
     public var checkpointFolder: URL?
+    /// Go on from the newest state every worker saved instead of starting over.
+    public var resume = false
     /// How long to wait for the coordinator and for the ring to fill.
     public var patience: TimeAmount = .seconds(600)
 
@@ -89,8 +92,11 @@ public enum WorkerSession {
         let checkpoints = position == 0 ? options.checkpointFolder.map {
             CheckpointStore(directory: $0.appendingPathComponent("checkpoints"), keep: config.checkpoint.keep)
         } : nil
+        let workerState = options.checkpointFolder.map {
+            CheckpointStore(directory: $0.appendingPathComponent("checkpoints/workers/\(options.name)"), keep: max(2, config.checkpoint.keep))
+        }
         let worker = try DistributedTrainer(config: config, ring: ring, name: options.name, speed: options.speed,
-                                            checkpoints: checkpoints)
+                                            checkpoints: checkpoints, workerState: workerState)
         // Reports go out in order from one background task: training never waits for the
         // coordinator, and the coordinator never sees round 5 before round 4.
         let (reports, outbox) = AsyncStream.makeStream(of: WorkerReport.self)
@@ -100,7 +106,7 @@ public enum WorkerSession {
             }
         }
         let final: WorkerReport
-        do { final = try await worker.run { outbox.yield($0) } } catch {
+        do { final = try await worker.run(resume: options.resume) { outbox.yield($0) } } catch {
             outbox.finish()
             throw error
         }

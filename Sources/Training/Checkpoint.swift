@@ -45,11 +45,13 @@ public struct CheckpointStore: Sendable {
 
     static let modelFile = "model.safetensors"
     static let optimizerFile = "optimizer.safetensors"
+    static let strategyFile = "strategy.safetensors"
     static let stateFile = "state.json"
 
-    /// Saves the trainer's state as `step-<step>`; returns its folder.
+    /// Saves the trainer's state as `step-<step>`, with `strategy` vectors (a distributed
+    /// strategy's own state: outer momentum, error-feedback residual) beside it; returns its folder.
     @discardableResult
-    public func save(_ trainer: Trainer) throws -> URL {
+    public func save(_ trainer: Trainer, strategy: [(name: String, values: [Float])] = []) throws -> URL {
         let fm = FileManager.default
         let name = String(format: "step-%08d", trainer.step)
         let final = directory.appendingPathComponent(name)
@@ -72,6 +74,12 @@ public struct CheckpointStore: Sendable {
             files[Self.optimizerFile] = try SafeTensors.write(
                 entries(trainer.optimizer.m, prefix: "m.") + entries(trainer.optimizer.v, prefix: "v."), metadata: meta,
                 to: temporary.appendingPathComponent(Self.optimizerFile))
+            if !strategy.isEmpty {
+                files[Self.strategyFile] = try withRawBuffers(strategy.map(\.values)) { buffers in
+                    try SafeTensors.write(zip(strategy, buffers).map { SafeTensors.Entry(name: $0.0.name, shape: [$0.0.values.count], bytes: $0.1) },
+                                          metadata: meta, to: temporary.appendingPathComponent(Self.strategyFile))
+                }
+            }
             let state = CheckpointState(step: trainer.step, trainCursor: trainer.trainCursor, layoutHash: hex16(layout.hash),
                                         config: trainer.config, files: files)
             let encoder = JSONEncoder()
@@ -167,7 +175,34 @@ public struct CheckpointStore: Sendable {
     }
 }
 
+/// Calls `body` with the raw bytes of every array, all valid at once.
+private func withRawBuffers<R>(_ arrays: [[Float]], _ body: ([UnsafeRawBufferPointer]) throws -> R) rethrows -> R {
+    func nest(_ i: Int, _ acc: [UnsafeRawBufferPointer]) throws -> R {
+        guard i < arrays.count else { return try body(acc) }
+        return try arrays[i].withUnsafeBytes { try nest(i + 1, acc + [$0]) }
+    }
+    return try nest(0, [])
+}
+
 extension CheckpointStore {
+    /// The strategy vectors saved beside a checkpoint (checked against `state.json`), by name;
+    /// empty when it has none.
+    public static func strategyState(at url: URL) throws -> [String: [Float]] {
+        let state = try readState(at: url)
+        guard state.files[strategyFile] != nil else { return [:] }
+        let tensors = try verifiedTensors(at: url, state: state, files: [strategyFile])
+        var vectors: [String: [Float]] = [:]
+        for (name, tensor) in tensors {
+            guard tensor.dtype == .f32 else { throw CheckpointError(path: url.path, reason: "\(strategyFile): \(name) is not f32") }
+            let count = tensor.bytes.count / 4
+            vectors[name] = [Float](unsafeUninitializedCapacity: count) { out, filled in
+                tensor.bytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(out).copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[..<(count * 4)])) }
+                filled = count
+            }
+        }
+        return vectors
+    }
+
     /// The tensors of `files` in a checkpoint folder, after checking each file's size and CRC32C
     /// against `state.json`.
     static func verifiedTensors(at url: URL, state: CheckpointState, files: [String]) throws -> [String: SafeTensor] {

@@ -125,7 +125,8 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Threads for the engine.") var threads = 1
     @Option(help: "Address for peer connections.") var listen = "127.0.0.1"
     @Option(help: "Address peers should dial, if not --listen.") var advertise: String?
-    @Option(help: "Where to save checkpoints of the shared model, if this worker becomes rank 0.") var out: String?
+    @Option(help: "Where to save checkpoints: the shared model if this worker becomes rank 0, and this worker's own state for --resume.") var out: String?
+    @Flag(help: "Go on from the newest state every worker of the run saved (each worker under its name, same --out).") var resume = false
     @Option(help: "Log level: debug, info, warning.") var logLevel = "info"
 
     func validate() throws {
@@ -147,6 +148,8 @@ struct WorkerCommand: AsyncParsableCommand {
             options.listenHost = listen
             options.advertiseHost = advertise
             options.checkpointFolder = out.map { URL(fileURLWithPath: $0) }
+            guard !resume || out != nil else { throw ValidationError("--resume needs --out, where this worker saved its state") }
+            options.resume = resume
             let logger = makeLogger("worker \(options.name)", level: Logger.Level(rawValue: logLevel)!)
             let final = try await WorkerSession.run(options, logger: logger)
             print("done: \(final.steps) steps, \(final.tokens) tokens, sent \(final.bytesSent) bytes, "

@@ -47,6 +47,7 @@ struct LocalCommand: AsyncParsableCommand {
     static let defaultCorpus = "/usr/share/games/fortunes"
     @Option(help: "Text corpus for the default config.") var corpus = LocalCommand.defaultCorpus
     @Option(help: "Run folder (default: a new one under --runs).") var out: String?
+    @Option(help: "Continue the run in this folder from the newest state its workers saved (its config; --workers may differ).") var resume: String?
     @Option(help: "Parent of new run folders and of the prepared default corpus.") var runs = "runs"
     @Option(help: "Prompt of the sample printed at the end.") var prompt = "The"
     @Flag(help: "Print the summary as JSON.") var json = false
@@ -54,6 +55,9 @@ struct LocalCommand: AsyncParsableCommand {
     func validate() throws {
         guard (1...32).contains(workers) else { throw ValidationError("--workers must be in 1...32") }
         guard cpuShare > 0, cpuShare <= 1 else { throw ValidationError("--cpu-share must be in (0, 1]") }
+        if resume != nil, config != nil || out != nil {
+            throw ValidationError("--resume takes the run's own folder and config; drop --config and --out")
+        }
         _ = try LinkSpec(parsing: link)
         _ = try parsedSpeeds()
     }
@@ -91,17 +95,38 @@ struct LocalCommand: AsyncParsableCommand {
     /// Runs the coordinator and workers to the end; returns the summary, the run folder and the
     /// tokenizer of the run's data (when known).
     func execute(interrupt: InterruptFlag) async throws -> (LocalSummary, URL, URL?) {
-        let folder = out.map { URL(fileURLWithPath: $0) } ?? RunDirectory.timestampedURL(under: URL(fileURLWithPath: runs), prefix: "local")
+        if let resume { try checkResumable(URL(fileURLWithPath: resume)) }
+        let folder = (resume ?? out).map { URL(fileURLWithPath: $0) } ?? RunDirectory.timestampedURL(under: URL(fileURLWithPath: runs), prefix: "local")
         let (cfg, tokenizer) = try resolveConfig()
         let summary = try await LocalRun(command: self, config: cfg, folder: folder, interrupt: interrupt).run()
         return (summary, folder, tokenizer)
+    }
+
+    /// A run folder can be resumed when its workers saved state; more workers take over the
+    /// state of the first, fewer leave the missing ones' data out.
+    private func checkResumable(_ folder: URL) throws {
+        guard FileManager.default.fileExists(atPath: folder.appendingPathComponent("config.yaml").path) else {
+            throw ValidationError("\(folder.path) is not a multi-worker run folder (no config.yaml)")
+        }
+        let states = folder.appendingPathComponent("checkpoints/workers")
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: states.path)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+        guard !names.isEmpty else {
+            throw ValidationError("nothing to resume in \(folder.path): no worker saved its state (checkpoint.interval > 0 saves it as the run goes)")
+        }
+        if names.count != workers {
+            print("resuming \(names.count) workers' state with \(workers): "
+                + (workers > names.count ? "the new ones start from the first worker's model and optimizer state"
+                                         : "the data shares of the others are left out"))
+        }
     }
 
     /// The config with the flags applied, and the tokenizer its data was prepared with.
     private func resolveConfig() throws -> (TrainConfig, URL?) {
         var cfg: TrainConfig
         var tokenizer: URL?
-        if let config {
+        if let resume {
+            cfg = try TrainConfig.load(contentsOf: URL(fileURLWithPath: resume).appendingPathComponent("config.yaml"))
+        } else if let config {
             cfg = try TrainConfig.load(contentsOf: URL(fileURLWithPath: config))
         } else {
             cfg = try TrainConfig.load(yaml: defaultLocalConfig, source: "the default local config")

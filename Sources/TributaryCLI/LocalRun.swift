@@ -139,6 +139,7 @@ struct LocalRun {
         process.executableURL = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
         process.arguments = ["worker", "--join", "127.0.0.1:\(port)", "--token-file", tokenFile.path, "--name", "worker-\(index)",
                              "--speed", String(speed), "--link", command.link, "--threads", "1", "--out", folder.path, "--log-level", "warning"]
+            + (command.resume != nil ? ["--resume"] : [])
         let log = folder.appendingPathComponent("logs/worker-\(index).log")
         guard FileManager.default.createFile(atPath: log.path, contents: nil) else { throw ValidationError("cannot create \(log.path)") }
         let handle = try FileHandle(forWritingTo: log)

@@ -19,6 +19,13 @@ public final class ErrorFeedback {
         self.beta = beta
     }
 
+    /// Puts back a saved residual (resuming a run); false when its size is wrong.
+    public func restore(residual saved: [Float]) -> Bool {
+        guard saved.count == residual.count else { return false }
+        residual = saved
+        return true
+    }
+
     /// Adds `delta` to the residual, appends its encoding to `buffer`, and keeps what was lost.
     public func encode(_ delta: UnsafeBufferPointer<Float>, codec: any VectorCodec, rounding: RoundingMode,
                        random: inout LaneRandom, into buffer: inout ByteBuffer) throws {

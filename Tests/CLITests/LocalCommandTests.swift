@@ -31,7 +31,8 @@ final class LocalCommandTests: XCTestCase {
     }
 
     /// A small Markov-source run config.
-    func writeConfig(in dir: URL, steps: Int, batch: Int = 4, channels: Int = 32, extra: String = "") throws -> String {
+    func writeConfig(in dir: URL, steps: Int, batch: Int = 4, channels: Int = 32, checkpoint: String = "{interval: 0, keep: 1}",
+                     extra: String = "") throws -> String {
         let url = dir.appendingPathComponent("run.yaml")
         try """
             model: {vocabSize: 32, contextLength: 32, layers: 2, heads: 2, channels: \(channels)}
@@ -41,7 +42,7 @@ final class LocalCommandTests: XCTestCase {
             optimizer: {learningRate: 0.01, warmupSteps: 5}
             data: {markovVocabulary: 32, trainTokens: 60000, validationTokens: 4096}
             evaluation: {interval: 0, batches: 3}
-            checkpoint: {interval: 0, keep: 1}
+            checkpoint: \(checkpoint)
             \(extra)
             """.write(to: url, atomically: true, encoding: .utf8)
         return url.path
@@ -147,5 +148,82 @@ final class LocalCommandTests: XCTestCase {
         let codec = try runTributary(["local", "--config", config, "--out", dir.appendingPathComponent("r").path])
         XCTAssertNotEqual(codec.status, 0)
         XCTAssertTrue(codec.stderr.contains("strategy.codec"), codec.stderr)
+    }
+
+    /// Starts `tributary local` into `folder` and stops it (Ctrl-C) once every worker saved
+    /// `steps` steps or more.
+    func startAndStop(_ arguments: [String], folder: URL, workers: Int, steps: Int) throws {
+        let process = Process()
+        process.executableURL = tributaryExecutable
+        process.arguments = ["local", "--out", folder.path] + arguments
+        let log = folder.deletingLastPathComponent().appendingPathComponent("\(folder.lastPathComponent).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let output = try FileHandle(forWritingTo: log)
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let states = folder.appendingPathComponent("checkpoints/workers")
+        func saved(_ worker: String) -> Int {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: states.appendingPathComponent(worker).path)) ?? []
+            return names.filter { $0.hasPrefix("step-") && !$0.contains(".") }.compactMap { Int($0.dropFirst(5)) }.max() ?? 0
+        }
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, process.isRunning, (0..<workers).map({ saved("worker-\($0)") }).min()! < steps {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        XCTAssertTrue(process.isRunning, "the run ended before it could be stopped")
+        process.interrupt()
+        process.waitUntilExit()
+        try output.close()
+        XCTAssertEqual(process.terminationStatus, 130, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
+    }
+
+    func reports(in folder: URL) throws -> [Report] {
+        try String(contentsOf: folder.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+            .map { try JSONDecoder().decode(Report.self, from: Data($0.utf8)) }
+    }
+
+    /// A DiLoCo run stopped mid-way (Ctrl-C) and resumed with `local --resume` ends with the same
+    /// parameters, bit for bit, as the same run never stopped: every worker saves its inner
+    /// optimizer, data position, outer momentum and error-feedback residual, and the workers
+    /// agree on the newest round all of them saved. Resumed with a third worker, the newcomer
+    /// takes the first worker's state and all three agree to the end.
+    func testStoppedRunResumesToTheSameParametersAndTakesANewWorker() throws {
+        let dir = try temporaryDirectory()
+        let config = try writeConfig(in: dir, steps: 100, checkpoint: "{interval: 5, keep: 2}")
+        let common = ["--config", config, "--workers", "2", "--strategy", "diloco", "--codec", "int8", "--inner-steps", "5",
+                      "--round", "steps", "--speeds", "1", "--link", "unlimited", "--throttles", "0.05,0.05"]
+        let straight = dir.appendingPathComponent("straight")
+        let a = try runTributary(["local", "--out", straight.path] + common)
+        XCTAssertEqual(a.status, 0, a.stderr)
+
+        let stopped = dir.appendingPathComponent("stopped")
+        try startAndStop(common, folder: stopped, workers: 2, steps: 10)
+        let before = try reports(in: stopped).count
+        let b = try runTributary(["local", "--resume", stopped.path, "--workers", "2", "--speeds", "1", "--link", "unlimited"])
+        XCTAssertEqual(b.status, 0, b.stderr + b.stdout)
+        func finalHashes(_ folder: URL) throws -> Set<String> { Set(try reports(in: folder).filter { $0.round == 19 }.compactMap(\.parameterHash)) }
+        let expected = try finalHashes(straight)
+        XCTAssertEqual(expected.count, 1)
+        XCTAssertEqual(try finalHashes(stopped), expected, "the resumed run must end where the straight one did")
+        XCTAssertGreaterThan(before, 0)
+        XCTAssertGreaterThan(try reports(in: stopped).count, before, "the resumed run appends to the reports")
+
+        // Resuming a finished run is refused with the reason.
+        let again = try runTributary(["local", "--resume", stopped.path, "--workers", "2", "--speeds", "1", "--link", "unlimited"])
+        XCTAssertNotEqual(again.status, 0)
+        XCTAssertTrue(again.stderr.contains("already finished"), again.stderr)
+
+        // Two workers stopped, three resume: the new one starts from the others' state.
+        let grown = dir.appendingPathComponent("grown")
+        try startAndStop(common, folder: grown, workers: 2, steps: 10)
+        let earlier = try reports(in: grown)
+        let c = try runTributary(["local", "--resume", grown.path, "--workers", "3", "--speeds", "1", "--link", "unlimited"])
+        XCTAssertEqual(c.status, 0, c.stderr + c.stdout)
+        let resumed = Array(try reports(in: grown).dropFirst(earlier.count))
+        let newcomer = resumed.filter { $0.name == "worker-2" }
+        XCTAssertEqual(newcomer.map(\.round).max(), 19, "the third worker trains to the end")
+        XCTAssertLessThanOrEqual(newcomer.map(\.round).min() ?? .max, (earlier.map(\.round).max() ?? 0) + 1, "no round is skipped")
+        assertIdenticalParameters(resumed, workers: 3)
     }
 }
