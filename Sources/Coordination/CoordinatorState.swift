@@ -112,7 +112,7 @@ public struct CoordinatorState: Sendable {
     public mutating func report(_ report: WorkerReport, now: Double) throws(CoordinatorRefusal) -> Bool {
         _ = try heartbeat(report.name, now: now)
         let i = try index(of: report.name)
-        if let last = members[i].lastReport, last.round >= report.round || last.finished { return false }
+        if let last = members[i].lastReport, (last.epoch ?? 0) >= (report.epoch ?? 0), last.round >= report.round || last.finished { return false }
         members[i].lastReport = report
         let active = members.filter { $0.state == .active }
         if !active.isEmpty, active.allSatisfy({ $0.lastReport?.finished == true }) { phase = .finished }
@@ -134,12 +134,14 @@ public struct CoordinatorState: Sendable {
         return lost
     }
 
-    /// Active members in the ring's order, and whether the ring is complete. The order is by
-    /// name, not by who joined first: the same workers always form the same ring, so a run and
-    /// its resumption (or a rerun) sum their vectors in the same order, bit for bit.
+    /// Active members in the ring's order, and whether the ring can form: every expected worker
+    /// before training starts, whoever is active after (a lost worker's peers go on without it).
+    /// The order is by name, not by who joined first: the same workers always form the same
+    /// ring, so a run and its resumption (or a rerun) sum their vectors in the same order.
     public var ring: RingView {
         let active = members.filter { $0.state == .active }.sorted { $0.name < $1.name }
-        return RingView(epoch: epoch, ready: active.count == run.expectedWorkers,
+        let ready = phase == .waiting ? active.count == run.expectedWorkers : !active.isEmpty
+        return RingView(epoch: epoch, ready: ready,
                         members: active.map { RingMember(rank: $0.rank, name: $0.name, host: $0.host, port: $0.port) })
     }
 

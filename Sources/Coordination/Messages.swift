@@ -96,6 +96,9 @@ public struct WorkerReport: Codable, Sendable, Equatable {
     public var finished: Bool
     /// FNV-1a of the shared parameters after the round: equal on every worker when they agree.
     public var parameterHash: String?
+    /// The ring epoch the round ran in: after a worker is lost the others go back to their last
+    /// saved round, and their reports of a later epoch replace those of the old one.
+    public var epoch: Int?
 
     public init(name: String, round: Int, rounds: Int, steps: Int, tokens: Int, loss: Double, validationLoss: Double?,
                 bytesSent: Int, bytesReceived: Int, computeSeconds: Double, waitSeconds: Double, elapsedSeconds: Double,

@@ -33,6 +33,7 @@ public final class DistributedTrainer {
     private var waitSeconds = 0.0
     private var tokens = 0
     private var start = DispatchTime.now().uptimeNanoseconds
+    private var continuing = false
 
     /// `speed` emulates a slower device (see `ComputeThrottle`); `checkpoints` is given to the
     /// worker that saves the shared model (rank 0); `workerState` to every worker that keeps
@@ -62,7 +63,7 @@ public final class DistributedTrainer {
     /// go on from there.
     @discardableResult
     public func run(resume: Bool = false, report: (WorkerReport) async -> Void) async throws -> WorkerReport {
-        start = DispatchTime.now().uptimeNanoseconds
+        if !continuing { start = DispatchTime.now().uptimeNanoseconds }
         let saved = resume ? try await restoreAgreedState() : nil
         let total = strategy.name == .ddp ? trainer.config.steps : (trainer.config.steps + strategy.innerSteps - 1) / strategy.innerSteps
         if let saved, saved.progress >= total {
@@ -72,6 +73,18 @@ public final class DistributedTrainer {
         case .ddp: return try await runDDP(from: saved, report: report)
         case .diloco: return try await runDiLoCo(from: saved, report: report)
         }
+    }
+
+    /// Keeps counting from an earlier ring of this worker (one that broke when a peer was lost):
+    /// tokens, bytes, computing and waiting seconds, and time since `startedAt` (uptime ns).
+    public func continueCounting(from report: WorkerReport, startedAt: UInt64) {
+        tokens = report.tokens
+        computeSeconds = report.computeSeconds
+        waitSeconds = report.waitSeconds
+        totals.bytesSent = report.bytesSent
+        totals.bytesReceived = report.bytesReceived
+        start = startedAt
+        continuing = true
     }
 
     /// Strategy state saved beside a worker's checkpoint: how far it got (steps for DDP, rounds
@@ -125,7 +138,7 @@ public final class DistributedTrainer {
         if !receiving {
             let velocity = state.vectors["outer.velocity"] ?? [Float](repeating: 0, count: count)
             for (k, slab) in [model.parameters, optimizer.m, optimizer.v].enumerated() {
-                UnsafeMutableBufferPointer(rebasing: message.buffer[(k * count)..<((k + 1) * count)]).update(fromContentsOf: slab.buffer)
+                _ = UnsafeMutableBufferPointer(rebasing: message.buffer[(k * count)..<((k + 1) * count)]).update(fromContentsOf: slab.buffer)
             }
             _ = velocity.withUnsafeBufferPointer { UnsafeMutableBufferPointer(rebasing: message.buffer[(3 * count)..<(4 * count)]).update(fromContentsOf: $0) }
             message.base[4 * count] = Float(trainer.step)
@@ -134,7 +147,7 @@ public final class DistributedTrainer {
         // Workers with state of their own keep it (their G is the same); the others take the source's.
         guard receiving, state.vectors.isEmpty else { return }
         for (k, slab) in [model.parameters, optimizer.m, optimizer.v].enumerated() {
-            slab.buffer.update(fromContentsOf: UnsafeBufferPointer(rebasing: message.buffer[(k * count)..<((k + 1) * count)]))
+            _ = slab.buffer.update(fromContentsOf: UnsafeBufferPointer(rebasing: message.buffer[(k * count)..<((k + 1) * count)]))
         }
         state.vectors["outer.velocity"] = Array(message.buffer[(3 * count)..<(4 * count)])
         trainer.restore(step: Int(message.base[4 * count]), trainCursor: ring.rank * (trainer.trainTokenCount / ring.size))

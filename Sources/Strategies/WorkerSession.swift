@@ -1,6 +1,8 @@
 import Collectives
 import Coordination
+import Dispatch
 import Foundation
+import Synchronization
 import Logging
 import ModelCore
 import NIOCore
@@ -71,32 +73,6 @@ public enum WorkerSession {
         }
         defer { heartbeat.cancel() }
 
-        let deadline = NIODeadline.now() + options.patience
-        var view = try await client.heartbeat(options.name)
-        while !view.ready {
-            guard NIODeadline.now() < deadline else {
-                throw CoordinatorClientError(reason: "the ring did not fill: \(view.members.count) of \(run.expectedWorkers) workers joined in time")
-            }
-            try await Task.sleep(nanoseconds: 200_000_000)
-            view = try await client.heartbeat(options.name)
-        }
-        guard let position = view.members.firstIndex(where: { $0.name == options.name }) else {
-            throw CoordinatorClientError(reason: "the coordinator's ring does not list this worker")
-        }
-        peerOptions.local.rank = UInt32(position)
-        let ring = try await Ring.form(rank: position, peers: view.members.map { ($0.host, $0.port) }, listener: listener,
-                                       options: peerOptions, group: group, runID: run.runID)
-        defer { Task { await ring.close() } }
-        logger.info("ring formed", metadata: ["rank": "\(position)", "size": "\(ring.size)"])
-
-        let checkpoints = position == 0 ? options.checkpointFolder.map {
-            CheckpointStore(directory: $0.appendingPathComponent("checkpoints"), keep: config.checkpoint.keep)
-        } : nil
-        let workerState = options.checkpointFolder.map {
-            CheckpointStore(directory: $0.appendingPathComponent("checkpoints/workers/\(options.name)"), keep: max(2, config.checkpoint.keep))
-        }
-        let worker = try DistributedTrainer(config: config, ring: ring, name: options.name, speed: options.speed,
-                                            checkpoints: checkpoints, workerState: workerState)
         // Reports go out in order from one background task: training never waits for the
         // coordinator, and the coordinator never sees round 5 before round 4.
         let (reports, outbox) = AsyncStream.makeStream(of: WorkerReport.self)
@@ -105,17 +81,99 @@ public enum WorkerSession {
                 do { try await client.report(report) } catch { logger.warning("report of round \(report.round) failed: \(error)") }
             }
         }
-        let final: WorkerReport
-        do { final = try await worker.run(resume: options.resume) { outbox.yield($0) } } catch {
+        defer { outbox.finish() }
+        var resume = options.resume
+        var minimumEpoch = 0
+        var reforms = 0
+        let started = DispatchTime.now().uptimeNanoseconds
+        let latest = Mutex<WorkerReport?>(nil)
+        while true {
+            let view = try await readyRing(client: client, name: options.name, minimumEpoch: minimumEpoch, patience: options.patience,
+                                           expected: run.expectedWorkers)
+            guard let position = view.members.firstIndex(where: { $0.name == options.name }) else {
+                throw CoordinatorClientError(reason: "the coordinator's ring does not list this worker")
+            }
+            peerOptions.local.rank = UInt32(position)
+            let ring: Ring
+            do {
+                // After a loss, a short patience: a peer still busy with an older ring is retried
+                // with the newest view instead of being waited for.
+                ring = try await Ring.form(rank: position, peers: view.members.map { ($0.host, $0.port) }, listener: listener,
+                                           options: peerOptions, group: group, runID: run.runID,
+                                           patience: minimumEpoch > 0 ? .seconds(10) : .seconds(60))
+            } catch where minimumEpoch > 0 && reforms < maxReforms {
+                // A peer may still be finishing the broken ring, or another one was lost meanwhile.
+                reforms += 1
+                logger.warning("forming the ring of epoch \(view.epoch) failed (\(error)); trying again")
+                try await Task.sleep(nanoseconds: 500_000_000)
+                continue
+            }
+            logger.info("ring formed", metadata: ["rank": "\(position)", "size": "\(ring.size)", "epoch": "\(view.epoch)"])
+            let checkpoints = position == 0 ? options.checkpointFolder.map {
+                CheckpointStore(directory: $0.appendingPathComponent("checkpoints"), keep: config.checkpoint.keep)
+            } : nil
+            let workerState = options.checkpointFolder.map {
+                CheckpointStore(directory: $0.appendingPathComponent("checkpoints/workers/\(options.name)"), keep: max(2, config.checkpoint.keep))
+            }
+            let final: WorkerReport
+            do {
+                let worker = try DistributedTrainer(config: config, ring: ring, name: options.name, speed: options.speed,
+                                                    checkpoints: checkpoints, workerState: workerState)
+                if let earlier = latest.withLock({ $0 }) { worker.continueCounting(from: earlier, startedAt: started) }
+                let epoch = view.epoch
+                final = try await worker.run(resume: resume) { report in
+                    var stamped = report
+                    stamped.epoch = epoch
+                    latest.withLock { $0 = stamped }
+                    outbox.yield(stamped)
+                }
+            } catch where reforms < maxReforms && isPeerFailure(error) {
+                // A peer is gone: wait for the coordinator to drop it, then go on with the
+                // others from the newest round every one of them saved.
+                await ring.close()
+                reforms += 1
+                logger.warning("the ring broke (\(error)); re-forming without the lost worker and going back to the last saved round")
+                if options.checkpointFolder == nil { logger.warning("this worker saves no state (no --out): unless the others saved some, the run starts over") }
+                (resume, minimumEpoch) = (true, view.epoch + 1)
+                continue
+            } catch {
+                await ring.close()
+                throw error
+            }
             outbox.finish()
-            throw error
+            await sender.value
+            // Let the neighbours finish reading before the links close.
+            try await Task.sleep(nanoseconds: 200_000_000)
+            await ring.close()
+            try? await client.leave(options.name)
+            return final
         }
-        outbox.finish()
-        await sender.value
-        // Let the neighbours finish reading before the links close.
-        try await Task.sleep(nanoseconds: 200_000_000)
-        try? await client.leave(options.name)
-        return final
+    }
+
+    /// Whether `error` came from the ring (a peer gone, a link closed or timed out) rather than
+    /// from this worker's config, data or saved state, which re-forming cannot fix.
+    static func isPeerFailure(_ error: any Error) -> Bool {
+        !(error is ConfigError || error is CheckpointError || error is TrainingError || error is CoordinatorClientError
+            || error is CancellationError)
+    }
+
+    /// How many times a worker re-forms its ring after losing peers before it gives up.
+    static let maxReforms = 16
+
+    /// Waits (heartbeating) for a ring that can form, of `minimumEpoch` or later.
+    static func readyRing(client: CoordinatorClient, name: String, minimumEpoch: Int, patience: TimeAmount, expected: Int) async throws -> RingView {
+        let deadline = NIODeadline.now() + patience
+        var view = try await client.heartbeat(name)
+        while !view.ready || view.epoch < minimumEpoch {
+            guard NIODeadline.now() < deadline else {
+                throw CoordinatorClientError(reason: minimumEpoch == 0
+                    ? "the ring did not fill: \(view.members.count) of \(expected) workers joined in time"
+                    : "the coordinator did not drop the lost worker in time (ring epoch still \(view.epoch))")
+            }
+            try await Task.sleep(nanoseconds: 200_000_000)
+            view = try await client.heartbeat(name)
+        }
+        return view
     }
 
     /// Retries `body` with backoff (50 ms doubling to 1 s) while the coordinator is unreachable;

@@ -49,13 +49,15 @@ func makeLogger(_ label: String, level: Logger.Level) -> Logger {
 }
 
 /// Serves a coordinator for `config` until every worker has finished; writes the run folder.
-func serveCoordinator(config: TrainConfig, workers: Int, token: String, host: String, port: Int, folder: URL,
+func serveCoordinator(config: TrainConfig, workers: Int, token: String, host: String, port: Int, folder: URL, heartbeatTimeout: Double,
                       logger: Logger, onListening: @escaping @Sendable (Int) async -> Void) async throws {
     let layout = ParameterLayout(config: config.model)
     let run = RunDescription(runID: UInt64.random(in: 1...UInt64.max), expectedWorkers: workers, configYAML: try config.yaml(),
                              layoutHash: hex16(layout.hash))
     let runFolder = try ClusterRunFolder(url: folder, config: config)
-    let coordinator = Coordinator(state: CoordinatorState(run: run, token: token), logger: logger) { runFolder.append($0, rank: $1) }
+    let coordinator = Coordinator(state: CoordinatorState(run: run, token: token, heartbeatTimeout: heartbeatTimeout), logger: logger) {
+        runFolder.append($0, rank: $1)
+    }
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask {
             do {
@@ -85,9 +87,12 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "The run's training config (YAML), including its strategy section.") var config: String
     @Option(help: "Workers the ring waits for.") var workers: Int
     @Option(help: "Run folder (default: a new one under runs/).") var out: String?
+    @Option(help: "Seconds without a heartbeat after which a worker counts as lost and the others go on without it.")
+    var heartbeatTimeout = 15.0
 
     func validate() throws {
         guard (1...256).contains(workers) else { throw ValidationError("--workers must be in 1...256") }
+        guard (0.5...3600).contains(heartbeatTimeout) else { throw ValidationError("--heartbeat-timeout must be in 0.5...3600 seconds") }
     }
 
     func run() async throws {
@@ -97,7 +102,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             let (host, port) = try parseHostPort(listen, flag: "--listen")
             let folder = out.map { URL(fileURLWithPath: $0) } ?? RunDirectory.timestampedURL(under: URL(fileURLWithPath: "runs"), prefix: "cluster")
             try await serveCoordinator(config: cfg, workers: workers, token: token, host: host, port: port, folder: folder,
-                                       logger: makeLogger("coordinator", level: .info)) { port in
+                                       heartbeatTimeout: heartbeatTimeout, logger: makeLogger("coordinator", level: .info)) { port in
                 print("coordinator on \(host):\(port), waiting for \(workers) workers; run folder \(folder.path)")
                 fflush(nil)
             }

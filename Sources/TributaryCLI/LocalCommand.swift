@@ -47,6 +47,8 @@ struct LocalCommand: AsyncParsableCommand {
     static let defaultCorpus = "/usr/share/games/fortunes"
     @Option(help: "Text corpus for the default config.") var corpus = LocalCommand.defaultCorpus
     @Option(help: "Run folder (default: a new one under --runs).") var out: String?
+    @Option(help: "Seconds without a heartbeat after which a worker counts as lost; the others go back to their last saved round and go on without it.")
+    var heartbeatTimeout = 6.0
     @Option(help: "Continue the run in this folder from the newest state its workers saved (its config; --workers may differ).") var resume: String?
     @Option(help: "Parent of new run folders and of the prepared default corpus.") var runs = "runs"
     @Option(help: "Prompt of the sample printed at the end.") var prompt = "The"
@@ -55,6 +57,7 @@ struct LocalCommand: AsyncParsableCommand {
     func validate() throws {
         guard (1...32).contains(workers) else { throw ValidationError("--workers must be in 1...32") }
         guard cpuShare > 0, cpuShare <= 1 else { throw ValidationError("--cpu-share must be in (0, 1]") }
+        guard (0.5...3600).contains(heartbeatTimeout) else { throw ValidationError("--heartbeat-timeout must be in 0.5...3600 seconds") }
         if resume != nil, config != nil || out != nil {
             throw ValidationError("--resume takes the run's own folder and config; drop --config and --out")
         }

@@ -102,7 +102,9 @@ struct LocalRun {
             try await withThrowingTaskGroup(of: StatusReport?.self) { group in
                 group.addTask {
                     try await serveCoordinator(config: config, workers: command.workers, token: token, host: "127.0.0.1", port: 0,
-                                               folder: folder, logger: logger) { ports.continuation.yield($0) }
+                                               folder: folder, heartbeatTimeout: command.heartbeatTimeout, logger: logger) {
+                        ports.continuation.yield($0)
+                    }
                     return nil
                 }
                 var iterator = ports.stream.makeAsyncIterator()
@@ -149,13 +151,21 @@ struct LocalRun {
         return process
     }
 
-    /// Returns the final status once every worker exited cleanly and the run finished; throws
-    /// with the worker's log when one fails.
+    /// Returns the final status once every worker exited and the run finished. A worker that
+    /// fails while the others train is left behind (they re-form the ring without it); one that
+    /// fails before training starts, or the last one, stops the run with its log.
     private func watch(_ processes: [Process], client: CoordinatorClient) async throws -> StatusReport? {
+        var lost: Set<Int> = []
         while true {
             try await Task.sleep(nanoseconds: 300_000_000)
-            for (i, p) in processes.enumerated() where !p.isRunning && p.terminationStatus != 0 {
+            for (i, p) in processes.enumerated() where !p.isRunning && p.terminationStatus != 0 && !lost.contains(i) {
                 let log = folder.appendingPathComponent("logs/worker-\(i).log")
+                let training = (try? await client.status())?.phase == .training
+                if training && processes.enumerated().contains(where: { $0.offset != i && !lost.contains($0.offset) && $0.element.isRunning }) {
+                    lost.insert(i)
+                    printError("\nworker-\(i) failed (exit \(p.terminationStatus), log \(log.path)); the others go back to their last saved round and go on without it")
+                    continue
+                }
                 let tail = (try? String(contentsOf: log, encoding: .utf8))?.split(separator: "\n").suffix(5).joined(separator: "\n") ?? ""
                 throw ValidationError("worker-\(i) failed (exit \(p.terminationStatus)); the end of \(log.path):\n\(tail)")
             }

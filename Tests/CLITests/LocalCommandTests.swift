@@ -15,6 +15,7 @@ final class LocalCommandTests: XCTestCase {
         var elapsedSeconds: Double
         var steps: Int
         var parameterHash: String?
+        var epoch: Int?
     }
     struct Summary: Decodable {
         struct Worker: Decodable {
@@ -157,7 +158,7 @@ final class LocalCommandTests: XCTestCase {
         process.executableURL = tributaryExecutable
         process.arguments = ["local", "--out", folder.path] + arguments
         let log = folder.deletingLastPathComponent().appendingPathComponent("\(folder.lastPathComponent).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let output = try FileHandle(forWritingTo: log)
         process.standardOutput = output
         process.standardError = output
@@ -226,4 +227,50 @@ final class LocalCommandTests: XCTestCase {
         XCTAssertLessThanOrEqual(newcomer.map(\.round).min() ?? .max, (earlier.map(\.round).max() ?? 0) + 1, "no round is skipped")
         assertIdenticalParameters(resumed, workers: 3)
     }
+
+    /// A worker killed mid-run (SIGKILL): the coordinator drops it after the heartbeat timeout,
+    /// the others re-form the ring, go back to the newest round both saved and train to the end,
+    /// bit-identical every round; the run ends successfully.
+    func testAWorkerLostMidRunLeavesTheOthersTrainingToTheEnd() throws {
+        let dir = try temporaryDirectory()
+        let config = try writeConfig(in: dir, steps: 100, checkpoint: "{interval: 5, keep: 2}")
+        let folder = dir.appendingPathComponent("run")
+        let process = Process()
+        process.executableURL = tributaryExecutable
+        process.arguments = ["local", "--out", folder.path, "--config", config, "--workers", "3", "--strategy", "diloco", "--codec", "int8",
+                             "--inner-steps", "5", "--round", "steps", "--speeds", "1", "--link", "unlimited",
+                             "--throttles", "0.05,0.05,0.05", "--heartbeat-timeout", "1"]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = out
+        try process.run()
+        let states = folder.appendingPathComponent("checkpoints/workers/worker-2")
+        let deadline = Date().addingTimeInterval(60)
+        func saved() -> Int {
+            ((try? FileManager.default.contentsOfDirectory(atPath: states.path)) ?? [])
+                .filter { $0.hasPrefix("step-") && !$0.contains(".") }.compactMap { Int($0.dropFirst(5)) }.max() ?? 0
+        }
+        while Date() < deadline, process.isRunning, saved() < 10 { Thread.sleep(forTimeInterval: 0.02) }
+        XCTAssertTrue(process.isRunning, "the run ended before a worker could be lost")
+        let kill = Process()
+        kill.executableURL = URL(fileURLWithPath: "/usr/bin/pkill")
+        kill.arguments = ["-KILL", "-f", "\(folder.path)/token --name worker-2"]
+        try kill.run()
+        kill.waitUntilExit()
+        XCTAssertEqual(kill.terminationStatus, 0, "worker-2 was not found to kill")
+        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, output)
+        XCTAssertTrue(output.contains("worker-2 failed"), output)
+
+        let all = try reports(in: folder)
+        let later = all.filter { ($0.epoch ?? 0) > 0 && $0.name != "worker-2" }
+        XCTAssertFalse(later.isEmpty, "the survivors report after re-forming")
+        let epochs = Set(later.compactMap(\.epoch))
+        let last = try XCTUnwrap(epochs.max())
+        let survivors = later.filter { $0.epoch == last }
+        assertIdenticalParameters(survivors, workers: 2)
+        XCTAssertEqual(survivors.map(\.round).max(), 19, "the survivors train to the end")
+    }
 }
+
