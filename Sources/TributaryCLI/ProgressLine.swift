@@ -26,6 +26,7 @@ struct ProgressLine {
 
 /// 12345.6 → "12,346".
 func formatCount(_ value: Double) -> String {
+    guard value.isFinite else { return "?" }
     let formatter = NumberFormatter()
     formatter.numberStyle = .decimal
     formatter.maximumFractionDigits = 0
