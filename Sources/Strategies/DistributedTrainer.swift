@@ -24,6 +24,8 @@ public final class DistributedTrainer {
     /// This worker's own state (inner optimizer, data position, strategy vectors), saved at
     /// every checkpoint so that the run can resume where it stopped.
     let workerState: CheckpointStore?
+    /// The last rounds' state in memory, shared with the rings this worker forms after a loss.
+    let memory: RoundMemory?
     let feedback: ErrorFeedback?
     private var random: LaneRandom
     /// Frame round of the next collective: the same sequence on every worker.
@@ -39,7 +41,7 @@ public final class DistributedTrainer {
     /// worker that saves the shared model (rank 0); `workerState` to every worker that keeps
     /// its own state for resuming.
     public init(config: TrainConfig, ring: Ring, name: String, speed: Double, checkpoints: CheckpointStore?,
-                workerState: CheckpointStore? = nil) throws {
+                workerState: CheckpointStore? = nil, memory: RoundMemory? = nil) throws {
         guard let codec = CodecID(name: config.strategy.codec) else {
             throw ConfigError(field: "strategy.codec", reason: "unknown codec '\(config.strategy.codec)'; use fp32, fp16, bf16, int8, int4 or topk")
         }
@@ -51,6 +53,7 @@ public final class DistributedTrainer {
         throttle = ComputeThrottle(speed: speed)
         self.checkpoints = checkpoints
         self.workerState = workerState
+        self.memory = memory
         let lossy = codec != .fp32
         feedback = lossy ? ErrorFeedback(count: trainer.model.layout.count, beta: config.strategy.errorFeedback) : nil
         random = LaneRandom(seed: config.seed &+ UInt64(ring.rank) &* 7919)
@@ -106,17 +109,23 @@ public final class DistributedTrainer {
             guard let vectors = try? CheckpointStore.strategyState(at: url), let p = vectors["progress"]?.first else { continue }
             mine.append((url, SavedState(progress: Int(p), vectors: vectors)))
         }
+        let remembered = memory?.progresses ?? []
         let n = ring.size
         let shared = FloatSlab(count: n)
-        shared.base[ring.rank] = Float(mine.first?.state.progress ?? 0)
+        shared.base[ring.rank] = Float(max(mine.first?.state.progress ?? 0, remembered.first ?? 0))
         try await allReduce(shared.buffer, codec: .fp32)
         let newest = Array(shared.buffer)
         guard let lowest = newest.filter({ $0 > 0 }).min(), let source = newest.firstIndex(where: { $0 > 0 }) else { return nil }
         let agreed = Int(lowest)
         var state = SavedState(progress: agreed, vectors: [:])
-        if !mine.isEmpty {
+        if let vectors = memory?.restore(progress: agreed, into: trainer) {
+            if let residual = vectors["feedback.residual"], let feedback, !feedback.restore(residual: residual) {
+                throw ConfigError(field: "resume", reason: "the remembered error-feedback residual has the wrong size")
+            }
+            state = SavedState(progress: agreed, vectors: vectors)
+        } else if !mine.isEmpty || !remembered.isEmpty {
             guard let (url, saved) = mine.first(where: { $0.state.progress == agreed }) else {
-                throw ConfigError(field: "resume", reason: "\(name) has no saved state at \(agreed), the newest every worker has (its own: \(mine.map(\.state.progress)))")
+                throw ConfigError(field: "resume", reason: "\(name) has no saved state at \(agreed), the newest every worker has (its own: \(mine.map(\.state.progress)) on disk, \(remembered) in memory)")
             }
             try CheckpointStore.restore(from: url, into: trainer)
             if let residual = saved.vectors["feedback.residual"], let feedback, !feedback.restore(residual: residual) {
@@ -153,14 +162,15 @@ public final class DistributedTrainer {
         trainer.restore(step: Int(message.base[4 * count]), trainCursor: ring.rank * (trainer.trainTokenCount / ring.size))
     }
 
-    /// Saves the shared model (rank 0) and this worker's own state when a checkpoint is due.
+    /// Remembers this round's state, and saves the shared model (rank 0) and this worker's own
+    /// state when a checkpoint is due.
     private func saveCheckpointIfDue(final: Bool, due: Bool, progress: Int, strategyVectors: [(name: String, values: [Float])] = []) throws {
-        guard final || due else { return }
-        try checkpoints?.save(trainer)
-        guard let workerState else { return }
         var vectors = [(name: "progress", values: [Float(progress)])] + strategyVectors
         if let feedback { vectors.append((name: "feedback.residual", values: feedback.residual)) }
-        try workerState.save(trainer, strategy: vectors)
+        memory?.remember(trainer, progress: progress, vectors: Dictionary(vectors.map { ($0.name, $0.values) }) { a, _ in a })
+        guard final || due else { return }
+        try checkpoints?.save(trainer)
+        try workerState?.save(trainer, strategy: vectors)
     }
 
     // MARK: DDP

@@ -87,6 +87,7 @@ public enum WorkerSession {
         var reforms = 0
         let started = DispatchTime.now().uptimeNanoseconds
         let latest = Mutex<WorkerReport?>(nil)
+        let memory = RoundMemory()
         while true {
             let view = try await readyRing(client: client, name: options.name, minimumEpoch: minimumEpoch, patience: options.patience,
                                            expected: run.expectedWorkers)
@@ -118,7 +119,7 @@ public enum WorkerSession {
             let final: WorkerReport
             do {
                 let worker = try DistributedTrainer(config: config, ring: ring, name: options.name, speed: options.speed,
-                                                    checkpoints: checkpoints, workerState: workerState)
+                                                    checkpoints: checkpoints, workerState: workerState, memory: memory)
                 if let earlier = latest.withLock({ $0 }) { worker.continueCounting(from: earlier, startedAt: started) }
                 let epoch = view.epoch
                 final = try await worker.run(resume: resume) { report in
@@ -132,8 +133,7 @@ public enum WorkerSession {
                 // others from the newest round every one of them saved.
                 await ring.close()
                 reforms += 1
-                logger.warning("the ring broke (\(error)); re-forming without the lost worker and going back to the last saved round")
-                if options.checkpointFolder == nil { logger.warning("this worker saves no state (no --out): unless the others saved some, the run starts over") }
+                logger.warning("the ring broke (\(error)); re-forming without the lost worker and going back to the last round every survivor completed")
                 (resume, minimumEpoch) = (true, view.epoch + 1)
                 continue
             } catch {
