@@ -145,6 +145,7 @@ public enum WorkerSession {
             // Let the neighbours finish reading before the links close.
             try await Task.sleep(nanoseconds: 200_000_000)
             await ring.close()
+            heartbeat.cancel()
             try? await client.leave(options.name)
             return final
         }

@@ -47,7 +47,7 @@ struct LocalCommand: AsyncParsableCommand {
     static let defaultCorpus = "/usr/share/games/fortunes"
     @Option(help: "Text corpus for the default config.") var corpus = LocalCommand.defaultCorpus
     @Option(help: "Run folder (default: a new one under --runs).") var out: String?
-    @Option(help: "Seconds without a heartbeat after which a worker counts as lost; the others go back to their last saved round and go on without it.")
+    @Option(help: "Seconds without a heartbeat after which a worker counts as lost; the others go back to the last round they all completed and go on without it.")
     var heartbeatTimeout = 6.0
     @Option(help: "Continue the run in this folder from the newest state its workers saved (its config; --workers may differ).") var resume: String?
     @Option(help: "Parent of new run folders and of the prepared default corpus.") var runs = "runs"

@@ -163,7 +163,7 @@ struct LocalRun {
                 let training = (try? await client.status())?.phase == .training
                 if training && processes.enumerated().contains(where: { $0.offset != i && !lost.contains($0.offset) && $0.element.isRunning }) {
                     lost.insert(i)
-                    printError("\nworker-\(i) failed (exit \(p.terminationStatus), log \(log.path)); the others go back to their last saved round and go on without it")
+                    printError("\nworker-\(i) failed (exit \(p.terminationStatus), log \(log.path)); the others go back to the last round they all completed and go on without it")
                     continue
                 }
                 let tail = (try? String(contentsOf: log, encoding: .utf8))?.split(separator: "\n").suffix(5).joined(separator: "\n") ?? ""
