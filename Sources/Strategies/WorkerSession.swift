@@ -2,11 +2,11 @@ import Collectives
 import Coordination
 import Dispatch
 import Foundation
-import Synchronization
 import Logging
 import ModelCore
 import NIOCore
 import NIOPosix
+import Synchronization
 import TensorCore
 import Training
 import Transport
@@ -130,7 +130,7 @@ public enum WorkerSession {
                 }
             } catch where reforms < maxReforms && isPeerFailure(error) {
                 // A peer is gone: wait for the coordinator to drop it, then go on with the
-                // others from the newest round every one of them saved.
+                // others from the last round all of them completed.
                 await ring.close()
                 reforms += 1
                 logger.warning("the ring broke (\(error)); re-forming without the lost worker and going back to the last round every survivor completed")
