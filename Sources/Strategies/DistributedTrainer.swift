@@ -110,11 +110,7 @@ public final class DistributedTrainer {
             mine.append((url, SavedState(progress: Int(p), vectors: vectors)))
         }
         let remembered = memory?.progresses ?? []
-        let n = ring.size
-        let shared = FloatSlab(count: n)
-        shared.base[ring.rank] = Float(max(mine.first?.state.progress ?? 0, remembered.first ?? 0))
-        try await allReduce(shared.buffer, codec: .fp32)
-        let newest = Array(shared.buffer)
+        let newest: [Float] = try await exchangeAll(Float(max(mine.first?.state.progress ?? 0, remembered.first ?? 0)))
         guard let lowest = newest.filter({ $0 > 0 }).min(), let source = newest.firstIndex(where: { $0 > 0 }) else { return nil }
         let agreed = Int(lowest)
         var state = SavedState(progress: agreed, vectors: [:])
@@ -179,17 +175,50 @@ public final class DistributedTrainer {
         let config = trainer.config
         let gradients = trainer.model.gradients.buffer
         var last: WorkerReport?
+        // With time rounds, every worker takes as many sequences as it can in the time the
+        // slowest takes for the config's batch plus its optimizer step, so that all finish a
+        // step together; gradients are weighted by sequences. Each worker's seconds per sequence
+        // and per optimizer step ride exactly beside its gradient in the same all-reduce, so
+        // every worker updates the same running averages and derives the same counts.
+        let base = config.batchSize * config.gradientAccumulation
+        let key = "ddp.sequences"
+        let n = ring.size, count = gradients.count
+        let timed = strategy.round == .time
+        var counts = [Int](repeating: base, count: n)
+        if let balanced = saved?.vectors[key], balanced.count == n { counts = balanced.map { Int($0) } }
+        var speeds: [(sequence: Double, optimizer: Double)]?
+        var optimizerSeconds = 0.0
+        let message = FloatSlab(count: count + (timed ? 2 * n : 0))
         for step in ((saved?.progress ?? 0) + 1)...config.steps {
-            let (loss, c1) = try await throttle.run { try trainer.computeGradients() }
+            let mine = counts[ring.rank]
+            let (loss, c1) = try await throttle.run { try trainer.computeGradients(sequences: mine) }
             computeSeconds += c1
-            try await average(gradients, weight: 1 / Float(ring.size))
+            if timed {
+                let weight = Float(mine) / Float(counts.reduce(0, +))
+                let body = UnsafeMutableBufferPointer(rebasing: message.buffer[..<count])
+                for i in 0..<count { body[i] = gradients[i] * weight }
+                if let feedback { try feedback.compress(body, codec: codec.codec, rounding: .nearest, random: &random) }
+                for i in 0..<(2 * n) { message.base[count + i] = 0 }
+                message.base[count + ring.rank] = Float(c1 / Double(mine))
+                message.base[count + n + ring.rank] = Float(optimizerSeconds)
+                try await allReduce(message.buffer, codec: codec, exactTail: 2 * n)
+                _ = gradients.update(fromContentsOf: body)
+                let measured = (0..<n).map { (Double(message.base[count + $0]), Double(message.base[count + n + $0])) }
+                speeds = speeds.map { zip($0, measured).map { (0.7 * $0.0 + 0.3 * $1.0, 0.7 * $0.1 + 0.3 * $1.1) } } ?? measured
+                let step = speeds!.map { Double(base) * $0.sequence + $0.optimizer }.max()!
+                counts = speeds!.map { max(1, Int(((step - $0.optimizer) / max($0.sequence, 1e-12)).rounded())) }
+            } else {
+                try await average(gradients, weight: 1 / Float(n))
+            }
             let (_, c2) = try await throttle.run { trainer.applyGradients() }
             computeSeconds += c2
-            tokens += config.tokensPerStep
+            optimizerSeconds = c2
+            tokens += mine * config.sequenceLength
             let final = step == config.steps
             let interval = config.evaluation.interval
             let validation = try await (final || (interval > 0 && step % interval == 0) ? sharedValidationLoss() : nil)
-            try saveCheckpointIfDue(final: final, due: config.checkpoint.interval > 0 && step % config.checkpoint.interval == 0, progress: step)
+            try saveCheckpointIfDue(final: final, due: config.checkpoint.interval > 0 && step % config.checkpoint.interval == 0, progress: step,
+                                    strategyVectors: strategy.round == .time ? [(name: key, values: counts.map(Float.init))] : [])
             let r = makeReport(round: step - 1, rounds: config.steps, loss: Double(loss), validation: validation, finished: final)
             await report(r)
             last = r
@@ -363,6 +392,14 @@ public final class DistributedTrainer {
         collectiveRound += 1
         totals += stats
         waitSeconds += stats.seconds
+    }
+
+    /// Every worker's `value`, in ring order.
+    private func exchangeAll(_ value: Float) async throws -> [Float] {
+        let shared = FloatSlab(count: ring.size)
+        shared.base[ring.rank] = value
+        try await allReduce(shared.buffer, codec: .fp32)
+        return Array(shared.buffer)
     }
 
     /// Shares this worker's tokens and mean step time: returns the total tokens and the

@@ -99,19 +99,25 @@ public final class Trainer {
         return (loss, norm, rate)
     }
 
-    /// Forward and backward over the step's micro-batches: leaves the mean gradient in
-    /// `model.gradients` (for a strategy to average across workers) and returns the mean loss.
-    public func computeGradients() throws -> Float {
+    /// Forward and backward over the step's sequences (`sequences`, or batch size × gradient
+    /// accumulation) in micro-batches of at most the batch size: leaves the mean gradient over
+    /// all their tokens in `model.gradients` (for a strategy to average across workers) and
+    /// returns the mean loss.
+    public func computeGradients(sequences: Int? = nil) throws -> Float {
         let (b, t) = (config.batchSize, config.sequenceLength)
-        let k = config.gradientAccumulation
+        let total = max(1, sequences ?? b * config.gradientAccumulation)
         model.zeroGradients()
         var lossSum: Float = 0
-        for _ in 0..<k {
-            let loss = try runMicroBatch(stream: &train, batch: b, length: t)
-            try model.backward(lossScale: 1 / Float(k))
-            lossSum += loss
+        var done = 0
+        while done < total {
+            let n = min(b, total - done)
+            let share = Float(n) / Float(total)
+            let loss = try runMicroBatch(stream: &train, batch: n, length: t)
+            try model.backward(lossScale: share)
+            lossSum += loss * share
+            done += n
         }
-        let loss = lossSum / Float(k)
+        let loss = lossSum
         guard loss.isFinite else { throw TrainingError.nonFiniteLoss(step: step + 1, loss: loss) }
         return loss
     }
@@ -168,11 +174,16 @@ public final class Trainer {
     }
 
     private func runMicroBatch(stream: inout TokenStream, batch b: Int, length t: Int) throws -> Float {
+        let n = b * t
         inputs.withUnsafeMutableBufferPointer { i in
-            targets.withUnsafeMutableBufferPointer { stream.nextBatch(inputs: i, targets: $0) }
+            targets.withUnsafeMutableBufferPointer {
+                stream.nextBatch(inputs: UnsafeMutableBufferPointer(rebasing: i[..<n]), targets: UnsafeMutableBufferPointer(rebasing: $0[..<n]))
+            }
         }
         return try inputs.withUnsafeBufferPointer { i in
-            try targets.withUnsafeBufferPointer { try model.forward(tokens: i, targets: $0, batch: b, length: t) }
+            try targets.withUnsafeBufferPointer {
+                try model.forward(tokens: UnsafeBufferPointer(rebasing: i[..<n]), targets: UnsafeBufferPointer(rebasing: $0[..<n]), batch: b, length: t)
+            }
         } ?? .nan
     }
 

@@ -140,6 +140,29 @@ final class LocalCommandTests: XCTestCase {
         XCTAssertGreaterThan(fixed, 0.4, "with equal step counts the fast worker waits for the slow one (the test can fail)")
     }
 
+    /// DDP with time rounds: each worker takes sequences in proportion to its measured speed, so
+    /// the fast one waits hardly longer than with an equally fast peer (the all-reduce itself);
+    /// with equal batches it waits for the slow one at every step.
+    func testDDPTimeRoundsGiveTheFastWorkerMoreMicroBatches() throws {
+        func run(round: String, speeds: String = "1,0.25") throws -> (waitShare: Double, tokenRatio: Double) {
+            let dir = try temporaryDirectory()
+            let config = try writeConfig(in: dir, steps: 30, batch: 48, channels: 64)
+            let (summary, reports) = try runLocal(["--config", config, "--workers", "2", "--strategy", "ddp", "--codec", "fp32",
+                                                   "--round", round, "--speeds", speeds, "--link", "unlimited"], in: dir)
+            assertIdenticalParameters(reports, workers: 2)
+            let fast = try XCTUnwrap(summary.workers.first { $0.name == "worker-0" })
+            let slow = try XCTUnwrap(summary.workers.first { $0.name == "worker-1" })
+            let share = fast.waitSeconds / (fast.waitSeconds + fast.computeSeconds)
+            print(String(format: "DDP %@ rounds: the fast worker waits %.1f%% of its time, %d tokens vs %d", round, 100 * share, fast.tokens, slow.tokens))
+            return (share, Double(fast.tokens) / Double(slow.tokens))
+        }
+        let timed = try run(round: "time"), fixed = try run(round: "steps"), equal = try run(round: "time", speeds: "1,1")
+        XCTAssertGreaterThan(timed.tokenRatio, 3, "the fast worker takes about 4 sequences per step to the slow one's 1")
+        XCTAssertEqual(fixed.tokenRatio, 1)
+        XCTAssertLessThan(timed.waitShare - equal.waitShare, 0.1, "idling beyond the all-reduce itself stays small")
+        XCTAssertGreaterThan(fixed.waitShare, 0.4, "with equal batches the fast worker waits (the test can fail)")
+    }
+
     func testBadLocalFlagsAreOneLineErrors() throws {
         let bad = try runTributary(["local", "--speeds", "1,2", "--workers", "3"])
         XCTAssertNotEqual(bad.status, 0)
