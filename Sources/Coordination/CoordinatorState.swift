@@ -32,6 +32,8 @@ public struct CoordinatorState: Sendable {
         var joins: Int
         var lastSeen: Double
         var lastReport: WorkerReport?
+        /// Joined after training started.
+        var joinedRunning = false
     }
     /// Members by rank; a rank stays with its name for the whole run.
     private(set) var members: [Member] = []
@@ -41,6 +43,9 @@ public struct CoordinatorState: Sendable {
         self.token = token
         self.heartbeatTimeout = heartbeatTimeout
     }
+
+    /// Members a run takes at most, counting those lost or gone.
+    public static let maxMembers = 256
 
     /// Seconds between heartbeats a worker should send: a third of the timeout.
     public var heartbeatInterval: Double { heartbeatTimeout / 3 }
@@ -70,17 +75,24 @@ public struct CoordinatorState: Sendable {
             members[i].lastReport = nil
             members[i].state = .active
             epoch += 1
-            return JoinReply(rank: members[i].rank, run: run, heartbeatSeconds: heartbeatInterval)
+            return JoinReply(rank: members[i].rank, run: run, heartbeatSeconds: heartbeatInterval, joinsRunningRing: phase != .waiting)
         }
-        guard members.count < run.expectedWorkers else {
+        guard phase != .finished else { throw CoordinatorRefusal(status: 409, reason: "the run has finished") }
+        // Before training the ring waits for exactly the expected workers; once it trains, more
+        // may join (the others take them in at their next round), up to a bound.
+        let limit = phase == .waiting ? run.expectedWorkers : Self.maxMembers
+        guard members.count < limit else {
             let names = members.map(\.name).joined(separator: ", ")
-            throw CoordinatorRefusal(status: 409, reason: "the run is full: \(run.expectedWorkers) workers (\(names)); a restarted worker must re-join under its old name")
+            throw CoordinatorRefusal(status: 409, reason: phase == .waiting
+                ? "the run is full: \(run.expectedWorkers) workers (\(names)); a restarted worker must re-join under its old name"
+                : "the run has \(Self.maxMembers) members, the most it takes")
         }
+        let running = phase != .waiting
         members.append(Member(name: request.name, rank: members.count, host: request.dataHost, port: request.dataPort,
-                              state: .active, joins: 1, lastSeen: now))
+                              state: .active, joins: 1, lastSeen: now, joinedRunning: running))
         epoch += 1
         if phase == .waiting && activeCount == run.expectedWorkers { phase = .training }
-        return JoinReply(rank: members.count - 1, run: run, heartbeatSeconds: heartbeatInterval)
+        return JoinReply(rank: members.count - 1, run: run, heartbeatSeconds: heartbeatInterval, joinsRunningRing: running)
     }
 
     /// Records that `name` is alive and returns the ring as it is now.
@@ -114,8 +126,10 @@ public struct CoordinatorState: Sendable {
         let i = try index(of: report.name)
         if let last = members[i].lastReport, (last.epoch ?? 0) >= (report.epoch ?? 0), last.round >= report.round || last.finished { return false }
         members[i].lastReport = report
-        let active = members.filter { $0.state == .active }
-        if !active.isEmpty, active.allSatisfy({ $0.lastReport?.finished == true }) { phase = .finished }
+        // Finished when every active worker has finished, except one that joined the training
+        // ring too late to be taken in (it has never reported): it does not hold the run open.
+        let counted = members.filter { $0.state == .active && !($0.joinedRunning && $0.lastReport == nil) }
+        if !counted.isEmpty, counted.allSatisfy({ $0.lastReport?.finished == true }) { phase = .finished }
         return true
     }
 

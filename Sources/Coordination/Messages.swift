@@ -50,6 +50,9 @@ public struct JoinReply: Codable, Sendable, Equatable {
     public var run: RunDescription
     /// Seconds between heartbeats the coordinator expects.
     public var heartbeatSeconds: Double
+    /// Whether the ring was already training when this worker joined: it must then agree on
+    /// the state to go on from with the others, as a resuming worker does.
+    public var joinsRunningRing: Bool?
 }
 
 /// One member of the ring as every worker sees it.

@@ -36,6 +36,12 @@ public final class DistributedTrainer {
     private var tokens = 0
     private var start = DispatchTime.now().uptimeNanoseconds
     private var continuing = false
+    /// Asked after every round but the last: true when the ring should be formed anew (a worker
+    /// joined), which ends `run` with `RingChange`.
+    public var ringChanged: (@Sendable () -> Bool)?
+    /// A worker joining a ring that trains: whatever it saved before is stale, so on resume it
+    /// takes the others' state instead of offering its own.
+    public var joinsRunningRing = false
 
     /// `speed` emulates a slower device (see `ComputeThrottle`); `checkpoints` is given to the
     /// worker that saves the shared model (rank 0); `workerState` to every worker that keeps
@@ -105,16 +111,16 @@ public final class DistributedTrainer {
     /// missing ones' shares of the data.
     private func restoreAgreedState() async throws -> SavedState? {
         var mine: [(url: URL, state: SavedState)] = []
-        for url in workerState?.checkpoints() ?? [] {
+        for url in joinsRunningRing ? [] : workerState?.checkpoints() ?? [] {
             guard let vectors = try? CheckpointStore.strategyState(at: url), let p = vectors["progress"]?.first else { continue }
             mine.append((url, SavedState(progress: Int(p), vectors: vectors)))
         }
-        let remembered = memory?.progresses ?? []
+        let remembered = joinsRunningRing ? [] : memory?.progresses ?? []
         let newest: [Float] = try await exchangeAll(Float(max(mine.first?.state.progress ?? 0, remembered.first ?? 0)))
         guard let lowest = newest.filter({ $0 > 0 }).min(), let source = newest.firstIndex(where: { $0 > 0 }) else { return nil }
         let agreed = Int(lowest)
         var state = SavedState(progress: agreed, vectors: [:])
-        if let vectors = memory?.restore(progress: agreed, into: trainer) {
+        if !joinsRunningRing, let vectors = memory?.restore(progress: agreed, into: trainer) {
             if let residual = vectors["feedback.residual"], let feedback, !feedback.restore(residual: residual) {
                 throw ConfigError(field: "resume", reason: "the remembered error-feedback residual has the wrong size")
             }
@@ -222,6 +228,7 @@ public final class DistributedTrainer {
             let r = makeReport(round: step - 1, rounds: config.steps, loss: Double(loss), validation: validation, finished: final)
             await report(r)
             last = r
+            if !final, ringChanged?() == true { throw RingChange() }
         }
         return last!
     }
@@ -360,6 +367,10 @@ public final class DistributedTrainer {
             }
             await report(r)
             last = r
+            if !final, ringChanged?() == true {
+                if let pending = inFlight { _ = try? await pending.task.value }
+                throw RingChange()
+            }
         }
         return last!
     }
@@ -445,4 +456,11 @@ private func sumAcrossWorkers(_ vector: UnsafeMutableBufferPointer<Float>, on ri
     codec.isSparse
         ? try await ring.allGatherSum(vector, codec: codec, exactTail: exactTail, round: round, random: &random)
         : try await ring.allReduceSum(vector, codec: codec, exactTail: exactTail, round: round, random: &random)
+}
+
+/// The coordinator changed the ring (a worker joined): form it anew and go on from the last
+/// round every member completed.
+public struct RingChange: Error, CustomStringConvertible {
+    public init() {}
+    public var description: String { "the ring changed: a worker joined" }
 }

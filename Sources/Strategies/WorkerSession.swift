@@ -64,11 +64,15 @@ public enum WorkerSession {
                                                       dataHost: advertised, dataPort: listener.port))
         logger.info("joined", metadata: ["rank": "\(reply.rank)", "run": "\(hex16(run.runID))"])
 
-        // Heartbeats keep us in the ring while we train.
+        // Heartbeats keep us in the ring while we train, and tell us when a worker joined.
+        let newest = Mutex<(epoch: Int, members: Set<String>)>((0, []))
         let heartbeat = Task {
             while !Task.isCancelled {
-                try? await Task.sleep(nanoseconds: UInt64(reply.heartbeatSeconds * 1e9))
-                do { _ = try await client.heartbeat(options.name) } catch { logger.warning("heartbeat failed: \(error)") }
+                try? await Task.sleep(nanoseconds: UInt64(min(reply.heartbeatSeconds, 2) * 1e9))
+                do {
+                    let view = try await client.heartbeat(options.name)
+                    newest.withLock { $0 = (view.epoch, Set(view.members.map(\.name))) }
+                } catch { logger.warning("heartbeat failed: \(error)") }
             }
         }
         defer { heartbeat.cancel() }
@@ -82,7 +86,9 @@ public enum WorkerSession {
             }
         }
         defer { outbox.finish() }
-        var resume = options.resume
+        // A worker joining a ring that trains agrees with the others on where to go on from.
+        var resume = options.resume || reply.joinsRunningRing == true
+        var joining = reply.joinsRunningRing == true
         var minimumEpoch = 0
         var reforms = 0
         let started = DispatchTime.now().uptimeNanoseconds
@@ -101,9 +107,13 @@ public enum WorkerSession {
                 // with the newest view instead of being waited for.
                 ring = try await Ring.form(rank: position, peers: view.members.map { ($0.host, $0.port) }, listener: listener,
                                            options: peerOptions, group: group, runID: run.runID,
-                                           patience: minimumEpoch > 0 ? .seconds(10) : .seconds(60))
-            } catch where minimumEpoch > 0 && reforms < maxReforms {
-                // A peer may still be finishing the broken ring, or another one was lost meanwhile.
+                                           patience: minimumEpoch > 0 ? .seconds(10) : joining ? .seconds(30) : options.patience)
+            } catch where reforms < maxReforms {
+                if (try? await client.status())?.phase == .finished {
+                    throw CoordinatorClientError(reason: "the run finished before this worker was taken into the ring")
+                }
+                // A peer may still be finishing the broken ring or its round before it takes in a
+                // newcomer, or another one was lost meanwhile: try again with the newest view.
                 reforms += 1
                 logger.warning("forming the ring of epoch \(view.epoch) failed (\(error)); trying again")
                 try await Task.sleep(nanoseconds: 500_000_000)
@@ -121,7 +131,12 @@ public enum WorkerSession {
                 let worker = try DistributedTrainer(config: config, ring: ring, name: options.name, speed: options.speed,
                                                     checkpoints: checkpoints, workerState: workerState, memory: memory)
                 if let earlier = latest.withLock({ $0 }) { worker.continueCounting(from: earlier, startedAt: started) }
+                worker.joinsRunningRing = joining
                 let epoch = view.epoch
+                let members = Set(view.members.map(\.name))
+                // Someone the ring does not have joined: re-form at the next round's end. (A lost
+                // member breaks the ring by itself.)
+                worker.ringChanged = { newest.withLock { $0.epoch > epoch && !$0.members.isSubset(of: members) } }
                 final = try await worker.run(resume: resume) { report in
                     var stamped = report
                     stamped.epoch = epoch
@@ -134,7 +149,9 @@ public enum WorkerSession {
                 await ring.close()
                 reforms += 1
                 logger.warning("the ring broke (\(error)); re-forming without the lost worker and going back to the last round every survivor completed")
+                // Once in, what this worker remembers is as good as anyone's.
                 (resume, minimumEpoch) = (true, view.epoch + 1)
+                if latest.withLock({ $0 }) != nil { joining = false }
                 continue
             } catch {
                 await ring.close()

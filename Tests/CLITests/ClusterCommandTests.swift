@@ -72,4 +72,57 @@ final class ClusterCommandTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent("loss.svg").path))
         XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent("checkpoints/step-00000020/model.safetensors").path))
     }
+
+    /// A third worker joins a run that two are training: the coordinator admits it, the two take
+    /// it in at their next round's end (it starts from their model and optimizer state), and all
+    /// three finish the run in agreement.
+    func testAWorkerJoiningARunningRingIsTakenIn() throws {
+        let dir = try temporaryDirectory()
+        let token = dir.appendingPathComponent("token")
+        try "s3cret\n".write(to: token, atomically: true, encoding: .utf8)
+        let config = dir.appendingPathComponent("run.yaml")
+        try """
+            model: {vocabSize: 32, contextLength: 32, layers: 1, heads: 2, channels: 32}
+            batchSize: 4
+            sequenceLength: 32
+            steps: 1000
+            data: {markovVocabulary: 32, trainTokens: 20000, validationTokens: 4096}
+            evaluation: {interval: 0, batches: 2}
+            checkpoint: {interval: 0, keep: 1}
+            strategy: {name: diloco, innerSteps: 10, codec: int8, round: steps}
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let run = dir.appendingPathComponent("run")
+        let (coordinator, output) = try start(["coordinator", "--listen", "127.0.0.1:0", "--token-file", token.path,
+                                               "--config", config.path, "--workers", "2", "--out", run.path, "--heartbeat-timeout", "3"])
+        let banner = try line(containing: "coordinator on", from: output)
+        let address = try XCTUnwrap(banner.split(separator: " ").first { $0.hasPrefix("127.0.0.1:") }).trimmingCharacters(in: .punctuationCharacters)
+        func worker(_ name: String) throws -> Process {
+            try start(["worker", "--join", address, "--token-file", token.path, "--name", name, "--out", run.path, "--speed", "0.05"]).0
+        }
+        var workers = [try worker("w0"), try worker("w1")]
+        struct Report: Decodable { var name: String; var round: Int; var epoch: Int?; var parameterHash: String? }
+        func reports() -> [Report] {
+            ((try? String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8)) ?? "").split(separator: "\n")
+                .compactMap { try? JSONDecoder().decode(Report.self, from: Data($0.utf8)) }
+        }
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, (reports().map(\.round).max() ?? -1) < 2 { Thread.sleep(forTimeInterval: 0.02) }
+        XCTAssertLessThan(reports().map(\.round).max() ?? 99, 50, "the run should still be going")
+        workers.append(try worker("w2"))
+        for w in workers { w.waitUntilExit() }
+        XCTAssertEqual(workers.map(\.terminationStatus), [0, 0, 0])
+        coordinator.waitUntilExit()
+        XCTAssertEqual(coordinator.terminationStatus, 0)
+
+        let all = reports()
+        let last = try XCTUnwrap(all.compactMap(\.epoch).max())
+        let final = all.filter { $0.epoch == last }
+        XCTAssertEqual(Set(final.map(\.name)), ["w0", "w1", "w2"], "the newcomer trains in the last ring")
+        XCTAssertEqual(final.map(\.round).max(), 99)
+        for (round, group) in Dictionary(grouping: final, by: \.round) {
+            XCTAssertEqual(group.count, 3, "round \(round)")
+            XCTAssertEqual(Set(group.compactMap(\.parameterHash)).count, 1, "round \(round): the three disagree")
+        }
+    }
 }
+
