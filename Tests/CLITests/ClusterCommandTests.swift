@@ -27,27 +27,35 @@ final class ClusterCommandTests: XCTestCase {
         }
     }
 
-    func testCoordinatorAndWorkersTrainAndRefuseWhatIsWrong() throws {
-        let dir = try temporaryDirectory()
+    /// A coordinator on a loopback port for a small Markov-source DiLoCo run of `steps` (H=10,
+    /// int8) waiting for 2 workers; its process, address, token file, config and run folder.
+    func startCoordinator(in dir: URL, steps: Int, evaluationInterval: Int, flags: [String] = [])
+        throws -> (process: Process, address: String, token: URL, config: URL, run: URL) {
         let token = dir.appendingPathComponent("token")
         try "s3cret\n".write(to: token, atomically: true, encoding: .utf8)
-        let wrong = dir.appendingPathComponent("wrong")
-        try "guess\n".write(to: wrong, atomically: true, encoding: .utf8)
         let config = dir.appendingPathComponent("run.yaml")
         try """
             model: {vocabSize: 32, contextLength: 32, layers: 1, heads: 2, channels: 32}
             batchSize: 4
             sequenceLength: 32
-            steps: 20
+            steps: \(steps)
             data: {markovVocabulary: 32, trainTokens: 20000, validationTokens: 4096}
-            evaluation: {interval: 10, batches: 2}
+            evaluation: {interval: \(evaluationInterval), batches: 2}
             strategy: {name: diloco, innerSteps: 10, codec: int8, round: steps}
             """.write(to: config, atomically: true, encoding: .utf8)
         let run = dir.appendingPathComponent("run")
         let (coordinator, output) = try start(["coordinator", "--listen", "127.0.0.1:0", "--token-file", token.path,
-                                               "--config", config.path, "--workers", "2", "--out", run.path])
+                                               "--config", config.path, "--workers", "2", "--out", run.path] + flags)
         let banner = try line(containing: "coordinator on", from: output)
         let address = try XCTUnwrap(banner.split(separator: " ").first { $0.hasPrefix("127.0.0.1:") }).trimmingCharacters(in: .punctuationCharacters)
+        return (coordinator, address, token, config, run)
+    }
+
+    func testCoordinatorAndWorkersTrainAndRefuseWhatIsWrong() throws {
+        let dir = try temporaryDirectory()
+        let (coordinator, address, token, config, run) = try startCoordinator(in: dir, steps: 20, evaluationInterval: 10)
+        let wrong = dir.appendingPathComponent("wrong")
+        try "guess\n".write(to: wrong, atomically: true, encoding: .utf8)
 
         let refused = try runTributary(["worker", "--join", address, "--token-file", wrong.path, "--name", "intruder"])
         XCTAssertEqual(refused.status, 1)
@@ -78,24 +86,8 @@ final class ClusterCommandTests: XCTestCase {
     /// three finish the run in agreement.
     func testAWorkerJoiningARunningRingIsTakenIn() throws {
         let dir = try temporaryDirectory()
-        let token = dir.appendingPathComponent("token")
-        try "s3cret\n".write(to: token, atomically: true, encoding: .utf8)
-        let config = dir.appendingPathComponent("run.yaml")
-        try """
-            model: {vocabSize: 32, contextLength: 32, layers: 1, heads: 2, channels: 32}
-            batchSize: 4
-            sequenceLength: 32
-            steps: 1000
-            data: {markovVocabulary: 32, trainTokens: 20000, validationTokens: 4096}
-            evaluation: {interval: 0, batches: 2}
-            checkpoint: {interval: 0, keep: 1}
-            strategy: {name: diloco, innerSteps: 10, codec: int8, round: steps}
-            """.write(to: config, atomically: true, encoding: .utf8)
-        let run = dir.appendingPathComponent("run")
-        let (coordinator, output) = try start(["coordinator", "--listen", "127.0.0.1:0", "--token-file", token.path,
-                                               "--config", config.path, "--workers", "2", "--out", run.path, "--heartbeat-timeout", "3"])
-        let banner = try line(containing: "coordinator on", from: output)
-        let address = try XCTUnwrap(banner.split(separator: " ").first { $0.hasPrefix("127.0.0.1:") }).trimmingCharacters(in: .punctuationCharacters)
+        let (coordinator, address, token, _, run) = try startCoordinator(in: dir, steps: 1000, evaluationInterval: 0,
+                                                                         flags: ["--heartbeat-timeout", "3"])
         func worker(_ name: String) throws -> Process {
             try start(["worker", "--join", address, "--token-file", token.path, "--name", name, "--out", run.path, "--speed", "0.05"]).0
         }
