@@ -230,14 +230,9 @@ extension Planner {
         // Or one pipeline through several sites: the way to hold a model no site holds alone,
         // and sometimes faster on fast links.
         if let span = bestSpanningPipeline(model: model, training: training, sites: sites, cluster: cluster, evaluated: &evaluated) {
-            let tokensPerSecond = Double(training.globalBatchSequences * model.sequenceLength) / span.stepSeconds
-            let peak = sites.reduce(0) { $0 + $1.device.bf16TFLOPS * 1e12 * Double($1.count) }
-            candidates.append(Plan(
-                cluster: cluster.name, model: model, parameters: model.parameters, globalBatchSequences: training.globalBatchSequences,
-                sites: [], sync: .everyStep, crossSiteRing: [], crossSiteBytesPerSync: span.crossSiteBytesPerStep, crossSiteSecondsPerStep: 0,
-                stepSeconds: span.stepSeconds, tokensPerSecond: tokensPerSecond, mfu: tokensPerSecond * model.trainingFLOPsPerToken / peak,
-                timeToTrainSeconds: training.totalTokens > 0 ? training.totalTokens / tokensPerSecond : nil, fits: span.fits,
-                pipelineAcrossSites: span))
+            candidates.append(makePlan(cluster: cluster, sites: sites, model: model, training: training, sitePlans: [], sync: .everyStep,
+                                       ring: CrossSiteRing(order: [], bytesPerSync: span.crossSiteBytesPerStep, seconds: 0),
+                                       stepSeconds: span.stepSeconds, fits: span.fits, pipelineAcrossSites: span))
         }
         // The objective is time to the same loss: step time × the sync's token premium, among
         // the plans that fit when any does. Each option's time only falls when links get faster
@@ -272,16 +267,24 @@ extension Planner {
         let perDevice = cluster.links?.perDevice ?? false
         let values = CrossSiteRing.valuesPerSender(plans: plans, model: model, training: training, perDevice: perDevice)
         let ring = CrossSiteRing.best(sites: plans.map(\.site), cluster: cluster, values: values, bytesPerValue: sync.bytesPerValue)
-        let cross = ring.seconds / Double(sync.interval)
-        let step = plans.map(\.cost.stepSeconds).max()! + cross
-        let tokensPerSecond = Double(training.globalBatchSequences * model.sequenceLength) / step
+        let step = plans.map(\.cost.stepSeconds).max()! + ring.seconds / Double(sync.interval)
+        return makePlan(cluster: cluster, sites: sites, model: model, training: training, sitePlans: plans, sync: sync, ring: ring,
+                        stepSeconds: step, fits: plans.allSatisfy(\.fits), pipelineAcrossSites: nil)
+    }
+
+    /// A plan with what follows from its step time: tokens/s, MFU over all the sites' devices,
+    /// and time to train (× the sync's token premium).
+    static func makePlan(cluster: ClusterSpec, sites: [SiteResources], model: ModelSpec, training: TrainingSpec, sitePlans: [SitePlan],
+                         sync: SiteSync, ring: CrossSiteRing, stepSeconds: Double, fits: Bool, pipelineAcrossSites: SpanningPipeline?) -> Plan {
+        let tokensPerSecond = Double(training.globalBatchSequences * model.sequenceLength) / stepSeconds
         let peak = sites.reduce(0) { $0 + $1.device.bf16TFLOPS * 1e12 * Double($1.count) }
         return Plan(
             cluster: cluster.name, model: model, parameters: model.parameters, globalBatchSequences: training.globalBatchSequences,
-            sites: plans, sync: sync, crossSiteRing: ring.order, crossSiteBytesPerSync: ring.bytesPerSync, crossSiteSecondsPerStep: cross,
-            stepSeconds: step, tokensPerSecond: tokensPerSecond, mfu: tokensPerSecond * model.trainingFLOPsPerToken / peak,
+            sites: sitePlans, sync: sync, crossSiteRing: ring.order, crossSiteBytesPerSync: ring.bytesPerSync,
+            crossSiteSecondsPerStep: ring.seconds / Double(sync.interval), stepSeconds: stepSeconds, tokensPerSecond: tokensPerSecond,
+            mfu: tokensPerSecond * model.trainingFLOPsPerToken / peak,
             timeToTrainSeconds: training.totalTokens > 0 ? training.totalTokens * sync.tokenPremium / tokensPerSecond : nil,
-            fits: plans.allSatisfy(\.fits))
+            fits: fits, pipelineAcrossSites: pipelineAcrossSites)
     }
 
     /// What a given layout predicts: each named site runs `layouts[site]` on its share of the

@@ -64,7 +64,7 @@ public final class DistributedTrainer {
         feedback = lossy ? ErrorFeedback(count: trainer.model.layout.count, beta: config.strategy.errorFeedback) : nil
         random = LaneRandom(seed: config.seed &+ UInt64(ring.rank) &* 7919)
         // Each worker reads its own contiguous part of the training tokens.
-        trainer.restore(step: 0, trainCursor: ring.rank * (trainer.trainTokenCount / ring.size))
+        trainer.restore(step: 0, trainCursor: shardStart)
     }
 
     /// Trains to the config's end, calling `report` after every round (every step for DDP).
@@ -83,6 +83,9 @@ public final class DistributedTrainer {
         case .diloco: return try await runDiLoCo(from: saved, report: report)
         }
     }
+
+    /// Where this worker's contiguous part of the training tokens begins.
+    private var shardStart: Int { ring.rank * (trainer.trainTokenCount / ring.size) }
 
     /// Keeps counting from an earlier ring of this worker (one that broke when a peer was lost):
     /// tokens, bytes, computing and waiting seconds, and time since `startedAt` (uptime ns).
@@ -121,19 +124,16 @@ public final class DistributedTrainer {
         let agreed = Int(lowest)
         var state = SavedState(progress: agreed, vectors: [:])
         if !joinsRunningRing, let vectors = memory?.restore(progress: agreed, into: trainer) {
-            if let residual = vectors["feedback.residual"], let feedback, !feedback.restore(residual: residual) {
-                throw ConfigError(field: "resume", reason: "the remembered error-feedback residual has the wrong size")
-            }
-            state = SavedState(progress: agreed, vectors: vectors)
+            state.vectors = vectors
         } else if !mine.isEmpty || !remembered.isEmpty {
             guard let (url, saved) = mine.first(where: { $0.state.progress == agreed }) else {
                 throw ConfigError(field: "resume", reason: "\(name) has no saved state at \(agreed), the newest every worker has (its own: \(mine.map(\.state.progress)) on disk, \(remembered) in memory)")
             }
             try CheckpointStore.restore(from: url, into: trainer)
-            if let residual = saved.vectors["feedback.residual"], let feedback, !feedback.restore(residual: residual) {
-                throw ConfigError(field: "resume", reason: "\(url.path): the error-feedback residual has the wrong size")
-            }
             state = saved
+        }
+        if let residual = state.vectors["feedback.residual"], let feedback, !feedback.restore(residual: residual) {
+            throw ConfigError(field: "resume", reason: "the saved error-feedback residual of round \(agreed) has the wrong size")
         }
         if newest.contains(0) { try await shareState(from: source, into: &state) }
         return state
@@ -161,7 +161,7 @@ public final class DistributedTrainer {
             _ = slab.buffer.update(fromContentsOf: UnsafeBufferPointer(rebasing: message.buffer[(k * count)..<((k + 1) * count)]))
         }
         state.vectors["outer.velocity"] = Array(message.buffer[(3 * count)..<(4 * count)])
-        trainer.restore(step: Int(message.base[4 * count]), trainCursor: ring.rank * (trainer.trainTokenCount / ring.size))
+        trainer.restore(step: Int(message.base[4 * count]), trainCursor: shardStart)
     }
 
     /// Remembers this round's state, and saves the shared model (rank 0) and this worker's own
@@ -200,14 +200,12 @@ public final class DistributedTrainer {
             let (loss, c1) = try await throttle.run { try trainer.computeGradients(sequences: mine) }
             computeSeconds += c1
             if timed {
-                let weight = Float(mine) / Float(counts.reduce(0, +))
                 let body = UnsafeMutableBufferPointer(rebasing: message.buffer[..<count])
-                for i in 0..<count { body[i] = gradients[i] * weight }
-                if let feedback { try feedback.compress(body, codec: codec.codec, rounding: .nearest, random: &random) }
+                _ = body.update(fromContentsOf: gradients)
                 for i in 0..<(2 * n) { message.base[count + i] = 0 }
                 message.base[count + ring.rank] = Float(c1 / Double(mine))
                 message.base[count + n + ring.rank] = Float(optimizerSeconds)
-                try await allReduce(message.buffer, codec: codec, exactTail: 2 * n)
+                try await average(message.buffer, weight: Float(mine) / Float(counts.reduce(0, +)), exactTail: 2 * n)
                 _ = gradients.update(fromContentsOf: body)
                 let measured = (0..<n).map { (Double(message.base[count + $0]), Double(message.base[count + n + $0])) }
                 speeds = speeds.map { zip($0, measured).map { (0.7 * $0.0 + 0.3 * $1.0, 0.7 * $0.1 + 0.3 * $1.1) } } ?? measured
@@ -224,7 +222,7 @@ public final class DistributedTrainer {
             let interval = config.evaluation.interval
             let validation = try await (final || (interval > 0 && step % interval == 0) ? sharedValidationLoss() : nil)
             try saveCheckpointIfDue(final: final, due: config.checkpoint.interval > 0 && step % config.checkpoint.interval == 0, progress: step,
-                                    strategyVectors: strategy.round == .time ? [(name: key, values: counts.map(Float.init))] : [])
+                                    strategyVectors: timed ? [(name: key, values: counts.map(Float.init))] : [])
             let r = makeReport(round: step - 1, rounds: config.steps, loss: Double(loss), validation: validation, finished: final)
             await report(r)
             last = r
@@ -390,11 +388,13 @@ public final class DistributedTrainer {
     // MARK: Shared pieces
 
     /// Scales `vector` by `weight` and replaces it with the sum over workers, through the
-    /// run's codec (with error feedback when the codec is lossy).
-    private func average(_ vector: UnsafeMutableBufferPointer<Float>, weight: Float) async throws {
-        if weight != 1 { for i in 0..<vector.count { vector[i] *= weight } }
-        if let feedback { try feedback.compress(vector, codec: codec.codec, rounding: .nearest, random: &random) }
-        try await allReduce(vector, codec: codec)
+    /// run's codec (with error feedback when the codec is lossy); its last `exactTail` values
+    /// are summed as they are, in fp32.
+    private func average(_ vector: UnsafeMutableBufferPointer<Float>, weight: Float, exactTail: Int = 0) async throws {
+        let body = UnsafeMutableBufferPointer(rebasing: vector[..<(vector.count - exactTail)])
+        if weight != 1 { for i in 0..<body.count { body[i] *= weight } }
+        if let feedback { try feedback.compress(body, codec: codec.codec, rounding: .nearest, random: &random) }
+        try await allReduce(vector, codec: codec, exactTail: exactTail)
     }
 
     /// `sumAcrossWorkers` in the foreground, counted as waiting.
