@@ -52,19 +52,26 @@ public struct CrossSiteRing: Sendable, Equatable {
                 if t < bestSeconds * (1 - 1e-12) { (bestOrder, bestSeconds) = (order, t) }
             }
         } else {
-            var order = [0]
-            var left = Set(1..<k)
-            while let next = left.max(by: { a, b in
-                let (la, lb) = (links[order.last!][a], links[order.last!][b])
-                return (la.gbps, -la.latencyMs, -a) < (lb.gbps, -lb.latencyMs, -b)
-            }) {
-                order.append(next)
-                left.remove(next)
-            }
+            let order = widestNextOrder(from: 0, count: k) { links[$0][$1] }
             let t = seconds(order)
             if t < bestSeconds * (1 - 1e-12) { (bestOrder, bestSeconds) = (order, t) }
         }
         return CrossSiteRing(order: bestOrder.map { sites[$0] }, bytesPerSync: bytes, seconds: bestSeconds)
+    }
+
+    /// Sites `0..<count` from `start`, each next the one with the widest link from the last
+    /// (then the shortest latency, then the lowest index).
+    static func widestNextOrder(from start: Int, count: Int, link: (Int, Int) -> LinkSpec) -> [Int] {
+        var order = [start]
+        var left = Set(0..<count).subtracting([start])
+        while let next = left.max(by: { a, b in
+            let (la, lb) = (link(order.last!, a), link(order.last!, b))
+            return (la.gbps, -la.latencyMs, -a) < (lb.gbps, -lb.latencyMs, -b)
+        }) {
+            order.append(next)
+            left.remove(next)
+        }
+        return order
     }
 
     /// Rearranges `a` into the next permutation in lexicographic order; false after the last.

@@ -114,16 +114,7 @@ extension Planner {
             return all
         }
         return (0..<k).map { start in
-            var order = [start]
-            var left = Set(0..<k).subtracting([start])
-            while let next = left.max(by: { a, b in
-                let (la, lb) = (cluster.link(sites[order.last!].name, sites[a].name), cluster.link(sites[order.last!].name, sites[b].name))
-                return (la.gbps, -la.latencyMs, -a) < (lb.gbps, -lb.latencyMs, -b)
-            }) {
-                order.append(next)
-                left.remove(next)
-            }
-            return order
+            CrossSiteRing.widestNextOrder(from: start, count: k) { cluster.link(sites[$0].name, sites[$1].name) }
         }
     }
 
