@@ -22,6 +22,9 @@ public struct CoordinatorState: Sendable {
     public let heartbeatTimeout: Double
     public private(set) var epoch = 0
     public private(set) var phase = RunPhase.waiting
+    /// Name of the member whose state workers without any take, chosen whenever the epoch
+    /// changes and fixed until the next change, so that every member of a ring reads the same.
+    public private(set) var stateSource: String?
 
     struct Member: Sendable {
         var name: String
@@ -74,8 +77,8 @@ public struct CoordinatorState: Sendable {
             members[i].lastSeen = now
             members[i].lastReport = nil
             members[i].state = .active
-            epoch += 1
-            return JoinReply(rank: members[i].rank, run: run, heartbeatSeconds: heartbeatInterval, joinsRunningRing: phase != .waiting)
+            bumpEpoch()
+            return reply(rank: members[i].rank, running: phase != .waiting)
         }
         guard phase != .finished else { throw CoordinatorRefusal(status: 409, reason: "the run has finished") }
         // Before training the ring waits for exactly the expected workers; once it trains, more
@@ -90,9 +93,30 @@ public struct CoordinatorState: Sendable {
         let running = phase != .waiting
         members.append(Member(name: request.name, rank: members.count, host: request.dataHost, port: request.dataPort,
                               state: .active, joins: 1, lastSeen: now, joinedRunning: running))
-        epoch += 1
+        bumpEpoch()
         if phase == .waiting && activeCount == run.expectedWorkers { phase = .training }
-        return JoinReply(rank: members.count - 1, run: run, heartbeatSeconds: heartbeatInterval, joinsRunningRing: running)
+        return reply(rank: members.count - 1, running: running)
+    }
+
+    private func reply(rank: Int, running: Bool) -> JoinReply {
+        let source = members.first { $0.name == stateSource }.map { RingMember(rank: $0.rank, name: $0.name, host: $0.host, port: $0.port) }
+        return JoinReply(rank: rank, run: run, heartbeatSeconds: heartbeatInterval, joinsRunningRing: running, round: round, stateSource: source)
+    }
+
+    /// The newest report of an active member: the run's current round and who holds its state.
+    private var newestActiveReport: WorkerReport? {
+        members.filter { $0.state == .active }.compactMap(\.lastReport)
+            .max { ($0.epoch ?? 0, $0.round, $1.name) < ($1.epoch ?? 0, $1.round, $0.name) }
+    }
+
+    /// The run's current round: the newest round an active member reported.
+    public var round: Int? { newestActiveReport?.round }
+
+    /// A new epoch: the ring changes, and the state a newcomer takes comes from the active member
+    /// that reported the newest round (the first by name among equals).
+    private mutating func bumpEpoch() {
+        epoch += 1
+        stateSource = newestActiveReport?.name
     }
 
     /// Records that `name` is alive and returns the ring as it is now.
@@ -103,7 +127,7 @@ public struct CoordinatorState: Sendable {
         }
         if members[i].state == .lost {
             members[i].state = .active
-            epoch += 1
+            bumpEpoch()
         }
         members[i].lastSeen = now
         return ring
@@ -114,7 +138,7 @@ public struct CoordinatorState: Sendable {
         let i = try index(of: name)
         if members[i].state != .left {
             members[i].state = .left
-            epoch += 1
+            bumpEpoch()
         }
     }
 
@@ -144,7 +168,7 @@ public struct CoordinatorState: Sendable {
             members[i].state = .lost
             lost.append(members[i].name)
         }
-        if !lost.isEmpty { epoch += 1 }
+        if !lost.isEmpty { bumpEpoch() }
         return lost
     }
 
@@ -156,7 +180,8 @@ public struct CoordinatorState: Sendable {
         let active = members.filter { $0.state == .active }.sorted { $0.name < $1.name }
         let ready = phase == .waiting ? active.count == run.expectedWorkers : !active.isEmpty
         return RingView(epoch: epoch, ready: ready,
-                        members: active.map { RingMember(rank: $0.rank, name: $0.name, host: $0.host, port: $0.port) })
+                        members: active.map { RingMember(rank: $0.rank, name: $0.name, host: $0.host, port: $0.port) },
+                        round: round, stateSource: stateSource)
     }
 
     /// Everything `/status` shows.
@@ -165,7 +190,8 @@ public struct CoordinatorState: Sendable {
                      members: members.map {
                          MemberStatus(name: $0.name, rank: $0.rank, state: $0.state, host: $0.host, port: $0.port, joins: $0.joins,
                                       secondsSinceSeen: max(0, now - $0.lastSeen), lastReport: $0.lastReport)
-                     })
+                     },
+                     round: round, stateSource: stateSource)
     }
 
     private var activeCount: Int { members.count { $0.state == .active } }

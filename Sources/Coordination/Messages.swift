@@ -53,6 +53,11 @@ public struct JoinReply: Codable, Sendable, Equatable {
     /// Whether the ring was already training when this worker joined: it must then agree on
     /// the state to go on from with the others, as a resuming worker does.
     public var joinsRunningRing: Bool?
+    /// The run's current round (the newest any member reported), when training has started.
+    public var round: Int?
+    /// The member whose state a worker joining a running ring takes: the one that reported the
+    /// newest round when the ring last changed.
+    public var stateSource: RingMember?
 }
 
 /// One member of the ring as every worker sees it.
@@ -70,6 +75,11 @@ public struct RingView: Codable, Sendable, Equatable {
     public var ready: Bool
     /// Active members in rank order.
     public var members: [RingMember]
+    /// The run's current round (the newest any member reported), when training has started.
+    public var round: Int?
+    /// Name of the member whose state workers without any take when this ring forms; fixed for
+    /// an epoch, so every member of one ring reads the same.
+    public var stateSource: String?
 }
 
 /// What a worker did in one round, sent after every round.
@@ -170,6 +180,10 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var epoch: Int
     public var expectedWorkers: Int
     public var members: [MemberStatus]
+    /// The run's current round (the newest any member reported), when training has started.
+    public var round: Int?
+    /// Name of the member whose state a joining worker takes in this epoch.
+    public var stateSource: String?
 }
 
 /// An error body: every 4xx and 5xx answer carries one.

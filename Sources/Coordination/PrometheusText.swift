@@ -18,6 +18,9 @@ public enum PrometheusText {
         metric("tributary_ring_epoch", "gauge", "Changes of ring membership so far.", [("", Double(status.epoch))])
         metric("tributary_run_finished", "gauge", "1 once every worker reported its last round.",
                [("", status.phase == .finished ? 1 : 0)])
+        if let round = status.round {
+            metric("tributary_run_round", "gauge", "The run's current round (the newest an active worker reported).", [("", Double(round))])
+        }
         let reported = status.members.compactMap { m in m.lastReport.map { (label: "{worker=\"\(escape(m.name))\",rank=\"\(m.rank)\"}", report: $0) } }
         let counters: [(String, String, (WorkerReport) -> Double)] = [
             ("tributary_worker_bytes_sent_total", "Bytes this worker sent to peers.", { Double($0.bytesSent) }),

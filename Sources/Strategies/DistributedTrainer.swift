@@ -42,6 +42,9 @@ public final class DistributedTrainer {
     /// A worker joining a ring that trains: whatever it saved before is stale, so on resume it
     /// takes the others' state instead of offering its own.
     public var joinsRunningRing = false
+    /// Ring position of the worker the coordinator named to hand its state to workers without
+    /// any (see `RingView.stateSource`); nil when it named none.
+    public var stateSource: Int?
 
     /// `speed` emulates a slower device (see `ComputeThrottle`); `checkpoints` is given to the
     /// worker that saves the shared model (rank 0); `workerState` to every worker that keeps
@@ -119,8 +122,13 @@ public final class DistributedTrainer {
             mine.append((url, SavedState(progress: Int(p), vectors: vectors)))
         }
         let remembered = joinsRunningRing ? [] : memory?.progresses ?? []
-        let newest: [Float] = try await exchangeAll(Float(max(mine.first?.state.progress ?? 0, remembered.first ?? 0)))
-        guard let lowest = newest.filter({ $0 > 0 }).min(), let source = newest.firstIndex(where: { $0 > 0 }) else { return nil }
+        // Every worker offers its newest progress and the source its view of the ring names;
+        // rank 0's view decides, so that all take the same source even if their views differed.
+        let offers = try await exchangeAll([Float(max(mine.first?.state.progress ?? 0, remembered.first ?? 0)), Float(stateSource ?? -1)])
+        let newest = offers.map { $0[0] }
+        guard let lowest = newest.filter({ $0 > 0 }).min(), let first = newest.firstIndex(where: { $0 > 0 }) else { return nil }
+        let named = Int(offers[0][1])
+        let source = newest.indices.contains(named) && newest[named] > 0 ? named : first
         let agreed = Int(lowest)
         var state = SavedState(progress: agreed, vectors: [:])
         if !joinsRunningRing, let vectors = memory?.restore(progress: agreed, into: trainer) {
@@ -405,12 +413,13 @@ public final class DistributedTrainer {
         waitSeconds += stats.seconds
     }
 
-    /// Every worker's `value`, in ring order.
-    private func exchangeAll(_ value: Float) async throws -> [Float] {
-        let shared = FloatSlab(count: ring.size)
-        shared.base[ring.rank] = value
+    /// Every worker's `values`, in ring order.
+    private func exchangeAll(_ values: [Float]) async throws -> [[Float]] {
+        let k = values.count
+        let shared = FloatSlab(count: ring.size * k)
+        for (i, v) in values.enumerated() { shared.base[ring.rank * k + i] = v }
         try await allReduce(shared.buffer, codec: .fp32)
-        return Array(shared.buffer)
+        return (0..<ring.size).map { Array(shared.buffer[($0 * k)..<(($0 + 1) * k)]) }
     }
 
     /// Shares this worker's tokens and mean step time: returns the total tokens and the

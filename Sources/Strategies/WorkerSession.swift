@@ -63,6 +63,10 @@ public enum WorkerSession {
         let reply = try await client.join(JoinRequest(token: options.token, name: options.name, layoutHash: hex16(layout.hash),
                                                       dataHost: advertised, dataPort: listener.port))
         logger.info("joined", metadata: ["rank": "\(reply.rank)", "run": "\(hex16(run.runID))"])
+        if reply.joinsRunningRing == true {
+            let source = reply.stateSource.map { "\($0.name) at \($0.host):\($0.port)" } ?? "the first member with state"
+            logger.info("the run is training (round \(reply.round.map(String.init) ?? "?")): this worker takes its state from \(source) when the ring takes it in")
+        }
 
         // Heartbeats keep us in the ring while we train, and tell us when a worker joined.
         let newest = Mutex<(epoch: Int, members: Set<String>)>((0, []))
@@ -132,6 +136,7 @@ public enum WorkerSession {
                                                     checkpoints: checkpoints, workerState: workerState, memory: memory)
                 if let earlier = latest.withLock({ $0 }) { worker.continueCounting(from: earlier, startedAt: started) }
                 worker.joinsRunningRing = joining
+                worker.stateSource = view.members.firstIndex { $0.name == view.stateSource }
                 let epoch = view.epoch
                 let members = Set(view.members.map(\.name))
                 // Someone the ring does not have joined: re-form at the next round's end. (A lost

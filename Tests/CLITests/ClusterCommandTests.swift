@@ -4,13 +4,18 @@ import XCTest
 /// `tributary coordinator` and `tributary worker` as separate processes, as on several machines.
 final class ClusterCommandTests: XCTestCase {
     /// Starts `tributary` in the background; returns it and its stdout.
-    func start(_ arguments: [String]) throws -> (Process, FileHandle) {
+    func start(_ arguments: [String], errorLog: URL? = nil) throws -> (Process, FileHandle) {
         let process = Process()
         process.executableURL = tributaryExecutable
         process.arguments = arguments
         let out = Pipe()
         process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
+        if let errorLog {
+            _ = FileManager.default.createFile(atPath: errorLog.path, contents: nil)
+            process.standardError = try FileHandle(forWritingTo: errorLog)
+        } else {
+            process.standardError = FileHandle.nullDevice
+        }
         try process.run()
         addTeardownBlock { if process.isRunning { process.terminate() } }
         return (process, out.fileHandleForReading)
@@ -89,7 +94,8 @@ final class ClusterCommandTests: XCTestCase {
         let (coordinator, address, token, _, run) = try startCoordinator(in: dir, steps: 1000, evaluationInterval: 0,
                                                                          flags: ["--heartbeat-timeout", "3"])
         func worker(_ name: String) throws -> Process {
-            try start(["worker", "--join", address, "--token-file", token.path, "--name", name, "--out", run.path, "--speed", "0.05"]).0
+            try start(["worker", "--join", address, "--token-file", token.path, "--name", name, "--out", run.path, "--speed", "0.05"],
+                      errorLog: dir.appendingPathComponent("\(name).log")).0
         }
         var workers = [try worker("w0"), try worker("w1")]
         struct Report: Decodable { var name: String; var round: Int; var epoch: Int?; var parameterHash: String? }
@@ -111,6 +117,10 @@ final class ClusterCommandTests: XCTestCase {
         let final = all.filter { $0.epoch == last }
         XCTAssertEqual(Set(final.map(\.name)), ["w0", "w1", "w2"], "the newcomer trains in the last ring")
         XCTAssertEqual(final.map(\.round).max(), 99)
+        // The coordinator told the newcomer the run's round and which member's state it takes.
+        let log = try String(contentsOf: dir.appendingPathComponent("w2.log"), encoding: .utf8)
+        XCTAssertNotNil(log.range(of: #"the run is training \(round \d+\): this worker takes its state from w[01] at 127\.0\.0\.1:\d+"#,
+                                  options: .regularExpression), log)
         for (round, group) in Dictionary(grouping: final, by: \.round) {
             XCTAssertEqual(group.count, 3, "round \(round)")
             XCTAssertEqual(Set(group.compactMap(\.parameterHash)).count, 1, "round \(round): the three disagree")

@@ -98,4 +98,47 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertTrue(text.contains("tributary_workers{state=\"active\"} 3"), text)
         XCTAssertTrue(text.contains("# TYPE tributary_worker_tokens_total counter"), text)
     }
+
+    func testCurrentRoundAndTheStateSourceANewcomerIsToldOf() throws {
+        var s = CoordinatorState(run: run, token: "secret", heartbeatTimeout: 10)
+        for name in ["a", "b", "c"] { _ = try s.join(request(name, port: 9000 + Int(name.unicodeScalars.first!.value)), now: 0) }
+        XCTAssertNil(s.round, "nobody reported yet")
+        XCTAssertNil(s.ring.stateSource)
+        func report(_ name: String, round: Int, epoch: Int) -> WorkerReport {
+            var r = WorkerReport(name: name, round: round, rounds: 10, steps: 5 * (round + 1), tokens: 100, loss: 2, validationLoss: nil,
+                                 bytesSent: 10, bytesReceived: 10, computeSeconds: 1, waitSeconds: 0.1, elapsedSeconds: 1.1,
+                                 tokensPerComputeSecond: 100, finished: false)
+            r.epoch = epoch
+            return r
+        }
+        let epoch = s.epoch
+        try s.report(report("a", round: 3, epoch: epoch), now: 1)
+        try s.report(report("b", round: 4, epoch: epoch), now: 1)
+        try s.report(report("c", round: 4, epoch: epoch), now: 1)
+        XCTAssertEqual(s.round, 4)
+        XCTAssertEqual(s.status(now: 1).round, 4)
+        XCTAssertTrue(PrometheusText.render(s.status(now: 1)).contains("tributary_run_round 4\n"))
+        XCTAssertNil(s.ring.stateSource, "the source is chosen when the ring changes, so that one epoch has one")
+
+        // A newcomer hears the round and where the state comes from: b and c are newest, b first by name.
+        let reply = try s.join(request("d", port: 9200), now: 2)
+        XCTAssertEqual(reply.joinsRunningRing, true)
+        XCTAssertEqual(reply.round, 4)
+        XCTAssertEqual(reply.stateSource?.name, "b")
+        XCTAssertEqual(reply.stateSource?.port, 9000 + 98, "b's data address")
+        XCTAssertEqual(s.ring.stateSource, "b")
+        try s.report(report("c", round: 5, epoch: epoch), now: 3)
+        XCTAssertEqual(s.ring.stateSource, "b", "fixed until the ring changes again")
+        XCTAssertEqual(s.ring.round, 5)
+
+        // b is lost: the others re-form and the state comes from the newest survivor.
+        for name in ["a", "c", "d"] { _ = try s.heartbeat(name, now: 12) }
+        XCTAssertEqual(s.expire(now: 12), ["b"])
+        XCTAssertEqual(s.ring.stateSource, "c")
+        // A report of a newer epoch counts before an older epoch's later round.
+        try s.report(report("a", round: 3, epoch: s.epoch), now: 13)
+        XCTAssertEqual(s.round, 3, "after a loss the ring went back; its newest epoch's round is the run's")
+        try s.leave("c", now: 14)
+        XCTAssertEqual(s.ring.stateSource, "a")
+    }
 }
