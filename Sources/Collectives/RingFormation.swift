@@ -3,13 +3,14 @@ import Transport
 
 extension Ring {
     /// Joins a ring of `peers` (host and port of every rank, in rank order) as `rank`: dials the
-    /// next rank and accepts the previous one on `listener`, both with the handshake of `options`.
+    /// next rank and accepts the previous one on `listener`, both with the handshake of `options`,
+    /// whose `local.ringEpoch` names the ring: links of other rings are not taken in.
     public static func form(rank: Int, peers: [(host: String, port: Int)], listener: PeerListener, options: PeerLink.Options,
                             group: any EventLoopGroup, runID: UInt64, patience: TimeAmount = .seconds(60)) async throws -> Ring {
         let size = peers.count
         precondition((0..<size).contains(rank), "[Ring.form] rank \(rank) of \(size)")
         guard size > 1 else { return Ring(rank: rank, size: 1, next: nil, previous: nil, runID: runID) }
-        async let accepted = listener.accept(timeout: patience)
+        async let accepted = listener.accept(ringEpoch: options.local.ringEpoch, timeout: patience)
         let (host, port) = peers[(rank + 1) % size]
         let next: PeerLink
         do {
@@ -18,7 +19,12 @@ extension Ring {
             _ = try? await accepted
             throw error
         }
-        return Ring(rank: rank, size: size, next: next, previous: try await accepted, runID: runID)
+        do {
+            return Ring(rank: rank, size: size, next: next, previous: try await accepted, runID: runID)
+        } catch {
+            await next.close()
+            throw error
+        }
     }
 
     /// Closes both links.

@@ -105,6 +105,7 @@ public enum WorkerSession {
                 throw CoordinatorClientError(reason: "the coordinator's ring does not list this worker")
             }
             peerOptions.local.rank = UInt32(position)
+            peerOptions.local.ringEpoch = UInt64(view.epoch)
             let ring: Ring
             do {
                 // After a loss, a short patience: a peer still busy with an older ring is retried

@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Wire
@@ -12,17 +13,23 @@ public final class PeerListener: @unchecked Sendable {
     public let port: Int
     private let channel: Channel
     private let accepted: AsyncQueue<PeerLink>
+    /// The ring epoch this listener's hello names (see `Hello.ringEpoch`).
+    private let epoch: NIOLockedValueBox<UInt64>
+    /// Links of a newer ring than the one being formed, kept for when it is.
+    private let ahead = NIOLockedValueBox<[PeerLink]>([])
 
-    private init(port: Int, channel: Channel, accepted: AsyncQueue<PeerLink>) {
+    private init(port: Int, channel: Channel, accepted: AsyncQueue<PeerLink>, epoch: NIOLockedValueBox<UInt64>) {
         self.port = port
         self.channel = channel
         self.accepted = accepted
+        self.epoch = epoch
     }
 
     /// Binds `host:port` (port 0 picks a free one).
     public static func bind(host: String, port: Int, options: PeerLink.Options, group: EventLoopGroup,
                             logger: Logger? = nil) async throws -> PeerListener {
         let accepted = AsyncQueue<PeerLink>()
+        let epoch = NIOLockedValueBox(options.local.ringEpoch)
         let channel: Channel
         do {
             channel = try await ServerBootstrap(group: group)
@@ -35,10 +42,12 @@ public final class PeerListener: @unchecked Sendable {
                         try PeerLink.configure(child, inbox: inbox, options: options)
                     }.map {
                         let address = child.remoteAddress.map { "\($0)" } ?? "?"
+                        var current = options
+                        current.local.ringEpoch = epoch.withLockedValue { $0 }
                         Task {
                             do {
                                 accepted.push(try await PeerLink.establish(channel: child, inbox: inbox, role: .listener,
-                                                                           options: options, address: address))
+                                                                           options: current, address: address))
                             } catch {
                                 logger?.warning("refused connection from \(address): \(error)")
                             }
@@ -49,7 +58,38 @@ public final class PeerListener: @unchecked Sendable {
         } catch {
             throw TransportError.bindFailed(address: "\(host):\(port)", reason: "\(error)")
         }
-        return PeerListener(port: channel.localAddress?.port ?? port, channel: channel, accepted: accepted)
+        return PeerListener(port: channel.localAddress?.port ?? port, channel: channel, accepted: accepted, epoch: epoch)
+    }
+
+    /// The next peer of the ring of `ringEpoch` that completed the handshake. From now on dialers
+    /// of older rings are refused, and links of older rings still queued are closed; a link of a
+    /// newer ring is kept for it and ends this wait with `TransportError.newerRing`, since the
+    /// ring being formed is then out of date.
+    public func accept(ringEpoch: UInt64, timeout: TimeAmount) async throws -> PeerLink {
+        epoch.withLockedValue { $0 = max($0, ringEpoch) }
+        let deadline = NIODeadline.now() + timeout
+        let kept = ahead.withLockedValue { links in
+            defer { links.removeAll { $0.peer.ringEpoch <= ringEpoch } }
+            return links
+        }
+        var found: PeerLink?
+        for link in kept {
+            if link.peer.ringEpoch == ringEpoch, found == nil { found = link } else if link.peer.ringEpoch < ringEpoch { await link.close() }
+        }
+        if let found { return found }
+        if let newer = kept.first(where: { $0.peer.ringEpoch > ringEpoch }) {
+            throw TransportError.newerRing(peer: newer.peerDescription, epoch: newer.peer.ringEpoch, ours: ringEpoch)
+        }
+        while true {
+            let link = try await accept(timeout: max(.zero, deadline - .now()))
+            if link.peer.ringEpoch == ringEpoch { return link }
+            if link.peer.ringEpoch < ringEpoch {
+                await link.close()
+                continue
+            }
+            ahead.withLockedValue { $0.append(link) }
+            throw TransportError.newerRing(peer: link.peerDescription, epoch: link.peer.ringEpoch, ours: ringEpoch)
+        }
     }
 
     /// The next peer that completed the handshake.

@@ -6,6 +6,8 @@ public enum TransportError: Error, CustomStringConvertible {
     case refused(peer: String, reason: String)
     case protocolViolation(peer: String, reason: String)
     case bindFailed(address: String, reason: String)
+    /// A peer dialed for a newer ring than the one this worker is forming.
+    case newerRing(peer: String, epoch: UInt64, ours: UInt64)
 
     public var description: String {
         switch self {
@@ -17,6 +19,8 @@ public enum TransportError: Error, CustomStringConvertible {
         case let .refused(peer, reason): return "\(peer) refused us: \(reason)"
         case let .protocolViolation(peer, reason): return "protocol violation by \(peer): \(reason)"
         case let .bindFailed(address, reason): return "cannot listen on \(address): \(reason)"
+        case let .newerRing(peer, epoch, ours):
+            return "\(peer) dialed for ring epoch \(epoch) while this worker forms epoch \(ours); read the ring again"
         }
     }
 }

@@ -51,7 +51,8 @@ public struct FrameHeader: Sendable, Hashable {
     /// "TRIB".
     public static let magic: UInt32 = 0x5452_4942
     /// The protocol version this build speaks.
-    public static let currentVersion: UInt8 = 1
+    /// 2: the hello carries the ring epoch.
+    public static let currentVersion: UInt8 = 2
     /// Size of the header in bytes.
     public static let size = 52
 

@@ -14,6 +14,9 @@ public struct Hello: Sendable, Hashable {
     public var rank: UInt32
     /// Human-readable worker name (for logs and refusals).
     public var name: String
+    /// Membership epoch of the ring this connection is for (0 outside a coordinated run): a
+    /// listener refuses a dialer of an older ring, and a ring takes in only its own epoch's links.
+    public var ringEpoch: UInt64 = 0
 
     public init(runID: UInt64, layoutHash: UInt64, vectorLength: UInt64, rank: UInt32, name: String) {
         self.runID = runID
@@ -31,6 +34,7 @@ public struct Hello: Sendable, Hashable {
         let nameBytes = Array(name.utf8.prefix(Self.maxNameBytes))
         payload.writeInteger(UInt8(nameBytes.count))
         payload.writeBytes(nameBytes)
+        payload.writeInteger(ringEpoch)
         var header = FrameHeader(type: type, runID: runID, sender: rank)
         header.version = protocolVersion
         return Frame(header: header, payload: payload)
@@ -41,10 +45,11 @@ public struct Hello: Sendable, Hashable {
         var p = frame.payload
         guard let hash = p.readInteger(as: UInt64.self), let length = p.readInteger(as: UInt64.self),
               let nameLength = p.readInteger(as: UInt8.self), Int(nameLength) <= Self.maxNameBytes,
-              let name = p.readString(length: Int(nameLength)), p.readableBytes == 0
-        else { throw WireError.malformedPayload("hello payload of \(frame.payload.readableBytes) bytes is not layout hash, length, name") }
+              let name = p.readString(length: Int(nameLength)), let epoch = p.readInteger(as: UInt64.self), p.readableBytes == 0
+        else { throw WireError.malformedPayload("hello payload of \(frame.payload.readableBytes) bytes is not layout hash, length, name, ring epoch") }
         self.init(runID: frame.header.runID, layoutHash: hash, vectorLength: length, rank: frame.header.sender, name: name)
         protocolVersion = frame.header.version
+        ringEpoch = epoch
     }
 
     /// Why a peer with `other`'s hello cannot join us, or nil when it can.
@@ -123,7 +128,12 @@ public struct HandshakeStateMachine: Sendable {
         case (.awaitingHello, .hello):
             let peer: Hello
             do { peer = try Hello(frame: frame) } catch { return fail("bad hello: \(error)") }
-            if let reason = local.refusal(of: peer) {
+            // Only the listener judges epochs: a dialer of a newer ring is ahead (this side has
+            // not read the new ring yet) and waits in the listener for it; an older one is stale.
+            let stale = peer.ringEpoch < local.ringEpoch
+                ? "stale ring: peer '\(peer.name)' dialed for ring epoch \(peer.ringEpoch), this worker forms epoch \(local.ringEpoch); read the ring again"
+                : nil
+            if let reason = local.refusal(of: peer) ?? stale {
                 state = .closed(reason: reason)
                 var refusal = ByteBuffer()
                 refusal.writeString(reason)

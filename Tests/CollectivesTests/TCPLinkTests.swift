@@ -100,4 +100,50 @@ final class TCPLinkTests: XCTestCase {
             XCTAssertThrowsError(try LinkSpec(parsing: bad), bad)
         }
     }
+
+    func testARingTakesOnlyLinksOfItsOwnEpoch() async throws {
+        func epoch(_ e: UInt64, rank: UInt32) -> PeerLink.Options {
+            var o = options(rank: rank)
+            o.local.ringEpoch = e
+            return o
+        }
+        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0, options: epoch(0, rank: 1), group: group)
+        // A link of ring 1 arrives before this worker forms ring 2: it is dropped, not taken in.
+        let stale = try await PeerLink.connect(host: "127.0.0.1", port: listener.port, options: epoch(1, rank: 0), group: group)
+        async let takenLink = listener.accept(ringEpoch: 2, timeout: .seconds(10))
+        try await Task.sleep(nanoseconds: 100_000_000)
+        let current = try await PeerLink.connect(host: "127.0.0.1", port: listener.port, options: epoch(2, rank: 0), group: group)
+        let taken = try await takenLink
+        XCTAssertEqual(taken.peer.ringEpoch, 2)
+        do {
+            _ = try await stale.receive(timeout: .seconds(5), what: "anything")
+            XCTFail("the stale link stayed open")
+        } catch TransportError.closed {}
+        // Forming ring 2 now, a dialer of ring 1 is refused at the handshake, with the reason.
+        do {
+            _ = try await PeerLink.connect(host: "127.0.0.1", port: listener.port, options: epoch(1, rank: 0), group: group)
+            XCTFail("a dialer of an older ring was accepted")
+        } catch let TransportError.refused(_, reason) {
+            XCTAssertTrue(reason.contains("stale ring"), reason)
+        }
+        // A dialer of ring 3 is ahead: forming ring 2 fails, and ring 3 takes that link.
+        let ahead = try await PeerLink.connect(host: "127.0.0.1", port: listener.port, options: epoch(3, rank: 0), group: group)
+        do {
+            _ = try await listener.accept(ringEpoch: 2, timeout: .seconds(10))
+            XCTFail("ring 2 formed with a link of ring 3 waiting")
+        } catch let TransportError.newerRing(_, e, ours) {
+            XCTAssertEqual(e, 3)
+            XCTAssertEqual(ours, 2)
+        }
+        let next = try await listener.accept(ringEpoch: 3, timeout: .seconds(1))
+        XCTAssertEqual(next.peer.ringEpoch, 3)
+        var payload = ByteBuffer()
+        payload.writeBytes([1, 2, 3, 4])
+        let frame = Frame(header: FrameHeader(type: .data, codec: .fp32, runID: 1, round: 0, sender: 0, offset: 0, count: 1), payload: payload)
+        try await ahead.send(frame).get()
+        let received = try await next.receive(timeout: .seconds(5), what: "data")
+        XCTAssertEqual(received, frame, "the kept link carries the newer ring's data")
+        for link in [taken, current, ahead, next] { await link.close() }
+        await listener.close()
+    }
 }

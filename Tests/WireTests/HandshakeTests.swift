@@ -44,7 +44,7 @@ final class HandshakeTests: XCTestCase {
         let cases: [(Hello, String)] = [
             (peer { $0.runID = 8 }, "run id mismatch: peer 'beta' is in run 0x8, this is run 0x7"),
             (peer { $0.layoutHash = 0x1234 }, "model layout mismatch: peer 'beta' has layout hash 0x1234, ours is 0xabcd"),
-            (peer { $0.protocolVersion = 2 }, "protocol version mismatch: peer 'beta' speaks version 2, we speak 1"),
+            (peer { $0.protocolVersion = 3 }, "protocol version mismatch: peer 'beta' speaks version 3, we speak 2"),
             (peer { $0.vectorLength = 999 }, "vector length mismatch"),
         ]
         for (dialer, reason) in cases {
@@ -78,5 +78,17 @@ final class HandshakeTests: XCTestCase {
         let bad = Frame(header: FrameHeader(type: .hello, runID: 7, sender: 1), payload: payload)
         guard case let .close(reason) = l.received(bad) else { return XCTFail("malformed hello accepted") }
         XCTAssertTrue(reason.contains("bad hello"), reason)
+    }
+
+    func testTheListenerRefusesADialerOfAnOlderRingAndTakesANewerOne() {
+        var listener = base
+        listener.ringEpoch = 5
+        let (_, stale, _) = handshake(dialer: peer { $0.ringEpoch = 4 }, listener: listener)
+        guard case let .closed(reason) = stale.state else { return XCTFail("a dialer of an older ring was taken") }
+        XCTAssertTrue(reason.hasPrefix("stale ring: peer 'beta' dialed for ring epoch 4, this worker forms epoch 5"), reason)
+        // A newer dialer is ahead of this side, which has not read the new ring yet.
+        let (d, ahead, _) = handshake(dialer: peer { $0.ringEpoch = 6 }, listener: listener)
+        XCTAssertEqual(ahead.state, .established(peer: peer { $0.ringEpoch = 6 }))
+        XCTAssertEqual(d.state, .established(peer: listener), "the dialer takes the listener's welcome and its epoch back")
     }
 }
