@@ -243,11 +243,22 @@ public struct DataConfig: Sendable, Codable, Equatable {
     /// Tokens generated for training and for validation.
     public var trainTokens = 1_000_000
     public var validationTokens = 65_536
+    /// How training reads a prepared corpus.
+    public var order = DataOrder.shuffled
+
+    /// How training reads a prepared corpus.
+    public enum DataOrder: String, Codable, Sendable {
+        /// Windows of one sequence in a seeded random order: every batch, and every worker's
+        /// share, mixes the whole corpus (whose files may each hold one topic).
+        case shuffled
+        /// Consecutive tokens, file after file.
+        case sequential
+    }
 
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case prepared, markovVocabulary, markovBranching, markovSmoothing, markovSeed, trainTokens, validationTokens
+        case prepared, markovVocabulary, markovBranching, markovSmoothing, markovSeed, trainTokens, validationTokens, order
     }
 
     public init(from decoder: Decoder) throws {
@@ -260,6 +271,12 @@ public struct DataConfig: Sendable, Codable, Equatable {
         markovSeed = try c.decodeIfPresent(UInt64.self, forKey: .markovSeed) ?? markovSeed
         trainTokens = try c.decodeIfPresent(Int.self, forKey: .trainTokens) ?? trainTokens
         validationTokens = try c.decodeIfPresent(Int.self, forKey: .validationTokens) ?? validationTokens
+        if let name = try c.decodeIfPresent(String.self, forKey: .order) {
+            guard let order = DataOrder(rawValue: name) else {
+                throw ConfigError(field: "data.order", reason: "must be shuffled or sequential, got '\(name)'")
+            }
+            self.order = order
+        }
     }
 
     /// Most tokens a config may ask the synthetic source to generate (bounds memory).

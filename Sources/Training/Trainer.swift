@@ -79,7 +79,9 @@ public final class Trainer {
                 throw ConfigError(field: "data.prepared", reason: "has \(trainTokens.count) train and \(validationTokens.count) validation tokens; a batch needs \(needed)")
             }
             source = nil
-            train = TokenStream(tokens: trainTokens)
+            train = config.data.order == .shuffled
+                ? TokenStream(tokens: trainTokens, shuffledWindows: config.sequenceLength, seed: config.seed &+ 3)
+                : TokenStream(tokens: trainTokens)
             validation = TokenStream(tokens: validationTokens)
         } else {
             let markov = MarkovSource(config.data)

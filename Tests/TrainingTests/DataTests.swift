@@ -55,4 +55,41 @@ final class DataTests: XCTestCase {
         stream.seek(to: 13)
         XCTAssertEqual(stream.cursor, 3)
     }
+
+    func testShuffledWindowsReadEveryWindowOncePerPassInASeededOrder() {
+        let tokens = (0..<101).map(Int32.init) // 25 windows of 4 (the last token only as a target)
+        func pass(seed: UInt64) -> [Int32] {
+            var stream = TokenStream(tokens: tokens, shuffledWindows: 4, seed: seed)
+            var inputs = [Int32](repeating: 0, count: 8), targets = inputs, starts: [Int32] = []
+            for _ in 0..<12 {
+                inputs.withUnsafeMutableBufferPointer { i in targets.withUnsafeMutableBufferPointer { stream.nextBatch(inputs: i, targets: $0) } }
+                for row in 0..<2 {
+                    let start = inputs[row * 4]
+                    XCTAssertEqual(start % 4, 0, "rows start at window boundaries")
+                    XCTAssertEqual(Array(inputs[(row * 4)..<(row * 4 + 4)]), (0..<4).map { start + $0 })
+                    XCTAssertEqual(Array(targets[(row * 4)..<(row * 4 + 4)]), (1...4).map { start + $0 })
+                    starts.append(start)
+                }
+            }
+            XCTAssertEqual(stream.cursor, 96)
+            return starts
+        }
+        let a = pass(seed: 1)
+        XCTAssertEqual(Set(a).count, 24, "12 batches of 2 rows: 24 of the 25 windows, none twice")
+        XCTAssertEqual(a, pass(seed: 1), "the same seed, the same order")
+        XCTAssertNotEqual(a, pass(seed: 2))
+        XCTAssertNotEqual(a, a.sorted(), "not the file order")
+
+        var stream = TokenStream(tokens: tokens, shuffledWindows: 4, seed: 1)
+        stream.seek(to: 103) // 103 mod 100, down to a window boundary
+        XCTAssertEqual(stream.cursor, 0)
+        stream.seek(to: 50)
+        XCTAssertEqual(stream.cursor, 48)
+        var inputs = [Int32](repeating: 0, count: 8), targets = inputs
+        inputs.withUnsafeMutableBufferPointer { i in targets.withUnsafeMutableBufferPointer { stream.nextBatch(inputs: i, targets: $0) } }
+        XCTAssertEqual([inputs[0], inputs[4]], Array(a[12..<14]), "a seek goes on from that place in the order")
+        stream.seek(to: 96)
+        inputs.withUnsafeMutableBufferPointer { i in targets.withUnsafeMutableBufferPointer { stream.nextBatch(inputs: i, targets: $0) } }
+        XCTAssertEqual([inputs[0], inputs[4]], Array(a[0..<2]), "one window left is less than a batch: it wraps")
+    }
 }

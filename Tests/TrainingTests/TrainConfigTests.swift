@@ -58,6 +58,7 @@ final class TrainConfigTests: XCTestCase {
         assertConfigError("steps: lots", field: "steps", mentions: "expected a value of type Int")
         assertConfigError("data: {markovVocabulary: 300}", field: "data.markovVocabulary", mentions: "2...256")
         assertConfigError("optimizer: {beta2: 1.5}", field: "optimizer.beta2", mentions: "[0, 1)")
+        assertConfigError("data: {order: random}", field: "data.order", mentions: "must be shuffled or sequential, got 'random'")
         assertConfigError("batchSize: [1", field: "", mentions: "not valid YAML")
     }
 
