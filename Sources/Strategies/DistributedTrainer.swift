@@ -228,7 +228,8 @@ public final class DistributedTrainer {
             tokens += mine * config.sequenceLength
             let final = step == config.steps
             let interval = config.evaluation.interval
-            let validation = try await (final || (interval > 0 && step % interval == 0) ? sharedValidationLoss() : nil)
+            let validation = try await (final || (interval > 0 && step % interval == 0)
+                ? sharedValidationLoss(work: timed ? counts.map(Float.init) : nil) : nil)
             try saveCheckpointIfDue(final: final, due: config.checkpoint.interval > 0 && step % config.checkpoint.interval == 0, progress: step,
                                     strategyVectors: timed ? [(name: key, values: counts.map(Float.init))] : [])
             let r = makeReport(round: step - 1, rounds: config.steps, loss: Double(loss), validation: validation, finished: final)
@@ -267,6 +268,7 @@ public final class DistributedTrainer {
         let checkpointEvery = config.checkpoint.interval > 0 ? max(1, config.checkpoint.interval / h) : Int.max
         var budget: Double?
         var previousTotal: Int?
+        var lastWork: [Float]?
         var inFlight: InFlight?
         var last: WorkerReport?
         if let saved {
@@ -287,6 +289,7 @@ public final class DistributedTrainer {
                 let correction = guess / total
                 for i in 0..<count { pseudo[i] *= correction }
                 previousTotal = Int(total)
+                lastWork = Array(message.buffer[count..<(count + n)])
                 // The next round lasts `innerSteps` steps of the fastest worker.
                 budget = Double(h) * Double(message.buffer[(count + n)...].min()!)
             }
@@ -357,7 +360,7 @@ public final class DistributedTrainer {
             // (with overlap, G lags this round's progress, which is still on its way). They run
             // before the background all-reduce starts: nothing else may use the ring meanwhile.
             _ = global.withUnsafeBufferPointer { parameters.update(fromContentsOf: $0) }
-            let validation = try await evaluate ? sharedValidationLoss() : nil
+            let validation = try await evaluate ? sharedValidationLoss(work: lastWork) : nil
             try saveCheckpointIfDue(final: final, due: save, progress: round + 1,
                                     strategyVectors: [(name: "outer.velocity", values: outer.velocity)]
                                         + (previousTotal.map { [(name: "previousTotal", values: [Float($0)])] } ?? [])
@@ -433,13 +436,32 @@ public final class DistributedTrainer {
         return (Int(shared.buffer[..<n].reduce(0, +)), Double(shared.buffer[n...].min()!))
     }
 
-    /// Validation loss of the shared parameters: each worker measures a share of the batches.
-    private func sharedValidationLoss() async throws -> Double {
-        let (result, seconds) = try await throttle.run { try trainer.validationLossSum(part: ring.rank, of: ring.size) }
+    /// Validation loss of the shared parameters: each worker measures a share of the batches,
+    /// in proportion to `work` (what each did in the last round, the same on every worker) when
+    /// speeds differ, so that the fast do not wait for the slow; else an equal share.
+    private func sharedValidationLoss(work: [Float]? = nil) async throws -> Double {
+        let batches = trainer.config.evaluation.batches
+        let range = work.flatMap { $0.count == ring.size ? Self.proportionalRanges(of: batches, weights: $0)?[ring.rank] : nil }
+        let (result, seconds) = try await throttle.run {
+            try range.map { r in try trainer.validationLossSum { r.contains($0) } } ?? trainer.validationLossSum(part: ring.rank, of: ring.size)
+        }
         computeSeconds += seconds
         let sums = FloatSlab([result.sum, Float(result.batches)])
         try await allReduce(sums.buffer, codec: .fp32)
         return Double(sums.base[0] / sums.base[1])
+    }
+
+    /// `total` items cut into consecutive ranges in proportion to `weights` (largest remainders,
+    /// ties to the lower index); nil when no weight is positive or one is negative.
+    static func proportionalRanges(of total: Int, weights: [Float]) -> [Range<Int>]? {
+        let sum = weights.reduce(0, +)
+        guard sum > 0, weights.allSatisfy({ $0 >= 0 && $0.isFinite }) else { return nil }
+        let exact = weights.map { Double(total) * Double($0) / Double(sum) }
+        var counts = exact.map { Int($0.rounded(.down)) }
+        let order = exact.indices.sorted { (exact[$0] - Double(counts[$0]), -$0) > (exact[$1] - Double(counts[$1]), -$1) }
+        for i in order.prefix(total - counts.reduce(0, +)) { counts[i] += 1 }
+        var start = 0
+        return counts.map { c in defer { start += c }; return start..<(start + c) }
     }
 
     private func parameterHash() -> String {

@@ -162,10 +162,16 @@ public final class Trainer {
     /// `evaluation.batches` that `validationLoss` averages, and how many those are: workers
     /// each measure a share and add the sums.
     public func validationLossSum(part: Int, of parts: Int) throws -> (sum: Float, batches: Int) {
+        try validationLossSum { $0 % parts == part }
+    }
+
+    /// The sum of the losses of the validation batches (of the first `evaluation.batches`) whose
+    /// index `include` selects, and how many those are.
+    public func validationLossSum(include: (Int) -> Bool) throws -> (sum: Float, batches: Int) {
         validation.seek(to: 0)
         var total: Float = 0, count = 0
         for i in 0..<config.evaluation.batches {
-            if i % parts == part {
+            if include(i) {
                 total += try runMicroBatch(stream: &validation, batch: config.batchSize, length: config.sequenceLength)
                 count += 1
             } else {

@@ -74,7 +74,7 @@ public final class PeerListener: @unchecked Sendable {
         }
         var found: PeerLink?
         for link in kept {
-            if link.peer.ringEpoch == ringEpoch, found == nil { found = link } else if link.peer.ringEpoch < ringEpoch { await link.close() }
+            if link.peer.ringEpoch == ringEpoch, found == nil { found = link } else if link.peer.ringEpoch <= ringEpoch { await link.close() }
         }
         if let found { return found }
         if let newer = kept.first(where: { $0.peer.ringEpoch > ringEpoch }) {
