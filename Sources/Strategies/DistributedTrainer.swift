@@ -453,7 +453,7 @@ public final class DistributedTrainer {
 
     /// `total` items cut into consecutive ranges in proportion to `weights` (largest remainders,
     /// ties to the lower index); nil when no weight is positive or one is negative.
-    static func proportionalRanges(of total: Int, weights: [Float]) -> [Range<Int>]? {
+    public static func proportionalRanges(of total: Int, weights: [Float]) -> [Range<Int>]? {
         let sum = weights.reduce(0, +)
         guard sum > 0, weights.allSatisfy({ $0 >= 0 && $0.isFinite }) else { return nil }
         let exact = weights.map { Double(total) * Double($0) / Double(sum) }

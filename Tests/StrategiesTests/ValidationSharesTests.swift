@@ -1,4 +1,4 @@
-@testable import Strategies
+import Strategies
 import XCTest
 
 /// How validation batches are shared out when workers' speeds differ.
