@@ -37,6 +37,9 @@ public struct CoordinatorState: Sendable {
         var lastReport: WorkerReport?
         /// Joined after training started.
         var joinedRunning = false
+
+        /// How the ring and a join reply show it.
+        var ringMember: RingMember { RingMember(rank: rank, name: name, host: host, port: port) }
     }
     /// Members by rank; a rank stays with its name for the whole run.
     private(set) var members: [Member] = []
@@ -99,7 +102,7 @@ public struct CoordinatorState: Sendable {
     }
 
     private func reply(rank: Int, running: Bool) -> JoinReply {
-        let source = members.first { $0.name == stateSource }.map { RingMember(rank: $0.rank, name: $0.name, host: $0.host, port: $0.port) }
+        let source = members.first { $0.name == stateSource }?.ringMember
         return JoinReply(rank: rank, run: run, heartbeatSeconds: heartbeatInterval, joinsRunningRing: running, round: round, stateSource: source)
     }
 
@@ -180,7 +183,7 @@ public struct CoordinatorState: Sendable {
         let active = members.filter { $0.state == .active }.sorted { $0.name < $1.name }
         let ready = phase == .waiting ? active.count == run.expectedWorkers : !active.isEmpty
         return RingView(epoch: epoch, ready: ready,
-                        members: active.map { RingMember(rank: $0.rank, name: $0.name, host: $0.host, port: $0.port) },
+                        members: active.map(\.ringMember),
                         round: round, stateSource: stateSource)
     }
 

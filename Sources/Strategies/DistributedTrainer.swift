@@ -428,12 +428,8 @@ public final class DistributedTrainer {
     /// Shares this worker's tokens and mean step time: returns the total tokens and the
     /// fastest worker's step time.
     private func exchange(tokens: Int, stepSeconds: Double) async throws -> (tokens: Int, fastestStep: Double) {
-        let n = ring.size
-        let shared = FloatSlab(count: 2 * n)
-        shared.base[ring.rank] = Float(tokens)
-        shared.base[n + ring.rank] = Float(stepSeconds)
-        try await allReduce(shared.buffer, codec: .fp32)
-        return (Int(shared.buffer[..<n].reduce(0, +)), Double(shared.buffer[n...].min()!))
+        let all = try await exchangeAll([Float(tokens), Float(stepSeconds)])
+        return (Int(all.map { $0[0] }.reduce(0, +)), Double(all.map { $0[1] }.min()!))
     }
 
     /// Validation loss of the shared parameters: each worker measures a share of the batches,

@@ -154,7 +154,11 @@ public enum WorkerSession {
                 // others from the last round all of them completed.
                 await ring.close()
                 reforms += 1
-                logger.warning("the ring broke (\(error)); re-forming without the lost worker and going back to the last round every survivor completed")
+                if error is RingChange {
+                    logger.info("a worker joined: re-forming the ring with it")
+                } else {
+                    logger.warning("the ring broke (\(error)); re-forming without the lost worker and going back to the last round every survivor completed")
+                }
                 // Once in, what this worker remembers is as good as anyone's.
                 (resume, minimumEpoch) = (true, view.epoch + 1)
                 if latest.withLock({ $0 }) != nil { joining = false }

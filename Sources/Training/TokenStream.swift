@@ -45,31 +45,35 @@ public struct TokenStream: Sendable {
     public mutating func nextBatch(inputs: UnsafeMutableBufferPointer<Int32>, targets: UnsafeMutableBufferPointer<Int32>) {
         let n = inputs.count
         precondition(targets.count == n && tokens.count > n, "[TokenStream] batch of \(n) from \(tokens.count) tokens")
-        guard let (window, order) = shuffled else {
-            if cursor + n + 1 > tokens.count { cursor = 0 }
-            tokens.withUnsafeBufferPointer { src in
-                inputs.baseAddress!.update(from: src.baseAddress! + cursor, count: n)
-                targets.baseAddress!.update(from: src.baseAddress! + cursor + 1, count: n)
-            }
-            cursor += n
-            return
+        if let (window, _) = shuffled {
+            precondition(n % window == 0 && n <= span, "[TokenStream] batch of \(n) tokens is not whole windows of \(window) within \(span)")
         }
-        precondition(n % window == 0 && n <= span, "[TokenStream] batch of \(n) tokens is not whole windows of \(window) within \(span)")
-        if cursor + n > span { cursor = 0 }
+        let at = advance(by: n)
         tokens.withUnsafeBufferPointer { src in
+            guard let (window, order) = shuffled else {
+                inputs.baseAddress!.update(from: src.baseAddress! + at, count: n)
+                targets.baseAddress!.update(from: src.baseAddress! + at + 1, count: n)
+                return
+            }
             for row in 0..<(n / window) {
-                let start = Int(order[cursor / window + row]) * window
+                let start = Int(order[at / window + row]) * window
                 (inputs.baseAddress! + row * window).update(from: src.baseAddress! + start, count: window)
                 (targets.baseAddress! + row * window).update(from: src.baseAddress! + start + 1, count: window)
             }
         }
-        cursor += n
     }
 
     /// Advances past one batch of `n` tokens exactly as `nextBatch` would.
     public mutating func skipBatch(size n: Int) {
+        _ = advance(by: n)
+    }
+
+    /// Where a batch of `n` tokens begins (wrapping to the start when the rest of the pass cannot
+    /// hold it, the targets' extra token included), and moves the cursor past it.
+    private mutating func advance(by n: Int) -> Int {
         if cursor + n + (shuffled == nil ? 1 : 0) > span { cursor = 0 }
-        cursor += n
+        defer { cursor += n }
+        return cursor
     }
 
     /// Moves the cursor (when resuming); values are reduced modulo one pass (and to a window
