@@ -12,6 +12,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "tributary", targets: ["TributaryCLI"]),
+        .library(name: "Basics", targets: ["Basics"]),
         .library(name: "TensorCore", targets: ["TensorCore"]),
         .library(name: "ModelCore", targets: ["ModelCore"]),
         .library(name: "Training", targets: ["Training"]),
@@ -37,12 +38,15 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]
         ),
         .target(name: "AllocationCounter"),
-        .target(name: "TensorCore", dependencies: ["CBLAS"], swiftSettings: vectorISA),
-        .target(name: "ModelCore", dependencies: ["TensorCore"], swiftSettings: vectorISA),
+        // Hashes, checksums, "did you mean" and decoding-error text: what every module uses and
+        // none should link BLAS for.
+        .target(name: "Basics", swiftSettings: vectorISA),
+        .target(name: "TensorCore", dependencies: ["Basics", "CBLAS"], swiftSettings: vectorISA),
+        .target(name: "ModelCore", dependencies: ["Basics", "TensorCore"], swiftSettings: vectorISA),
         .target(
             name: "Training",
             dependencies: [
-                "ModelCore", "TensorCore",
+                "Basics", "ModelCore", "TensorCore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -50,7 +54,7 @@ let package = Package(
         ),
         .target(
             name: "Wire",
-            dependencies: ["TensorCore", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["Basics", "TensorCore", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: vectorISA
         ),
         .target(
@@ -68,7 +72,7 @@ let package = Package(
         .target(
             name: "Coordination",
             dependencies: [
-                "TensorCore",
+                "Basics",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -77,26 +81,28 @@ let package = Package(
         ),
         .target(
             name: "Strategies",
-            dependencies: ["Training", "ModelCore", "TensorCore", "Wire", "Transport", "Collectives", "Coordination",
+            dependencies: ["Basics", "Training", "ModelCore", "TensorCore", "Wire", "Transport", "Collectives", "Coordination",
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: vectorISA
         ),
         .target(
             name: "Planner",
-            dependencies: ["TensorCore", .product(name: "Yams", package: "Yams")],
+            dependencies: ["Basics", .product(name: "Yams", package: "Yams")],
             resources: [.copy("Resources/devices.yaml")]
         ),
         .executableTarget(
             name: "TributaryCLI",
             dependencies: [
-                "Training", "ModelCore", "TensorCore", "Wire", "Transport", "Collectives", "Coordination", "Strategies", "Planner", "AllocationCounter",
+                "Basics", "Training", "ModelCore", "TensorCore", "Wire", "Transport", "Collectives", "Coordination", "Strategies", "Planner",
+                "AllocationCounter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: vectorISA
         ),
         .target(name: "TestSupport", dependencies: ["TensorCore", "ModelCore"], swiftSettings: vectorISA),
+        .testTarget(name: "BasicsTests", dependencies: ["Basics"]),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"], swiftSettings: vectorISA),
         .testTarget(
             name: "ModelCoreTests",
@@ -106,7 +112,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WireTests",
-            dependencies: ["Wire", "TensorCore", "ModelCore", .product(name: "NIOCore", package: "swift-nio"),
+            dependencies: ["Basics", "Wire", "TensorCore", "ModelCore", .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOEmbedded", package: "swift-nio")],
             swiftSettings: vectorISA
         ),

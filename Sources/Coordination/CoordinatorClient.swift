@@ -2,7 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import TensorCore
+import Basics
 
 /// Errors talking to the coordinator.
 public struct CoordinatorClientError: Error, CustomStringConvertible {

@@ -3,7 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
-import TensorCore
+import Basics
 
 /// The coordinator's state behind an actor, with the clock it runs on.
 public actor Coordinator {

@@ -1,3 +1,4 @@
+import Basics
 import TensorCore
 
 /// One named tensor inside a flat parameter slab.

@@ -1,5 +1,5 @@
 import Foundation
-import TensorCore
+import Basics
 import Yams
 
 /// One accelerator (or CPU) as the planner sees it.

@@ -1,5 +1,5 @@
 import Foundation
-import TensorCore
+import Basics
 
 /// A dense GPT as the planner sizes it: layers L, hidden width h, heads a, sequence s, vocabulary V.
 public struct ModelSpec: Codable, Sendable, Equatable {

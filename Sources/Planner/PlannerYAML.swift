@@ -1,5 +1,5 @@
 import Foundation
-import TensorCore
+import Basics
 import Yams
 
 /// A problem with a planner input (cluster, catalogue, model), naming the field and, where it

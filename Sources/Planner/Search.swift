@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 
 /// How sites combine their gradients.
@@ -321,18 +322,6 @@ extension Planner {
 
     /// Splits `total` into integer shares proportional to `weights` (largest remainders), each at least 1.
     static func split(_ total: Int, by weights: [Double]) -> [Int] {
-        let sum = weights.reduce(0, +)
-        guard sum > 0 else { return weights.map { _ in max(1, total / max(weights.count, 1)) } }
-        let exact = weights.map { Double(total) * $0 / sum }
-        var shares = exact.map { max(1, Int($0)) }
-        var remainder = total - shares.reduce(0, +)
-        let order = exact.indices.sorted { (exact[$0] - exact[$0].rounded(.down), -$0) > (exact[$1] - exact[$1].rounded(.down), -$1) }
-        var i = 0
-        while remainder > 0 {
-            shares[order[i % order.count]] += 1
-            remainder -= 1
-            i += 1
-        }
-        return shares
+        largestRemainderShares(of: total, weights: weights, minimum: 1) ?? weights.map { _ in max(1, total / max(weights.count, 1)) }
     }
 }

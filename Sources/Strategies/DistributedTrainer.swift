@@ -1,3 +1,4 @@
+import Basics
 import Collectives
 import Coordination
 import Dispatch
@@ -437,7 +438,7 @@ public final class DistributedTrainer {
     /// speeds differ, so that the fast do not wait for the slow; else an equal share.
     private func sharedValidationLoss(work: [Float]? = nil) async throws -> Double {
         let batches = trainer.config.evaluation.batches
-        let range = work.flatMap { $0.count == ring.size ? Self.proportionalRanges(of: batches, weights: $0)?[ring.rank] : nil }
+        let range = work.flatMap { $0.count == ring.size ? proportionalRanges(of: batches, weights: $0.map(Double.init))?[ring.rank] : nil }
         let (result, seconds) = try await throttle.run {
             try range.map { r in try trainer.validationLossSum { r.contains($0) } } ?? trainer.validationLossSum(part: ring.rank, of: ring.size)
         }
@@ -445,19 +446,6 @@ public final class DistributedTrainer {
         let sums = FloatSlab([result.sum, Float(result.batches)])
         try await allReduce(sums.buffer, codec: .fp32)
         return Double(sums.base[0] / sums.base[1])
-    }
-
-    /// `total` items cut into consecutive ranges in proportion to `weights` (largest remainders,
-    /// ties to the lower index); nil when no weight is positive or one is negative.
-    public static func proportionalRanges(of total: Int, weights: [Float]) -> [Range<Int>]? {
-        let sum = weights.reduce(0, +)
-        guard sum > 0, weights.allSatisfy({ $0 >= 0 && $0.isFinite }) else { return nil }
-        let exact = weights.map { Double(total) * Double($0) / Double(sum) }
-        var counts = exact.map { Int($0.rounded(.down)) }
-        let order = exact.indices.sorted { (exact[$0] - Double(counts[$0]), -$0) > (exact[$1] - Double(counts[$1]), -$1) }
-        for i in order.prefix(total - counts.reduce(0, +)) { counts[i] += 1 }
-        var start = 0
-        return counts.map { c in defer { start += c }; return start..<(start + c) }
     }
 
     private func parameterHash() -> String {

@@ -1,3 +1,4 @@
+import Basics
 import Collectives
 import Coordination
 import Dispatch

@@ -1,3 +1,4 @@
+import Basics
 import TensorCore
 
 /// A problem with a training configuration, naming the field (as a dotted path) and how to fix it.

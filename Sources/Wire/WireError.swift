@@ -1,3 +1,5 @@
+import Basics
+
 /// Why a frame, handshake or payload from a peer was rejected. Each case names what was wrong.
 public enum WireError: Error, Equatable, CustomStringConvertible {
     case badMagic(UInt32)

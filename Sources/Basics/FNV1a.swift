@@ -1,3 +1,5 @@
+import Foundation
+
 /// 64-bit FNV-1a: a small, stable hash for identities (layouts, results, content), not for security.
 public struct FNV1a: Sendable {
     /// The hash of everything added so far.
