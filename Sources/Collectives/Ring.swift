@@ -94,12 +94,19 @@ struct Sender {
         stats.bytesSent += FrameHeader.size + frame.payload.readableBytes
         stats.framesSent += 1
         pending.append(link.send(frame))
-        if pending.count >= window { try await pending.removeFirst().get() }
+        if pending.count >= window { try await written(pending.removeFirst()) }
     }
 
     mutating func drain() async throws {
-        for f in pending { try await f.get() }
+        for f in pending { try await written(f) }
         pending.removeAll()
+    }
+
+    /// Waits for a send; a failure that names no peer is put on the one we sent to.
+    private func written(_ future: EventLoopFuture<Void>) async throws {
+        do { try await future.get() } catch let error as TransportError { throw error } catch {
+            throw RingFailure(error, peer: link.peerDescription, round: nil)
+        }
     }
 }
 

@@ -17,45 +17,47 @@ extension Ring {
                              rounding: RoundingMode = .nearest, random: inout LaneRandom) async throws -> CollectiveStats {
         let start = DispatchTime.now().uptimeNanoseconds
         guard size > 1 else { return CollectiveStats() }
-        precondition((0...vector.count).contains(exactTail), "[Ring.allGatherSum] exact tail \(exactTail) of \(vector.count) values")
-        let n = vector.count
-        let split = n - exactTail
-        func codecID(_ piece: Range<Int>) -> CodecID { piece.lowerBound >= split ? .fp32 : id }
-        let pieces = self.pieces(of: 0..<n, split: split)
-        var sender = Sender(link: next!, window: window)
-        var stats = CollectiveStats()
+        return try await typedFailures(round: round) {
+            precondition((0...vector.count).contains(exactTail), "[Ring.allGatherSum] exact tail \(exactTail) of \(vector.count) values")
+            let n = vector.count
+            let split = n - exactTail
+            func codecID(_ piece: Range<Int>) -> CodecID { piece.lowerBound >= split ? .fp32 : id }
+            let pieces = self.pieces(of: 0..<n, split: split)
+            var sender = Sender(link: next!, window: window)
+            var stats = CollectiveStats()
 
-        // Every worker's decoded contribution, summed in rank order at the end.
-        var contributions = [[Float]](repeating: [], count: size)
-        var own = [Float](repeating: 0, count: n)
-        for piece in pieces {
-            let payload = encode(vector, piece, codecID(piece), rounding: rounding, random: &random)
-            try own.withUnsafeMutableBufferPointer {
-                try codecID(piece).codec.decode(payload, into: UnsafeMutableBufferPointer(rebasing: $0[piece]), accumulate: false)
-            }
-            try await sender.post(dataFrame(round: round, range: piece, codec: codecID(piece), payload: payload))
-        }
-        contributions[rank] = own
-        for step in 0..<(size - 1) {
-            let origin = ((rank - step - 1) % size + size) % size
-            var decoded = [Float](repeating: 0, count: n)
+            // Every worker's decoded contribution, summed in rank order at the end.
+            var contributions = [[Float]](repeating: [], count: size)
+            var own = [Float](repeating: 0, count: n)
             for piece in pieces {
-                let frame = try await receiveData(round: round, range: piece, codec: codecID(piece), phase: "all-gather of rank \(origin)", stats: &stats)
-                try decoded.withUnsafeMutableBufferPointer {
-                    try codecID(piece).codec.decode(frame.payload, into: UnsafeMutableBufferPointer(rebasing: $0[piece]), accumulate: false)
+                let payload = encode(vector, piece, codecID(piece), rounding: rounding, random: &random)
+                try own.withUnsafeMutableBufferPointer {
+                    try codecID(piece).codec.decode(payload, into: UnsafeMutableBufferPointer(rebasing: $0[piece]), accumulate: false)
                 }
-                if step < size - 2 { try await sender.post(forwarded(frame)) }
+                try await sender.post(dataFrame(round: round, range: piece, codec: codecID(piece), payload: payload))
             }
-            contributions[origin] = decoded
+            contributions[rank] = own
+            for step in 0..<(size - 1) {
+                let origin = ((rank - step - 1) % size + size) % size
+                var decoded = [Float](repeating: 0, count: n)
+                for piece in pieces {
+                    let frame = try await receiveData(round: round, range: piece, codec: codecID(piece), phase: "all-gather of rank \(origin)", stats: &stats)
+                    try decoded.withUnsafeMutableBufferPointer {
+                        try codecID(piece).codec.decode(frame.payload, into: UnsafeMutableBufferPointer(rebasing: $0[piece]), accumulate: false)
+                    }
+                    if step < size - 2 { try await sender.post(forwarded(frame)) }
+                }
+                contributions[origin] = decoded
+            }
+            try await sender.drain()
+            for i in 0..<n { vector[i] = 0 }
+            for c in contributions {
+                c.withUnsafeBufferPointer { c in for i in 0..<n { vector[i] += c[i] } }
+            }
+            stats.bytesSent = sender.stats.bytesSent
+            stats.framesSent = sender.stats.framesSent
+            stats.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            return stats
         }
-        try await sender.drain()
-        for i in 0..<n { vector[i] = 0 }
-        for c in contributions {
-            c.withUnsafeBufferPointer { c in for i in 0..<n { vector[i] += c[i] } }
-        }
-        stats.bytesSent = sender.stats.bytesSent
-        stats.framesSent = sender.stats.framesSent
-        stats.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        return stats
     }
 }

@@ -49,10 +49,10 @@ public struct CheckpointStore: Sendable {
     static let strategyFile = "strategy.safetensors"
     static let stateFile = "state.json"
 
-    /// Saves the trainer's state as `step-<step>`, with `strategy` vectors (a distributed
-    /// strategy's own state: outer momentum, error-feedback residual) beside it; returns its folder.
+    /// Saves the trainer's state as `step-<step>`, with a distributed strategy's own state beside
+    /// it (`strategy.safetensors`); returns its folder.
     @discardableResult
-    public func save(_ trainer: Trainer, strategy: [(name: String, values: [Float])] = []) throws -> URL {
+    public func save(_ trainer: Trainer, strategy: StrategyRecord? = nil) throws -> URL {
         let fm = FileManager.default
         let name = String(format: "step-%08d", trainer.step)
         let final = directory.appendingPathComponent(name)
@@ -75,10 +75,13 @@ public struct CheckpointStore: Sendable {
             files[Self.optimizerFile] = try SafeTensors.write(
                 entries(trainer.optimizer.m, prefix: "m.") + entries(trainer.optimizer.v, prefix: "v."), metadata: meta,
                 to: temporary.appendingPathComponent(Self.optimizerFile))
-            if !strategy.isEmpty {
-                files[Self.strategyFile] = try withRawBuffers(strategy.map(\.values)) { buffers in
-                    try SafeTensors.write(zip(strategy, buffers).map { SafeTensors.Entry(name: $0.0.name, shape: [$0.0.values.count], bytes: $0.1) },
-                                          metadata: meta, to: temporary.appendingPathComponent(Self.strategyFile))
+            if let strategy {
+                let vectors = strategy.vectors.sorted { $0.key < $1.key }
+                var strategyMeta = meta
+                strategyMeta[StrategyRecord.metadataKey] = strategy.json.map { String(decoding: $0, as: UTF8.self) }
+                files[Self.strategyFile] = try withRawBuffers(vectors.map(\.value)) { buffers in
+                    try SafeTensors.write(zip(vectors, buffers).map { SafeTensors.Entry(name: $0.0.key, shape: [$0.0.value.count], bytes: $0.1) },
+                                          metadata: strategyMeta, to: temporary.appendingPathComponent(Self.strategyFile))
                 }
             }
             let state = CheckpointState(step: trainer.step, trainCursor: trainer.trainCursor, layoutHash: hex16(layout.hash),
@@ -186,22 +189,17 @@ private func withRawBuffers<R>(_ arrays: [[Float]], _ body: ([UnsafeRawBufferPoi
 }
 
 extension CheckpointStore {
-    /// The strategy vectors saved beside a checkpoint (checked against `state.json`), by name;
-    /// empty when it has none.
-    public static func strategyState(at url: URL) throws -> [String: [Float]] {
+    /// The strategy state saved beside a checkpoint (checked against `state.json`); nil when it has none.
+    public static func strategyRecord(at url: URL) throws -> StrategyRecord? {
         let state = try readState(at: url)
-        guard state.files[strategyFile] != nil else { return [:] }
-        let tensors = try verifiedTensors(at: url, state: state, files: [strategyFile])
+        guard state.files[strategyFile] != nil else { return nil }
+        let (tensors, metadata) = try verifiedTensorsAndMetadata(at: url, state: state, file: strategyFile)
         var vectors: [String: [Float]] = [:]
         for (name, tensor) in tensors {
             guard tensor.dtype == .f32 else { throw CheckpointError(path: url.path, reason: "\(strategyFile): \(name) is not f32") }
-            let count = tensor.bytes.count / 4
-            vectors[name] = [Float](unsafeUninitializedCapacity: count) { out, filled in
-                tensor.bytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(out).copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[..<(count * 4)])) }
-                filled = count
-            }
+            vectors[name] = tensor.floats
         }
-        return vectors
+        return StrategyRecord(json: metadata[StrategyRecord.metadataKey].map { Data($0.utf8) }, vectors: vectors)
     }
 
     /// The tensors of `files` in a checkpoint folder, after checking each file's size and CRC32C
@@ -209,18 +207,25 @@ extension CheckpointStore {
     static func verifiedTensors(at url: URL, state: CheckpointState, files: [String]) throws -> [String: SafeTensor] {
         var tensors: [String: SafeTensor] = [:]
         for file in files {
-            let path = url.appendingPathComponent(file)
-            func refuse(_ reason: String) -> CheckpointError { CheckpointError(path: url.path, reason: reason) }
-            guard let data = try? Data(contentsOf: path, options: .alwaysMapped) else { throw refuse("\(file) is missing or unreadable") }
-            guard let expected = state.files[file] else { throw refuse("\(stateFile) has no digest for \(file)") }
-            let actual = FileDigest(of: data)
-            guard actual.bytes == expected.bytes else { throw refuse("\(file) is \(actual.bytes) bytes, expected \(expected.bytes) (truncated?)") }
-            guard actual.crc32c == expected.crc32c else {
-                throw refuse("\(file) fails its checksum (CRC32C 0x\(String(actual.crc32c, radix: 16)), expected 0x\(String(expected.crc32c, radix: 16)))")
-            }
-            tensors.merge(try SafeTensors.decode(data, path: path.path).tensors) { a, _ in a }
+            tensors.merge(try verifiedTensorsAndMetadata(at: url, state: state, file: file).tensors) { a, _ in a }
         }
         return tensors
+    }
+
+    /// The tensors and metadata of one file of a checkpoint folder, after checking its size and
+    /// CRC32C against `state.json`.
+    static func verifiedTensorsAndMetadata(at url: URL, state: CheckpointState, file: String) throws
+        -> (tensors: [String: SafeTensor], metadata: [String: String]) {
+        let path = url.appendingPathComponent(file)
+        func refuse(_ reason: String) -> CheckpointError { CheckpointError(path: url.path, reason: reason) }
+        guard let data = try? Data(contentsOf: path, options: .alwaysMapped) else { throw refuse("\(file) is missing or unreadable") }
+        guard let expected = state.files[file] else { throw refuse("\(stateFile) has no digest for \(file)") }
+        let actual = FileDigest(of: data)
+        guard actual.bytes == expected.bytes else { throw refuse("\(file) is \(actual.bytes) bytes, expected \(expected.bytes) (truncated?)") }
+        guard actual.crc32c == expected.crc32c else {
+            throw refuse("\(file) fails its checksum (CRC32C 0x\(String(actual.crc32c, radix: 16)), expected 0x\(String(expected.crc32c, radix: 16)))")
+        }
+        return try SafeTensors.decode(data, path: path.path)
     }
 
     /// The model saved in a checkpoint folder (parameters only), for evaluation and generation.
@@ -266,4 +271,20 @@ func syncDirectory(_ url: URL) throws {
     guard fd >= 0 else { throw CheckpointError(path: url.path, reason: "cannot open folder to sync it") }
     defer { close(fd) }
     guard fsync(fd) == 0 else { throw CheckpointError(path: url.path, reason: "fsync failed (errno \(errno))") }
+}
+
+/// A distributed strategy's own state as saved beside a checkpoint: its fields as JSON (integers
+/// as integers) and its large vectors (outer momentum, error-feedback residual) as tensors.
+/// The strategy layer owns the meaning; a checkpoint only keeps it safe.
+public struct StrategyRecord: Sendable, Equatable {
+    /// Key of the JSON in `strategy.safetensors`' metadata.
+    static let metadataKey = "strategy"
+    /// The strategy's fields; nil in checkpoints saved before they were typed (vectors only).
+    public var json: Data?
+    public var vectors: [String: [Float]]
+
+    public init(json: Data?, vectors: [String: [Float]]) {
+        self.json = json
+        self.vectors = vectors
+    }
 }

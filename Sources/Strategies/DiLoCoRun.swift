@@ -1,0 +1,120 @@
+import Collectives
+import Coordination
+import Dispatch
+import TensorCore
+import Training
+
+extension DistributedTrainer {
+    /// A round's all-reduce running in the background (overlapped DiLoCo).
+    private struct InFlight {
+        let task: Task<CollectiveStats, any Error>
+        let message: FloatSlab
+        let guess: Float
+    }
+
+    /// DiLoCo: rounds of inner steps from the shared parameters G, then the averaged progress
+    /// (the pseudo-gradient) through the codec and the outer optimizer into G. With overlap, a
+    /// round's all-reduce runs during the next round's inner steps (one round of delay).
+    func runDiLoCo(from saved: StrategyState?, report: (WorkerReport) async -> Void) async throws -> WorkerReport {
+        let config = trainer.config
+        let h = strategy.innerSteps
+        let rounds = (config.steps + h - 1) / h
+        let parameters = trainer.model.parameters.buffer
+        let count = parameters.count
+        var plan = DiLoCoRounds(innerSteps: h, workers: ring.size, timed: strategy.round == .time, saved: saved)
+        let tail = plan.tailCount
+        // G, the shared parameters (bit-identical on every worker), and S, where this worker's
+        // round started: G itself, or with overlap G plus this worker's own unsynced progress.
+        var global = Array(parameters)
+        var start = global
+        var outer = NesterovSGD(count: count, learningRate: strategy.outerLearningRate, momentum: strategy.outerMomentum)
+        // Resuming: G is in the model (restored), with the outer momentum as it was saved.
+        if let velocity = saved?.outerVelocity, !outer.restore(velocity: velocity) {
+            throw ConfigError(field: "resume", reason: "the saved outer momentum has the wrong size")
+        }
+        let evaluateEvery = config.evaluation.interval > 0 ? max(1, config.evaluation.interval / h) : Int.max
+        let checkpointEvery = config.checkpoint.interval > 0 ? max(1, config.checkpoint.interval / h) : Int.max
+        var inFlight: InFlight?
+        var last: WorkerReport?
+
+        /// Applies an all-reduced message to G: undo the weight guess, outer step, next budget.
+        func apply(_ message: FloatSlab, guess: Float) throws {
+            let pseudo = UnsafeMutableBufferPointer(rebasing: message.buffer[..<count])
+            let correction = try plan.absorb(tail: UnsafeBufferPointer(rebasing: message.buffer[count...]), guess: guess)
+            if plan.timed { for i in 0..<count { pseudo[i] *= correction } }
+            global.withUnsafeMutableBufferPointer { outer.step(parameters: $0, gradient: UnsafeBufferPointer(pseudo)) }
+        }
+
+        for round in (saved?.progress ?? 0)..<rounds {
+            // Inner steps: a fixed count, or as many as fit the round's time budget.
+            let fixed = min(h, config.steps - round * h)
+            var steps = 0, lossSum = 0.0, roundCompute = 0.0
+            repeat {
+                let ((loss, _, _), seconds) = try await throttle.run { try trainer.trainStep() }
+                steps += 1
+                lossSum += Double(loss)
+                roundCompute += seconds
+                if plan.needsFirstBudget {
+                    // The first round's budget comes from everyone's first step.
+                    let all = try await collectives.exchangeAll([0, Float(seconds)])
+                    plan.setFirstBudget(fastestStepSeconds: Double(all.map { $0[1] }.min()!))
+                }
+            } while !plan.isOver(steps: steps, computeSeconds: roundCompute, fixedSteps: fixed)
+            computeSeconds += roundCompute
+            let roundTokens = steps * config.tokensPerStep
+            tokens += roundTokens
+
+            // This round's progress, weighted (see `DiLoCoRounds`), then the exact tail.
+            let (guess, weight) = plan.weight(roundTokens: roundTokens)
+            let message = FloatSlab(count: count + tail)
+            let pseudo = UnsafeMutableBufferPointer(rebasing: message.buffer[..<count])
+            let progress = [Float](unsafeUninitializedCapacity: count) { out, filled in
+                start.withUnsafeBufferPointer { s in for i in 0..<count { out[i] = s[i] - parameters[i] } }
+                filled = count
+            }
+            for i in 0..<count { pseudo[i] = progress[i] * weight }
+            plan.fillTail(UnsafeMutableBufferPointer(rebasing: message.buffer[count...]), rank: ring.rank, roundTokens: roundTokens,
+                          meanStepSeconds: roundCompute / Double(steps))
+            try collectives.compress(pseudo)
+
+            // Last round's exchange, if it ran in the background, lands in G now.
+            if let pending = inFlight {
+                try await collectives.landed(pending.task)
+                try apply(pending.message, guess: pending.guess)
+                inFlight = nil
+            }
+            let final = round == rounds - 1
+            let evaluate = final || (round + 1) % evaluateEvery == 0
+            let save = (round + 1) % checkpointEvery == 0
+            let overlapped = strategy.overlap && !final
+            if !overlapped {
+                try await collectives.allReduce(message.buffer, codec: collectives.codec, exactTail: tail)
+                try apply(message, guess: guess)
+            }
+            // Validation, checkpoint and the reported hash are of G, the same on every worker
+            // (with overlap, G lags this round's progress, which is still on its way). They run
+            // before the background all-reduce starts: nothing else may use the ring meanwhile.
+            _ = global.withUnsafeBufferPointer { parameters.update(fromContentsOf: $0) }
+            let validation = try await evaluate ? sharedValidationLoss(work: plan.lastWork) : nil
+            try saveCheckpointIfDue(final: final, due: save, state: StrategyState(
+                progress: round + 1, previousTotalTokens: plan.previousTotalTokens, roundBudgetSeconds: plan.budgetSeconds,
+                outerVelocity: outer.velocity))
+            let r = makeReport(round: round, rounds: rounds, loss: lossSum / Double(steps), validation: validation, finished: final)
+            if overlapped {
+                // Send this round's progress in the background and go on from G plus it.
+                inFlight = InFlight(task: collectives.launch(message, exactTail: tail), message: message, guess: guess)
+                for i in 0..<count { start[i] = global[i] - progress[i] }
+                _ = start.withUnsafeBufferPointer { parameters.update(fromContentsOf: $0) }
+            } else {
+                start = global
+            }
+            await report(r)
+            last = r
+            if !final, ringChanged?() == true {
+                if let pending = inFlight { _ = try? await pending.task.value }
+                throw RingChange()
+            }
+        }
+        return last!
+    }
+}

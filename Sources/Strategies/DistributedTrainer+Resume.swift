@@ -1,0 +1,60 @@
+import Foundation
+import TensorCore
+import Training
+
+extension DistributedTrainer {
+    /// Agrees with the other workers on the newest progress every worker that saved state has,
+    /// and loads this worker's state at it; nil when no worker saved any. Workers without saved
+    /// state (added since, or joining a ring that trains) take the model, inner optimizer state,
+    /// step and outer momentum of the source worker (`StateHandOff`), and read their own part of
+    /// the data. Fewer workers than before simply leave out the missing ones' shares of the data.
+    func restoreAgreedState() async throws -> StrategyState? {
+        var mine: [(url: URL, state: StrategyState)] = []
+        for url in joinsRunningRing ? [] : workerState?.checkpoints() ?? [] {
+            // A checkpoint that cannot be read is passed over: an older one may still serve.
+            guard let record = try? CheckpointStore.strategyRecord(at: url),
+                  let state = try? StrategyState(record: record, path: url.path) else { continue }
+            mine.append((url, state))
+        }
+        let remembered = joinsRunningRing ? [] : memory?.progresses ?? []
+        let offer = ResumeAgreement.Offer(progress: max(mine.first?.state.progress ?? 0, remembered.first ?? 0), namedSource: stateSource)
+        let offers = try await collectives.exchangeAll(offer.values).map { try ResumeAgreement.Offer(values: $0[...]) }
+        guard let agreement = ResumeAgreement(offers: offers) else { return nil }
+        let agreed = agreement.progress
+        var state: StrategyState?
+        if !joinsRunningRing, let held = memory?.restore(progress: agreed, into: trainer) {
+            state = held
+        } else if !mine.isEmpty || !remembered.isEmpty {
+            guard let (url, saved) = mine.first(where: { $0.state.progress == agreed }) else {
+                throw ConfigError(field: "resume", reason: "\(name) has no saved state at \(agreed), the newest every worker has (its own: \(mine.map(\.state.progress)) on disk, \(remembered) in memory)")
+            }
+            try CheckpointStore.restore(from: url, into: trainer)
+            state = saved
+        }
+        if let residual = state?.feedbackResidual, let feedback = collectives.feedback, !feedback.restore(residual: residual) {
+            throw ConfigError(field: "resume", reason: "the saved error-feedback residual of round \(agreed) has the wrong size")
+        }
+        if agreement.someHaveNone { state = try await handOffState(from: agreement.source, mine: state, progress: agreed) }
+        return state ?? StrategyState(progress: agreed)
+    }
+
+    /// Hands the state of the worker at ring position `source` to the workers that have none
+    /// (`mine` nil): one exact fp32 sum of the source's state with zeros from everyone else.
+    /// Returns this worker's strategy state afterwards.
+    private func handOffState(from source: Int, mine: StrategyState?, progress: Int) async throws -> StrategyState? {
+        let model = trainer.model, optimizer = trainer.optimizer
+        let message = FloatSlab(count: StateHandOff.messageCount(parameters: model.layout.count))
+        if ring.rank == source {
+            StateHandOff.pack(into: message.buffer, parameters: UnsafeBufferPointer(model.parameters.buffer),
+                              m: UnsafeBufferPointer(optimizer.m.buffer), v: UnsafeBufferPointer(optimizer.v.buffer),
+                              velocity: mine?.outerVelocity, step: trainer.step)
+        }
+        try await collectives.allReduce(message.buffer, codec: .fp32)
+        // Workers with state of their own keep it (their G is the same); the others take the source's.
+        guard ring.rank != source, mine == nil else { return mine }
+        let (velocity, step) = try StateHandOff.unpack(UnsafeBufferPointer(message.buffer), parameters: model.parameters.buffer,
+                                                       m: optimizer.m.buffer, v: optimizer.v.buffer)
+        trainer.restore(step: step, trainCursor: shardStart)
+        return StrategyState(progress: progress, outerVelocity: velocity)
+    }
+}

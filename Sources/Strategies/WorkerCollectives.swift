@@ -1,0 +1,96 @@
+import Collectives
+import Dispatch
+import TensorCore
+import Wire
+
+/// A worker's side of the ring during one strategy run: numbers its collectives in the same
+/// sequence on every worker, sends through the run's codec with error feedback, and counts the
+/// bytes and the seconds spent waiting for peers.
+final class WorkerCollectives {
+    let ring: Ring
+    let codec: CodecID
+    /// The residual of a lossy codec; nil for fp32.
+    let feedback: ErrorFeedback?
+    /// Stochastic rounding and codec randomness of this worker, in a fixed sequence.
+    private var random: LaneRandom
+    /// Frame round of the next collective: the same sequence on every worker.
+    private var round: UInt64 = 0
+    private(set) var totals = CollectiveStats()
+    private(set) var waitSeconds = 0.0
+
+    init(ring: Ring, codec: CodecID, errorFeedback beta: Float, count: Int, seed: UInt64) {
+        self.ring = ring
+        self.codec = codec
+        feedback = codec != .fp32 ? ErrorFeedback(count: count, beta: beta) : nil
+        random = LaneRandom(seed: seed &+ UInt64(ring.rank) &* 7919)
+    }
+
+    /// Keeps counting from an earlier ring of this worker.
+    func continueCounting(bytesSent: Int, bytesReceived: Int, waitSeconds: Double) {
+        totals.bytesSent = bytesSent
+        totals.bytesReceived = bytesReceived
+        self.waitSeconds = waitSeconds
+    }
+
+    /// Puts the residual through the codec once (error feedback) so that what is sent is what
+    /// the codec can carry; a no-op for fp32.
+    func compress(_ vector: UnsafeMutableBufferPointer<Float>) throws {
+        if let feedback { try feedback.compress(vector, codec: codec.codec, rounding: .nearest, random: &random) }
+    }
+
+    /// Scales `vector` by `weight` and replaces it with the sum over workers, through the run's
+    /// codec; its last `exactTail` values are summed as they are, in fp32.
+    func average(_ vector: UnsafeMutableBufferPointer<Float>, weight: Float, exactTail: Int = 0) async throws {
+        let body = UnsafeMutableBufferPointer(rebasing: vector[..<(vector.count - exactTail)])
+        if weight != 1 { for i in 0..<body.count { body[i] *= weight } }
+        try compress(body)
+        try await allReduce(vector, codec: codec, exactTail: exactTail)
+    }
+
+    /// The sum over workers in the foreground, counted as waiting.
+    func allReduce(_ vector: UnsafeMutableBufferPointer<Float>, codec: CodecID, exactTail: Int = 0) async throws {
+        let stats = try await sumAcrossWorkers(vector, on: ring, codec: codec, exactTail: exactTail, round: round, random: &random)
+        round += 1
+        totals += stats
+        waitSeconds += stats.seconds
+    }
+
+    /// Every worker's `values`, in ring order (an exact fp32 sum of each worker's slot).
+    func exchangeAll(_ values: [Float]) async throws -> [[Float]] {
+        let k = values.count
+        let shared = FloatSlab(count: ring.size * k)
+        for (i, v) in values.enumerated() { shared.base[ring.rank * k + i] = v }
+        try await allReduce(shared.buffer, codec: .fp32)
+        return (0..<ring.size).map { Array(shared.buffer[($0 * k)..<(($0 + 1) * k)]) }
+    }
+
+    /// Starts a sum of `message` over workers that runs while this worker computes. Its frames
+    /// use the next round number; nothing else may use the ring until it is awaited (`landed`).
+    func launch(_ message: FloatSlab, exactTail: Int) -> Task<CollectiveStats, any Error> {
+        let ring = self.ring, codec = self.codec, round = self.round
+        self.round += 1
+        let random = LaneRandom(seed: UInt64(ring.rank) &* 0x9E37_79B9 &+ round)
+        return Task {
+            var random = random
+            return try await sumAcrossWorkers(message.buffer, on: ring, codec: codec, exactTail: exactTail, round: round, random: &random)
+        }
+    }
+
+    /// Waits for a launched sum; the time spent here counts as waiting.
+    func landed(_ task: Task<CollectiveStats, any Error>) async throws {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let stats = try await task.value
+        waitSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        totals.bytesSent += stats.bytesSent
+        totals.bytesReceived += stats.bytesReceived
+    }
+}
+
+/// Sums `vector` over workers: a ring all-reduce, or for sparse codecs an all-gather of each
+/// worker's encoding (re-sparsifying partial sums at every hop would lose most of them).
+private func sumAcrossWorkers(_ vector: UnsafeMutableBufferPointer<Float>, on ring: Ring, codec: CodecID, exactTail: Int, round: UInt64,
+                              random: inout LaneRandom) async throws -> CollectiveStats {
+    codec.isSparse
+        ? try await ring.allGatherSum(vector, codec: codec, exactTail: exactTail, round: round, random: &random)
+        : try await ring.allReduceSum(vector, codec: codec, exactTail: exactTail, round: round, random: &random)
+}
