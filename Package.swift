@@ -125,7 +125,8 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["TributaryCLI", "Wire"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner"]),
         .testTarget(name: "CoordinationTests", dependencies: ["Coordination", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "StrategiesTests", dependencies: ["Strategies", "Training", "ModelCore", "TensorCore", "Collectives", "Transport", "Wire"],
+        .testTarget(name: "StrategiesTests", dependencies: ["Strategies", "Training", "ModelCore", "TensorCore", "Collectives", "Transport", "Wire",
+                                                           "Coordination", .product(name: "NIOPosix", package: "swift-nio")],
                     swiftSettings: vectorISA),
         .testTarget(
             name: "TrainingTests",

@@ -43,10 +43,17 @@ public struct WorkerOptions: Sendable {
 }
 
 /// A worker's life: fetch the run, join, wait for the ring, train with the run's strategy,
-/// report every round, leave.
+/// report every round, leave. The decisions (when to form the ring, when to resume, when to give
+/// up) are `WorkerLifecycle`'s; this driver performs them against the coordinator and the peers.
 public enum WorkerSession {
 
     public static func run(_ options: WorkerOptions, logger: Logger) async throws -> WorkerReport {
+        try await run(options, logger: logger, clock: ContinuousClock())
+    }
+
+    /// `clock` paces polls and retries and dates the lifecycle's deadlines.
+    public static func run<C: Clock>(_ options: WorkerOptions, logger: Logger, clock: C) async throws -> WorkerReport
+        where C.Duration == Duration {
         let client = options.coordinator
         let run = try await retrying(patience: options.patience, logger: logger) { try await client.run() }
         var config = try TrainConfig.load(yaml: run.configYAML, source: "the coordinator's config")
@@ -91,118 +98,117 @@ public enum WorkerSession {
             }
         }
         defer { outbox.finish() }
-        // A worker joining a ring that trains agrees with the others on where to go on from.
-        var resume = options.resume || reply.joinsRunningRing == true
-        var joining = reply.joinsRunningRing == true
-        var minimumEpoch = 0
-        var reforms = 0
+
+        var policy = WorkerLifecycle<C.Instant>.Policy()
+        policy.patience = .nanoseconds(options.patience.nanoseconds)
+        var life = WorkerLifecycle<C.Instant>(policy: policy, resume: options.resume, joinsRunningRing: reply.joinsRunningRing == true)
         let started = DispatchTime.now().uptimeNanoseconds
         let latest = Mutex<WorkerReport?>(nil)
         let memory = RoundMemory()
+        var view: RingView?
+        var ring: Ring?
+        var final: WorkerReport?
+        var lastFailure: (any Error)?
+        var action = life.start(now: clock.now)
         while true {
-            let view = try await readyRing(client: client, name: options.name, minimumEpoch: minimumEpoch, patience: options.patience,
-                                           expected: run.expectedWorkers)
-            guard let position = view.members.firstIndex(where: { $0.name == options.name }) else {
-                throw CoordinatorClientError(reason: "the coordinator's ring does not list this worker")
-            }
-            peerOptions.local.rank = UInt32(position)
-            peerOptions.local.ringEpoch = UInt64(view.epoch)
-            let ring: Ring
-            do {
-                // After a loss, a short patience: a peer still busy with an older ring is retried
-                // with the newest view instead of being waited for.
-                ring = try await Ring.form(rank: position, peers: view.members.map { ($0.host, $0.port) }, listener: listener,
-                                           options: peerOptions, group: group, runID: run.runID,
-                                           patience: minimumEpoch > 0 ? .seconds(10) : joining ? .seconds(30) : options.patience)
-            } catch where reforms < maxReforms {
-                if (try? await client.status())?.phase == .finished {
+            switch action {
+            case let .pollRing(pause):
+                if pause > .zero { try await clock.sleep(for: pause) }
+                let seen = try await client.heartbeat(options.name)
+                view = seen
+                action = life.ringSeen(.init(epoch: seen.epoch, ready: seen.ready, members: seen.members.count, expected: run.expectedWorkers,
+                                             listsThisWorker: seen.members.contains { $0.name == options.name }), now: clock.now)
+
+            case let .formRing(epoch, patience):
+                let members = view!.members
+                let position = members.firstIndex { $0.name == options.name }!
+                peerOptions.local.rank = UInt32(position)
+                peerOptions.local.ringEpoch = UInt64(epoch)
+                do {
+                    ring = try await Ring.form(rank: position, peers: members.map { ($0.host, $0.port) }, listener: listener,
+                                               options: peerOptions, group: group, runID: run.runID, patience: TimeAmount(patience))
+                    logger.info("ring formed", metadata: ["rank": "\(position)", "size": "\(members.count)", "epoch": "\(epoch)"])
+                    action = life.ringFormed()
+                } catch let failure as RingFailure {
+                    lastFailure = failure
+                    let finished = (try? await client.status())?.phase == .finished
+                    action = life.formFailed(failure, runFinished: finished, now: clock.now)
+                    if case .pollRing = action { logger.warning("forming the ring of epoch \(epoch) failed (\(failure)); trying again") }
+                }
+
+            case let .train(epoch, resume, takesState):
+                let ring = ring!, members = view!.members
+                let position = ring.rank
+                let checkpoints = position == 0 ? options.checkpointFolder.map {
+                    CheckpointStore(directory: $0.appendingPathComponent("checkpoints"), keep: config.checkpoint.keep)
+                } : nil
+                let workerState = options.checkpointFolder.map {
+                    CheckpointStore(directory: $0.appendingPathComponent("checkpoints/workers/\(options.name)"), keep: max(2, config.checkpoint.keep))
+                }
+                let end: WorkerLifecycle<C.Instant>.TrainingEnd
+                do {
+                    let worker = try DistributedTrainer(config: config, ring: ring, name: options.name, speed: options.speed,
+                                                        checkpoints: checkpoints, workerState: workerState, memory: memory)
+                    if let earlier = latest.withLock({ $0 }) { worker.continueCounting(from: earlier, startedAt: started) }
+                    worker.joinsRunningRing = takesState
+                    worker.stateSource = members.firstIndex { $0.name == view!.stateSource }
+                    let names = Set(members.map(\.name))
+                    // Someone the ring does not have joined: re-form at the next round's end. (A lost
+                    // member breaks the ring by itself.)
+                    worker.ringChanged = { newest.withLock { $0.epoch > epoch && !$0.members.isSubset(of: names) } }
+                    final = try await worker.run(resume: resume) { report in
+                        var stamped = report
+                        stamped.epoch = epoch
+                        latest.withLock { $0 = stamped }
+                        outbox.yield(stamped)
+                    }
+                    end = .finished
+                } catch let change as RingChange {
+                    await ring.close()
+                    (lastFailure, end) = (change, .ringChanged)
+                } catch let failure as RingFailure {
+                    await ring.close()
+                    (lastFailure, end) = (failure, .peerFailed(failure))
+                } catch {
+                    // This worker's config, data or saved state: forming the ring again cannot fix it.
+                    await ring.close()
+                    throw error
+                }
+                action = life.trainingEnded(end, completedARound: latest.withLock { $0 } != nil, now: clock.now)
+                if case .pollRing = action {
+                    switch end {
+                    case .ringChanged: logger.info("a worker joined: re-forming the ring with it")
+                    case let .peerFailed(failure):
+                        logger.warning("the ring broke (\(failure)); re-forming without the lost worker and going back to the last round every survivor completed")
+                    case .finished: break
+                    }
+                }
+
+            case .leave:
+                outbox.finish()
+                await sender.value
+                // Let the neighbours finish reading before the links close.
+                try await clock.sleep(for: .milliseconds(200))
+                await ring?.close()
+                heartbeat.cancel()
+                try? await client.leave(options.name)
+                return final!
+
+            case let .giveUp(why):
+                switch why {
+                case let .ringDidNotFill(members, expected):
+                    throw CoordinatorClientError(reason: "the ring did not fill: \(members) of \(expected) workers joined in time")
+                case let .lostWorkerNotDropped(epoch):
+                    throw CoordinatorClientError(reason: "the coordinator did not drop the lost worker in time (ring epoch still \(epoch))")
+                case .notInRing:
+                    throw CoordinatorClientError(reason: "the coordinator's ring does not list this worker")
+                case .runFinishedWithoutThisWorker:
                     throw CoordinatorClientError(reason: "the run finished before this worker was taken into the ring")
+                case .tooManyReforms:
+                    throw lastFailure!
                 }
-                // A peer may still be finishing the broken ring or its round before it takes in a
-                // newcomer, or another one was lost meanwhile: try again with the newest view.
-                reforms += 1
-                logger.warning("forming the ring of epoch \(view.epoch) failed (\(error)); trying again")
-                try await Task.sleep(nanoseconds: 500_000_000)
-                continue
             }
-            logger.info("ring formed", metadata: ["rank": "\(position)", "size": "\(ring.size)", "epoch": "\(view.epoch)"])
-            let checkpoints = position == 0 ? options.checkpointFolder.map {
-                CheckpointStore(directory: $0.appendingPathComponent("checkpoints"), keep: config.checkpoint.keep)
-            } : nil
-            let workerState = options.checkpointFolder.map {
-                CheckpointStore(directory: $0.appendingPathComponent("checkpoints/workers/\(options.name)"), keep: max(2, config.checkpoint.keep))
-            }
-            let final: WorkerReport
-            do {
-                let worker = try DistributedTrainer(config: config, ring: ring, name: options.name, speed: options.speed,
-                                                    checkpoints: checkpoints, workerState: workerState, memory: memory)
-                if let earlier = latest.withLock({ $0 }) { worker.continueCounting(from: earlier, startedAt: started) }
-                worker.joinsRunningRing = joining
-                worker.stateSource = view.members.firstIndex { $0.name == view.stateSource }
-                let epoch = view.epoch
-                let members = Set(view.members.map(\.name))
-                // Someone the ring does not have joined: re-form at the next round's end. (A lost
-                // member breaks the ring by itself.)
-                worker.ringChanged = { newest.withLock { $0.epoch > epoch && !$0.members.isSubset(of: members) } }
-                final = try await worker.run(resume: resume) { report in
-                    var stamped = report
-                    stamped.epoch = epoch
-                    latest.withLock { $0 = stamped }
-                    outbox.yield(stamped)
-                }
-            } catch where reforms < maxReforms && isPeerFailure(error) {
-                // A peer is gone: wait for the coordinator to drop it, then go on with the
-                // others from the last round all of them completed.
-                await ring.close()
-                reforms += 1
-                if error is RingChange {
-                    logger.info("a worker joined: re-forming the ring with it")
-                } else {
-                    logger.warning("the ring broke (\(error)); re-forming without the lost worker and going back to the last round every survivor completed")
-                }
-                // Once in, what this worker remembers is as good as anyone's.
-                (resume, minimumEpoch) = (true, view.epoch + 1)
-                if latest.withLock({ $0 }) != nil { joining = false }
-                continue
-            } catch {
-                await ring.close()
-                throw error
-            }
-            outbox.finish()
-            await sender.value
-            // Let the neighbours finish reading before the links close.
-            try await Task.sleep(nanoseconds: 200_000_000)
-            await ring.close()
-            heartbeat.cancel()
-            try? await client.leave(options.name)
-            return final
         }
-    }
-
-    /// Whether `error` came from the ring (a peer gone, a link closed or timed out) rather than
-    /// from this worker's config, data or saved state, which re-forming cannot fix.
-    static func isPeerFailure(_ error: any Error) -> Bool {
-        !(error is ConfigError || error is CheckpointError || error is TrainingError || error is CoordinatorClientError
-            || error is CancellationError)
-    }
-
-    /// How many times a worker re-forms its ring after losing peers before it gives up.
-    static let maxReforms = 16
-
-    /// Waits (heartbeating) for a ring that can form, of `minimumEpoch` or later.
-    static func readyRing(client: CoordinatorClient, name: String, minimumEpoch: Int, patience: TimeAmount, expected: Int) async throws -> RingView {
-        let deadline = NIODeadline.now() + patience
-        var view = try await client.heartbeat(name)
-        while !view.ready || view.epoch < minimumEpoch {
-            guard NIODeadline.now() < deadline else {
-                throw CoordinatorClientError(reason: minimumEpoch == 0
-                    ? "the ring did not fill: \(view.members.count) of \(expected) workers joined in time"
-                    : "the coordinator did not drop the lost worker in time (ring epoch still \(view.epoch))")
-            }
-            try await Task.sleep(nanoseconds: 200_000_000)
-            view = try await client.heartbeat(name)
-        }
-        return view
     }
 
     /// Retries `body` with backoff (50 ms doubling to 1 s) while the coordinator is unreachable;

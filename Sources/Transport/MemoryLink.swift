@@ -37,7 +37,8 @@ public final class MemoryLink: FrameLink, @unchecked Sendable {
             return left <= 0
         }
         if dropped {
-            other?.inbox.fail(TransportError.closed(peer: peerDescription, reason: "connection dropped"))
+            // The other end sees this end's peer as gone: its own description of us names it.
+            if let other { other.inbox.fail(TransportError.closed(peer: other.peerDescription, reason: "connection dropped")) }
             return eventLoop.makeFailedFuture(TransportError.closed(peer: peerDescription, reason: "connection dropped"))
         }
         other?.inbox.push(frame)

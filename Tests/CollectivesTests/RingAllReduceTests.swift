@@ -194,8 +194,12 @@ final class RingAllReduceTests: XCTestCase {
         do {
             _ = try await runAllReduce(rings, inputs(n: 3, length: 300, seed: 4), codec: .fp32)
             XCTFail("all-reduce survived a dropped link")
-        } catch let error as TransportError {
-            XCTAssertTrue("\(error)".contains("connection dropped") || "\(error)".contains("round 5"), "\(error)")
+        } catch let failure as RingFailure {
+            // Worker 2 hears rank 1 go, or rank 1 cannot send to rank 2: either way a lost peer, in round 5.
+            XCTAssertEqual(failure.kind, .lost, "\(failure)")
+            XCTAssertEqual(failure.round, 5, "\(failure)")
+            XCTAssertTrue(["rank 1", "rank 2"].contains(failure.peer), "\(failure)")
+            XCTAssertTrue("\(failure)".contains("connection dropped"), "\(failure)")
         }
     }
 
@@ -207,9 +211,11 @@ final class RingAllReduceTests: XCTestCase {
         do {
             _ = try await withHeapBuffer(&v) { try await rings[0].allReduceSum($0, codec: .fp32, round: 77, random: &random) }
             XCTFail("no timeout")
-        } catch let TransportError.timeout(peer, what, _) {
-            XCTAssertEqual(peer, "rank 1")
-            XCTAssertTrue(what.contains("round 77"), what)
+        } catch let failure as RingFailure {
+            XCTAssertEqual(failure.kind, .timedOut)
+            XCTAssertEqual(failure.peer, "rank 1")
+            XCTAssertEqual(failure.round, 77)
+            XCTAssertTrue(failure.detail.contains("reduce-scatter values"), failure.detail)
         }
     }
 }

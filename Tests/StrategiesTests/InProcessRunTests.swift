@@ -1,0 +1,173 @@
+import Collectives
+import Coordination
+import Foundation
+import Strategies
+import Synchronization
+import TensorCore
+import Training
+import Transport
+import XCTest
+
+/// DDP and DiLoCo on in-memory rings in one process, checked against workers trained alone
+/// (an independent reference), and a stop, a join, a loss and a frozen peer.
+final class InProcessRunTests: XCTestCase {
+    /// A copy of the parameters (`toArray` keeps the slab alive while it copies; a buffer pointer would not).
+    func parameters(_ t: DistributedTrainer) -> [Float] { t.trainer.model.parameters.toArray() }
+
+    func assertClose(_ a: [Float], _ b: [Float], tolerance: Float, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.count, b.count, file: file, line: line)
+        let worst = zip(a, b).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
+        XCTAssertLessThan(worst, tolerance, what, file: file, line: line)
+    }
+
+    /// Every worker reported the same shared parameters in every round.
+    func assertAgree(_ outcomes: [WorkerOutcome], file: StaticString = #filePath, line: UInt = #line) {
+        for o in outcomes { XCTAssertNil(o.error, "\(o.error!)", file: file, line: line) }
+        let rounds = outcomes.map { $0.reports.map(\.round) }
+        XCTAssertEqual(Set(rounds).count, 1, "every worker reports the same rounds: \(rounds)", file: file, line: line)
+        for k in outcomes[0].reports.indices {
+            XCTAssertEqual(Set(outcomes.map { $0.reports[k].parameterHash }).count, 1, "round \(outcomes[0].reports[k].round)",
+                           file: file, line: line)
+        }
+    }
+
+    /// A worker trained alone on its share of the data, as `DistributedTrainer` places it.
+    func alone(_ config: TrainConfig, rank: Int, of n: Int) throws -> Trainer {
+        let t = try Trainer(config: config)
+        t.restore(step: 0, trainCursor: rank * (t.trainTokenCount / n))
+        return t
+    }
+
+    func testDDPWorkersAgreeAndTakeTheStepsOfTheAveragedGradient() async throws {
+        let config = try tinyConfig("{name: ddp, codec: fp32, round: steps}", steps: 3)
+        let workers = try trainers(config, ring: memoryRing(3))
+        let outcomes = await runTogether(workers)
+        assertAgree(outcomes)
+        XCTAssertEqual(outcomes[0].reports.map(\.round), [0, 1, 2])
+
+        // Reference: three trainers compute their gradients alone; one applies their mean.
+        let alone = try (0..<3).map { try self.alone(config, rank: $0, of: 3) }
+        for _ in 0..<3 {
+            for t in alone { _ = try t.computeGradients() }
+            let g = alone.map { $0.model.gradients.toArray() }
+            for t in alone {
+                for i in 0..<g[0].count { t.model.gradients.base[i] = (g[0][i] + g[1][i] + g[2][i]) / 3 }
+                _ = t.applyGradients()
+            }
+        }
+        assertClose(parameters(workers[1]), alone[0].model.parameters.toArray(), tolerance: 1e-5, "DDP = mean-gradient steps")
+    }
+
+    func testADiLoCoRoundWithPlainOuterStepsLandsOnTheMeanOfTheWorkersAlone() async throws {
+        let config = try tinyConfig("{name: diloco, codec: fp32, innerSteps: 4, round: steps, outerLearningRate: 1, outerMomentum: 0}", steps: 8)
+        let workers = try trainers(config, ring: memoryRing(3))
+        let outcomes = await runTogether(workers)
+        assertAgree(outcomes)
+        XCTAssertEqual(outcomes[0].reports.map(\.round), [0, 1])
+
+        // Reference: each worker alone for 4 steps from the same start; G is their mean; again.
+        let alone = try (0..<3).map { try self.alone(config, rank: $0, of: 3) }
+        for _ in 0..<2 {
+            for t in alone { for _ in 0..<4 { _ = try t.trainStep() } }
+            let p = alone.map { $0.model.parameters.toArray() }
+            let mean = (0..<p[0].count).map { (p[0][$0] + p[1][$0] + p[2][$0]) / 3 }
+            for t in alone { _ = mean.withUnsafeBufferPointer { t.model.parameters.buffer.update(fromContentsOf: $0) } }
+        }
+        assertClose(parameters(workers[2]), alone[0].model.parameters.toArray(), tolerance: 1e-5, "G = mean of local models")
+    }
+
+    func testDiLoCoWithACodecAgreesEveryRoundAndOverlapChangesWhatIsShared() async throws {
+        let plain = try tinyConfig("{name: diloco, codec: int8, innerSteps: 3, round: steps}", steps: 12)
+        let overlapped = try tinyConfig("{name: diloco, codec: int8, innerSteps: 3, round: steps, overlap: true}", steps: 12)
+        let a = await runTogether(try trainers(plain, ring: memoryRing(3)))
+        let b = await runTogether(try trainers(overlapped, ring: memoryRing(3)))
+        assertAgree(a)
+        assertAgree(b)
+        XCTAssertEqual(b[0].reports.map(\.round), [0, 1, 2, 3])
+        XCTAssertNotEqual(a[0].final?.parameterHash, b[0].final?.parameterHash, "overlap applies each round's progress a round later")
+        XCTAssertGreaterThan(b[0].final!.bytesSent, 0)
+    }
+
+    /// Stops a run after `rounds` rounds: the trainers end with `RingChange`, as when a worker joins.
+    func stopAfter(_ rounds: Int, _ workers: [DistributedTrainer]) {
+        let seen = Mutex(0), n = workers.count
+        for w in workers {
+            // Asked once per worker per round: true from the `rounds`-th round on.
+            w.ringChanged = { seen.withLock { $0 += 1; return $0 > (rounds - 1) * n } }
+        }
+    }
+
+    func testAStoppedRunResumesFromMemoryOrDiskToTheSameParameters() async throws {
+        let config = try tinyConfig("{name: diloco, codec: int8, innerSteps: 2, round: steps}", steps: 10, checkpointInterval: 2)
+        let whole = await runTogether(try trainers(config, ring: memoryRing(2)))
+        assertAgree(whole)
+
+        for fromDisk in [false, true] {
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("inprocess-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let memories = [RoundMemory(), RoundMemory()]
+            let first = try trainers(config, ring: memoryRing(2), memories: memories, folder: folder)
+            stopAfter(2, first)
+            let stopped = await runTogether(first)
+            XCTAssertTrue(stopped.allSatisfy { $0.error is RingChange }, "\(stopped.map { $0.error.map { "\($0)" } })")
+            XCTAssertEqual(stopped[0].reports.map(\.round), [0, 1])
+            let second = try trainers(config, ring: memoryRing(2), memories: fromDisk ? nil : memories, folder: folder)
+            let resumed = await runTogether(second, resume: true)
+            assertAgree(resumed)
+            XCTAssertEqual(resumed[0].reports.first?.round, 2, "goes on from the round every worker completed")
+            XCTAssertEqual(resumed[0].final?.parameterHash, whole[0].final?.parameterHash, fromDisk ? "from disk" : "from memory")
+        }
+    }
+
+    func testAJoiningWorkerTakesTheSharedStateAndTheRingAgreesFromThen() async throws {
+        let config = try tinyConfig("{name: diloco, codec: fp32, innerSteps: 2, round: steps}", steps: 10)
+        let memories = [RoundMemory(), RoundMemory()]
+        let first = try trainers(config, ring: memoryRing(2), memories: memories)
+        stopAfter(2, first)
+        _ = await runTogether(first)
+
+        let ring = memoryRing(3)
+        let second = try trainers(config, ring: ring, memories: memories + [RoundMemory()])
+        second[2].joinsRunningRing = true
+        for w in second { w.stateSource = 0 }
+        let outcomes = await runTogether(second, resume: true)
+        assertAgree(outcomes)
+        XCTAssertEqual(outcomes[2].reports.map(\.round), [2, 3, 4], "the newcomer goes on from the run's round")
+        XCTAssertEqual(second[2].trainer.step, second[0].trainer.step, "and took the source's step")
+    }
+
+    func testALostPeerIsNamedWithItsRoundAndTheSurvivorsGoOnFromMemory() async throws {
+        let config = try tinyConfig("{name: diloco, codec: fp32, innerSteps: 2, round: steps}", steps: 12)
+        let memories = [RoundMemory(), RoundMemory(), RoundMemory()]
+        let ring = memoryRing(3, timeoutMilliseconds: 300)
+        // Worker 2's link to worker 0 drops in its third round (the first has 2 pieces a hop).
+        (ring[2].next as! MemoryLink).dropAfter(2 * 2 * 2 + 1)
+        let outcomes = await runTogether(try trainers(config, ring: ring, memories: memories))
+        let failure = try XCTUnwrap(outcomes[0].error as? RingFailure, "\(String(describing: outcomes[0].error))")
+        XCTAssertEqual(failure.kind, .lost)
+        XCTAssertEqual(failure.peer, "w2")
+        XCTAssertNotNil(failure.round)
+        XCTAssertTrue(outcomes.allSatisfy { $0.error is RingFailure }, "\(outcomes.map { $0.error.map { "\($0)" } })")
+        let completed = outcomes.map { $0.reports.count }.min()!
+
+        let survivors = try trainers(config, ring: memoryRing(2), memories: Array(memories.prefix(2)))
+        let resumed = await runTogether(survivors, resume: true)
+        assertAgree(resumed)
+        XCTAssertEqual(resumed[0].reports.first?.round, completed, "at most the broken round is redone")
+        XCTAssertEqual(resumed[0].final?.round, 5)
+    }
+
+    func testAFrozenPeerTimesOutNamingThePeerAndTheRound() async throws {
+        let config = try tinyConfig("{name: ddp, codec: fp32, round: steps}", steps: 2)
+        let ring = memoryRing(2, timeoutMilliseconds: 300)
+        let workers = try trainers(config, ring: ring)
+        let start = ContinuousClock.now
+        // Worker 1 never runs: it is frozen from worker 0's point of view.
+        let outcome = await runTogether([workers[0]])[0]
+        let failure = try XCTUnwrap(outcome.error as? RingFailure, "\(String(describing: outcome.error))")
+        XCTAssertEqual(failure.kind, .timedOut)
+        XCTAssertEqual(failure.peer, "w1")
+        XCTAssertEqual(failure.round, 0)
+        XCTAssertLessThan(ContinuousClock.now - start, .seconds(1))
+    }
+}

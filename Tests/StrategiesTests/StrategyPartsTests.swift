@@ -1,0 +1,134 @@
+import Foundation
+import Strategies
+import Training
+import XCTest
+
+/// The pure parts of the strategies, each alone: balancing, round weights, resume agreement,
+/// state hand-off and the saved state.
+final class StrategyPartsTests: XCTestCase {
+    func testDDPBalancerGivesASlowerWorkerFewerSequencesSoBothFinishTogether() {
+        var balancer = DDPBalancer(workers: 2, baseSequences: 8)
+        XCTAssertEqual(balancer.sequences, [8, 8])
+        XCTAssertEqual(balancer.weight(of: 0), 0.5)
+        // Worker 0 takes 1 s a sequence, worker 1 is twice as slow; optimizer steps 0.5 s each.
+        balancer.record([.init(secondsPerSequence: 1, optimizerSeconds: 0.5), .init(secondsPerSequence: 2, optimizerSeconds: 0.5)])
+        // The slowest needs 8 × 2 + 0.5 = 16.5 s: worker 0 fits (16.5 − 0.5) / 1 = 16 sequences.
+        XCTAssertEqual(balancer.sequences, [16, 8])
+        XCTAssertEqual(balancer.weight(of: 0), 16.0 / 24)
+        // A new measurement moves the running average by 0.3 of the difference, not all the way.
+        balancer.record([.init(secondsPerSequence: 2, optimizerSeconds: 0.5), .init(secondsPerSequence: 2, optimizerSeconds: 0.5)])
+        XCTAssertEqual(balancer.speeds?[0].secondsPerSequence ?? 0, 1.3, accuracy: 1e-12)
+        XCTAssertEqual(balancer.sequences, [12, 8], "(16.5 − 0.5) / 1.3 = 12.3")
+        // Saved counts come back on resume; a wrong count of them is ignored.
+        XCTAssertEqual(DDPBalancer(workers: 2, baseSequences: 8, saved: [12, 8]).sequences, [12, 8])
+        XCTAssertEqual(DDPBalancer(workers: 3, baseSequences: 8, saved: [12, 8]).sequences, [8, 8, 8])
+    }
+
+    func testDDPBalancerKeepsCountsBoundedWhatEverPeersMeasured() {
+        var balancer = DDPBalancer(workers: 2, baseSequences: 4)
+        balancer.record([.init(secondsPerSequence: 0, optimizerSeconds: 0), .init(secondsPerSequence: .nan, optimizerSeconds: 1)])
+        XCTAssertTrue(balancer.sequences.allSatisfy { (1...(1 << 20)).contains($0) }, "\(balancer.sequences)")
+    }
+
+    func testDiLoCoFixedRoundsWeighEveryWorkerEquallyAndEndAfterTheSteps() throws {
+        var plan = DiLoCoRounds(innerSteps: 5, workers: 4, timed: false)
+        XCTAssertEqual(plan.tailCount, 0)
+        XCTAssertFalse(plan.needsFirstBudget)
+        XCTAssertFalse(plan.isOver(steps: 4, computeSeconds: 100, fixedSteps: 5))
+        XCTAssertTrue(plan.isOver(steps: 5, computeSeconds: 0.1, fixedSteps: 5))
+        XCTAssertEqual(plan.weight(roundTokens: 640).weight, 0.25)
+        XCTAssertEqual(try plan.absorb(tail: UnsafeBufferPointer(start: nil, count: 0), guess: 1), 1)
+    }
+
+    func testDiLoCoTimeRoundsWeighByTokensAndBudgetByTheFastestWorker() throws {
+        var plan = DiLoCoRounds(innerSteps: 10, workers: 2, timed: true)
+        XCTAssertTrue(plan.needsFirstBudget)
+        plan.setFirstBudget(fastestStepSeconds: 0.1)
+        XCTAssertEqual(plan.budgetSeconds ?? 0, 1.0, accuracy: 1e-12)
+        // Stop once one more step of the mean length would overrun the budget.
+        XCTAssertFalse(plan.isOver(steps: 4, computeSeconds: 0.8, fixedSteps: 10), "0.8 + 0.2 = 1.0 fits")
+        XCTAssertTrue(plan.isOver(steps: 4, computeSeconds: 0.81, fixedSteps: 10))
+
+        // First round: no total yet, so the guess is this worker's tokens times the workers.
+        let (guess, weight) = plan.weight(roundTokens: 600)
+        XCTAssertEqual(guess, 1200)
+        XCTAssertEqual(weight, 0.5)
+        // Worker 1 did 600 tokens at 0.1 s a step; worker 0 (the fast one) 1200 at 0.05 s.
+        var tail = [Float](repeating: 0, count: plan.tailCount)
+        tail.withUnsafeMutableBufferPointer { plan.fillTail($0, rank: 1, roundTokens: 600, meanStepSeconds: 0.1) }
+        XCTAssertEqual(tail, [0, 600, 0, 0.1])
+        let summed: [Float] = [1200, 600, 0.05, 0.1]
+        let correction = try summed.withUnsafeBufferPointer { try plan.absorb(tail: $0, guess: guess) }
+        XCTAssertEqual(correction, 1200 / 1800, "weights become 600/1800 after the correction")
+        XCTAssertEqual(plan.previousTotalTokens, 1800)
+        XCTAssertEqual(plan.lastWork, [1200, 600])
+        XCTAssertEqual(plan.budgetSeconds ?? 0, 10 * Double(Float(0.05)), accuracy: 1e-12)
+        XCTAssertEqual(plan.weight(roundTokens: 600).weight, 600 / 1800)
+
+        // A peer's NaN or negative count is refused, not averaged into everyone's model.
+        for bad: [Float] in [[.nan, 600, 0.05, 0.1], [-5, 600, 0.05, 0.1], [1200, 600, 0, 0.1]] {
+            XCTAssertThrowsError(try bad.withUnsafeBufferPointer { try plan.absorb(tail: $0, guess: 1) }, "\(bad)")
+        }
+    }
+
+    func testResumeAgreementTakesTheLowestNewestProgressAndRankZerosSource() throws {
+        typealias Offer = ResumeAgreement.Offer
+        XCTAssertNil(ResumeAgreement(offers: [Offer(progress: 0, namedSource: nil), Offer(progress: 0, namedSource: nil)]), "a fresh start")
+        let a = try XCTUnwrap(ResumeAgreement(offers: [Offer(progress: 7, namedSource: 2), Offer(progress: 6, namedSource: 1),
+                                                       Offer(progress: 0, namedSource: 1)]))
+        XCTAssertEqual(a.progress, 6)
+        XCTAssertEqual(a.source, 0, "position 0 named worker 2, which has no state: the first with some serves")
+        XCTAssertTrue(a.someHaveNone)
+        let b = try XCTUnwrap(ResumeAgreement(offers: [Offer(progress: 5, namedSource: 1), Offer(progress: 5, namedSource: 0)]))
+        XCTAssertEqual(b.source, 1, "position 0's view decides")
+        XCTAssertFalse(b.someHaveNone)
+    }
+
+    func testStateHandOffCarriesTheStepExactlyAndRefusesABrokenOne() throws {
+        let count = 3
+        let parameters: [Float] = [1, 2, 3], m: [Float] = [4, 5, 6], v: [Float] = [7, 8, 9]
+        let step = 123_456_789  // more than a Float holds exactly
+        var message = [Float](repeating: 0, count: StateHandOff.messageCount(parameters: count))
+        message.withUnsafeMutableBufferPointer { out in
+            parameters.withUnsafeBufferPointer { p in m.withUnsafeBufferPointer { m in v.withUnsafeBufferPointer { v in
+                StateHandOff.pack(into: out, parameters: p, m: m, v: v, velocity: [0.5, 0.25, 0.125], step: step)
+            } } }
+        }
+        var p2 = [Float](repeating: 0, count: count), m2 = p2, v2 = p2
+        let (velocity, step2) = try p2.withUnsafeMutableBufferPointer { p in try m2.withUnsafeMutableBufferPointer { m in
+            try v2.withUnsafeMutableBufferPointer { v in try message.withUnsafeBufferPointer { try StateHandOff.unpack($0, parameters: p, m: m, v: v) } }
+        } }
+        XCTAssertEqual(step2, step)
+        XCTAssertEqual([p2, m2, v2, velocity], [parameters, m, v, [0.5, 0.25, 0.125]])
+        message[4 * count] = .nan
+        XCTAssertThrowsError(try p2.withUnsafeMutableBufferPointer { p in try m2.withUnsafeMutableBufferPointer { m in
+            try v2.withUnsafeMutableBufferPointer { v in try message.withUnsafeBufferPointer { try StateHandOff.unpack($0, parameters: p, m: m, v: v) } }
+        } })
+        XCTAssertEqual(ExactInteger.join(3.5, 0), nil)
+        XCTAssertEqual(ExactInteger.join(-1, 0), nil)
+    }
+
+    func testStrategyStateSavesIntegersAsIntegersAndReadsTheOlderUntypedForm() throws {
+        let state = StrategyState(progress: 12, ddpSequences: [9, 4], previousTotalTokens: 33_554_433, roundBudgetSeconds: 1.25,
+                                  outerVelocity: [0.5, -1], feedbackResidual: [0.25, 0])
+        let record = state.record
+        let json = try XCTUnwrap(record.json.map { String(decoding: $0, as: UTF8.self) })
+        XCTAssertTrue(json.contains("33554433"), "an integer stays exact: \(json)")
+        XCTAssertFalse(json.contains("outer"), "vectors travel as tensors, not JSON")
+        XCTAssertEqual(Set(record.vectors.keys), ["outer.velocity", "feedback.residual"])
+        XCTAssertEqual(try StrategyState(record: record, path: "x"), state)
+
+        // Saved before the state was typed: every field a float vector.
+        let old = StrategyRecord(json: nil, vectors: ["progress": [3], "outer.velocity": [1, 2], "previousTotal": [4096], "budget": [0.5]])
+        XCTAssertEqual(try StrategyState(record: old, path: "x"),
+                       StrategyState(progress: 3, previousTotalTokens: 4096, roundBudgetSeconds: 0.5, outerVelocity: [1, 2]))
+        for (bad, words) in [(StrategyRecord(json: nil, vectors: ["progress": [.nan]]), "not a whole number"),
+                             (StrategyRecord(json: nil, vectors: [:]), "no progress"),
+                             (StrategyRecord(json: Data(#"{"progress": "many"}"#.utf8), vectors: [:]), "progress"),
+                             (StrategyRecord(json: Data(#"{"progress": 2, "roundBudgetSeconds": -1}"#.utf8), vectors: [:]), "budget")] {
+            XCTAssertThrowsError(try StrategyState(record: bad, path: "ckpt")) { error in
+                XCTAssertTrue("\(error)".contains(words) && "\(error)".contains("ckpt"), "\(error)")
+            }
+        }
+    }
+}
