@@ -5,7 +5,7 @@ import Foundation
 /// evenly, so one thread's CPU time is the team's wall time without contention). Contention from
 /// other processes already slows the work, so it only sleeps for what is missing. Network
 /// threads of the same process do not count.
-public struct ComputeThrottle: Sendable {
+public struct ComputeThrottle: ComputeTiming {
     /// Relative speed in (0, 1]: 0.25 takes four times as long as the unthrottled work alone.
     public let speed: Double
     public init(speed: Double) {
@@ -31,4 +31,12 @@ func threadCPUSeconds() -> Double {
     var t = timespec()
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
     return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+}
+
+/// Runs a piece of a worker's compute and says how many seconds it took: what time rounds and
+/// the DDP balancer are built on. `ComputeThrottle` measures (and emulates slower devices); a
+/// test can give each worker fixed times instead, so that time rounds replay exactly.
+public protocol ComputeTiming: Sendable {
+    /// Runs `work`; returns its value and the seconds it counts as.
+    func run<T>(_ work: () throws -> T) async throws -> (T, seconds: Double)
 }

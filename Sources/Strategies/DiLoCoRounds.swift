@@ -4,13 +4,17 @@
 /// round is a compute budget (`innerSteps` steps of the fastest worker), so slow workers take
 /// fewer steps, and each worker's progress weighs by the tokens it took. The total is known only
 /// after the all-reduce, so a round's progress is scaled by the last round's total (`guess`) and
-/// corrected once the sum is in: that keeps the error-feedback residual in stable units.
+/// corrected once the sum is in: that keeps the error-feedback residual in stable units. The
+/// guess must be the same on every worker (each corrects the same sum by it): before any total
+/// is known it is what a round of `innerSteps` steps on every worker would take.
 /// Each worker's tokens and mean step time travel exactly (fp32) after the progress in the same
 /// all-reduce (`tail`), so every worker derives the same budget and weights.
 public struct DiLoCoRounds: Sendable, Equatable {
     public let innerSteps: Int
     public let workers: Int
     public let timed: Bool
+    /// Tokens of one inner step of one worker.
+    public let tokensPerStep: Int
     /// Compute seconds a round may take; nil with fixed rounds and before the first step.
     public private(set) var budgetSeconds: Double?
     /// Tokens all workers took in the last round.
@@ -18,10 +22,11 @@ public struct DiLoCoRounds: Sendable, Equatable {
     /// Tokens each worker took in the last round, in ring order (for validation shares).
     public private(set) var lastWork: [Float]?
 
-    public init(innerSteps: Int, workers: Int, timed: Bool, saved: StrategyState? = nil) {
+    public init(innerSteps: Int, workers: Int, timed: Bool, tokensPerStep: Int, saved: StrategyState? = nil) {
         self.innerSteps = innerSteps
         self.workers = workers
         self.timed = timed
+        self.tokensPerStep = tokensPerStep
         budgetSeconds = saved?.roundBudgetSeconds
         previousTotalTokens = saved?.previousTotalTokens
     }
@@ -48,7 +53,7 @@ public struct DiLoCoRounds: Sendable, Equatable {
     /// The divisor this round's progress is scaled by before the sum (`guess`) and the weight
     /// of this worker's progress.
     public func weight(roundTokens: Int) -> (guess: Float, weight: Float) {
-        let guess = Float(previousTotalTokens ?? roundTokens * workers)
+        let guess = Float(previousTotalTokens ?? innerSteps * tokensPerStep * workers)
         return (guess, timed ? Float(roundTokens) / guess : 1 / Float(workers))
     }
 

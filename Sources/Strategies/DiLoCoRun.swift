@@ -21,7 +21,8 @@ extension DistributedTrainer {
         let rounds = (config.steps + h - 1) / h
         let parameters = trainer.model.parameters.buffer
         let count = parameters.count
-        var plan = DiLoCoRounds(innerSteps: h, workers: ring.size, timed: strategy.round == .time, saved: saved)
+        var plan = DiLoCoRounds(innerSteps: h, workers: ring.size, timed: strategy.round == .time, tokensPerStep: config.tokensPerStep,
+                                saved: saved)
         let tail = plan.tailCount
         // G, the shared parameters (bit-identical on every worker), and S, where this worker's
         // round started: G itself, or with overlap G plus this worker's own unsynced progress.

@@ -39,7 +39,8 @@ extension DistributedTrainer {
     }
 
     /// Hands the state of the worker at ring position `source` to the workers that have none
-    /// (`mine` nil): one exact fp32 sum of the source's state with zeros from everyone else.
+    /// (`mine` nil): one exact fp32 sum of the source's state with zeros from everyone else
+    /// (`StateHandOff`).
     /// Returns this worker's strategy state afterwards.
     private func handOffState(from source: Int, mine: StrategyState?, progress: Int) async throws -> StrategyState? {
         let model = trainer.model, optimizer = trainer.optimizer
@@ -47,14 +48,15 @@ extension DistributedTrainer {
         if ring.rank == source {
             StateHandOff.pack(into: message.buffer, parameters: UnsafeBufferPointer(model.parameters.buffer),
                               m: UnsafeBufferPointer(optimizer.m.buffer), v: UnsafeBufferPointer(optimizer.v.buffer),
-                              velocity: mine?.outerVelocity, step: trainer.step)
+                              step: trainer.step, state: mine)
         }
         try await collectives.allReduce(message.buffer, codec: .fp32)
         // Workers with state of their own keep it (their G is the same); the others take the source's.
         guard ring.rank != source, mine == nil else { return mine }
-        let (velocity, step) = try StateHandOff.unpack(UnsafeBufferPointer(message.buffer), parameters: model.parameters.buffer,
-                                                       m: optimizer.m.buffer, v: optimizer.v.buffer)
-        trainer.restore(step: step, trainCursor: shardStart)
-        return StrategyState(progress: progress, outerVelocity: velocity)
+        let taken = try StateHandOff.unpack(UnsafeBufferPointer(message.buffer), parameters: model.parameters.buffer,
+                                            m: optimizer.m.buffer, v: optimizer.v.buffer)
+        trainer.restore(step: taken.step, trainCursor: shardStart)
+        return StrategyState(progress: progress, previousTotalTokens: taken.previousTotalTokens, roundBudgetSeconds: taken.roundBudgetSeconds,
+                             outerVelocity: taken.outerVelocity)
     }
 }

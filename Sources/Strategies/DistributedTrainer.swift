@@ -18,7 +18,7 @@ public final class DistributedTrainer {
     public let trainer: Trainer
     public let name: String
     let strategy: StrategyConfig
-    let throttle: ComputeThrottle
+    let throttle: any ComputeTiming
     let checkpoints: CheckpointStore?
     /// This worker's own state (inner optimizer, data position, strategy state), saved at every
     /// checkpoint so that the run can resume where it stopped.
@@ -42,18 +42,18 @@ public final class DistributedTrainer {
 
     public var ring: Ring { collectives.ring }
 
-    /// `speed` emulates a slower device (see `ComputeThrottle`); `checkpoints` is given to the
-    /// worker that saves the shared model (rank 0); `workerState` to every worker that keeps
-    /// its own state for resuming.
+    /// `speed` emulates a slower device (see `ComputeThrottle`), unless `timing` says how long
+    /// compute takes; `checkpoints` is given to the worker that saves the shared model (rank 0);
+    /// `workerState` to every worker that keeps its own state for resuming.
     public init(config: TrainConfig, ring: Ring, name: String, speed: Double, checkpoints: CheckpointStore?,
-                workerState: CheckpointStore? = nil, memory: RoundMemory? = nil) throws {
+                workerState: CheckpointStore? = nil, memory: RoundMemory? = nil, timing: (any ComputeTiming)? = nil) throws {
         guard let codec = CodecID(name: config.strategy.codec) else {
             throw ConfigError(field: "strategy.codec", reason: "unknown codec '\(config.strategy.codec)'; use fp32, fp16, bf16, int8, int4 or topk")
         }
         trainer = try Trainer(config: config)
         self.name = name
         strategy = config.strategy
-        throttle = ComputeThrottle(speed: speed)
+        throttle = timing ?? ComputeThrottle(speed: speed)
         self.checkpoints = checkpoints
         self.workerState = workerState
         self.memory = memory

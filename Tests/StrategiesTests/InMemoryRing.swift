@@ -71,11 +71,19 @@ func runTogether(_ trainers: [DistributedTrainer], resume: Bool = false) async -
     }
 }
 
-/// Trainers for a ring, named w0, w1, …
-func trainers(_ config: TrainConfig, ring: [Ring], memories: [RoundMemory]? = nil, folder: URL? = nil) throws -> [DistributedTrainer] {
+/// Trainers for a ring, named w0, w1, …; `secondsPerCall` gives each worker a fixed time for
+/// every piece of compute (a fake compute clock), else compute is measured.
+func trainers(_ config: TrainConfig, ring: [Ring], memories: [RoundMemory]? = nil, folder: URL? = nil,
+              secondsPerCall: [Double]? = nil) throws -> [DistributedTrainer] {
     try ring.enumerated().map { i, r in
         let state = folder.map { CheckpointStore(directory: $0.appendingPathComponent("w\(i)"), keep: 2) }
         return try DistributedTrainer(config: config, ring: r, name: "w\(i)", speed: 1, checkpoints: nil, workerState: state,
-                                      memory: memories?[i])
+                                      memory: memories?[i], timing: secondsPerCall.map { FixedComputeTime(seconds: $0[i]) })
     }
+}
+
+/// Every piece of compute counts as `seconds`, however long it really took: time rounds replay exactly.
+struct FixedComputeTime: ComputeTiming {
+    let seconds: Double
+    func run<T>(_ work: () throws -> T) async throws -> (T, seconds: Double) { (try work(), seconds) }
 }

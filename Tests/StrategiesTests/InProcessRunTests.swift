@@ -88,6 +88,29 @@ final class InProcessRunTests: XCTestCase {
         XCTAssertGreaterThan(b[0].final!.bytesSent, 0)
     }
 
+    func testDiLoCoTimeRoundsGiveTheFastWorkerMoreStepsAndWeighItsProgressByTokens() async throws {
+        let config = try tinyConfig("{name: diloco, codec: fp32, innerSteps: 10, round: time, outerLearningRate: 1, outerMomentum: 0}",
+                                    steps: 30)
+        // Steps of 1/64 s and 3/64 s (exact in binary): the budget is 10 fast steps = 10/64 s, and
+        // the slow worker stops before a step would overrun it: after 3 (12/64 > 10/64).
+        let workers = try trainers(config, ring: memoryRing(2), secondsPerCall: [1.0 / 64, 3.0 / 64])
+        let outcomes = await runTogether(workers)
+        assertAgree(outcomes)
+        XCTAssertEqual(outcomes[0].reports.map(\.steps), [10, 20, 30])
+        XCTAssertEqual(outcomes[1].reports.map(\.steps), [3, 6, 9])
+
+        // Reference for the first round: each alone, then their models weighted by tokens, 10:3.
+        let config1 = try tinyConfig("{name: diloco, codec: fp32, innerSteps: 10, round: time, outerLearningRate: 1, outerMomentum: 0}",
+                                     steps: 10)
+        let first = try trainers(config1, ring: memoryRing(2), secondsPerCall: [1.0 / 64, 3.0 / 64])
+        assertAgree(await runTogether(first))
+        let fast = try alone(config1, rank: 0, of: 2), slow = try alone(config1, rank: 1, of: 2)
+        for _ in 0..<10 { _ = try fast.trainStep() }
+        for _ in 0..<3 { _ = try slow.trainStep() }
+        let f = fast.model.parameters.toArray(), s = slow.model.parameters.toArray()
+        assertClose(parameters(first[0]), (0..<f.count).map { (10 * f[$0] + 3 * s[$0]) / 13 }, tolerance: 1e-5, "G = 10:3 mean")
+    }
+
     /// Stops a run after `rounds` rounds: the trainers end with `RingChange`, as when a worker joins.
     func stopAfter(_ rounds: Int, _ workers: [DistributedTrainer]) {
         let seen = Mutex(0), n = workers.count
@@ -120,20 +143,26 @@ final class InProcessRunTests: XCTestCase {
     }
 
     func testAJoiningWorkerTakesTheSharedStateAndTheRingAgreesFromThen() async throws {
-        let config = try tinyConfig("{name: diloco, codec: fp32, innerSteps: 2, round: steps}", steps: 10)
-        let memories = [RoundMemory(), RoundMemory()]
-        let first = try trainers(config, ring: memoryRing(2), memories: memories)
-        stopAfter(2, first)
-        _ = await runTogether(first)
+        for round in ["steps", "time"] {
+            let config = try tinyConfig("{name: diloco, codec: fp32, innerSteps: 2, round: \(round)}", steps: 10)
+            // With time rounds the newcomer must also take the round budget and the last total:
+            // without them it would weigh and time its rounds unlike the others.
+            let times = round == "time" ? [1.0 / 64, 1.0 / 64, 2.0 / 64] : nil
+            let memories = [RoundMemory(), RoundMemory()]
+            let first = try trainers(config, ring: memoryRing(2), memories: memories, secondsPerCall: times.map { Array($0.prefix(2)) })
+            stopAfter(2, first)
+            _ = await runTogether(first)
 
-        let ring = memoryRing(3)
-        let second = try trainers(config, ring: ring, memories: memories + [RoundMemory()])
-        second[2].joinsRunningRing = true
-        for w in second { w.stateSource = 0 }
-        let outcomes = await runTogether(second, resume: true)
-        assertAgree(outcomes)
-        XCTAssertEqual(outcomes[2].reports.map(\.round), [2, 3, 4], "the newcomer goes on from the run's round")
-        XCTAssertEqual(second[2].trainer.step, second[0].trainer.step, "and took the source's step")
+            let second = try trainers(config, ring: memoryRing(3, timeoutMilliseconds: 2_000), memories: memories + [RoundMemory()],
+                                      secondsPerCall: times)
+            second[2].joinsRunningRing = true
+            for w in second { w.stateSource = 0 }
+            let outcomes = await runTogether(second, resume: true)
+            assertAgree(outcomes)
+            XCTAssertEqual(outcomes[2].reports.map(\.round), [2, 3, 4], "the newcomer goes on from the run's round (\(round) rounds)")
+            XCTAssertEqual(outcomes[2].reports.first.map { $0.steps - (round == "time" ? 1 : 2) }, 4,
+                           "it took the source's step (4) and then its own steps (\(round) rounds)")
+        }
     }
 
     func testALostPeerIsNamedWithItsRoundAndTheSurvivorsGoOnFromMemory() async throws {

@@ -31,7 +31,7 @@ final class StrategyPartsTests: XCTestCase {
     }
 
     func testDiLoCoFixedRoundsWeighEveryWorkerEquallyAndEndAfterTheSteps() throws {
-        var plan = DiLoCoRounds(innerSteps: 5, workers: 4, timed: false)
+        var plan = DiLoCoRounds(innerSteps: 5, workers: 4, timed: false, tokensPerStep: 128)
         XCTAssertEqual(plan.tailCount, 0)
         XCTAssertFalse(plan.needsFirstBudget)
         XCTAssertFalse(plan.isOver(steps: 4, computeSeconds: 100, fixedSteps: 5))
@@ -41,7 +41,7 @@ final class StrategyPartsTests: XCTestCase {
     }
 
     func testDiLoCoTimeRoundsWeighByTokensAndBudgetByTheFastestWorker() throws {
-        var plan = DiLoCoRounds(innerSteps: 10, workers: 2, timed: true)
+        var plan = DiLoCoRounds(innerSteps: 10, workers: 2, timed: true, tokensPerStep: 60)
         XCTAssertTrue(plan.needsFirstBudget)
         plan.setFirstBudget(fastestStepSeconds: 0.1)
         XCTAssertEqual(plan.budgetSeconds ?? 0, 1.0, accuracy: 1e-12)
@@ -49,10 +49,12 @@ final class StrategyPartsTests: XCTestCase {
         XCTAssertFalse(plan.isOver(steps: 4, computeSeconds: 0.8, fixedSteps: 10), "0.8 + 0.2 = 1.0 fits")
         XCTAssertTrue(plan.isOver(steps: 4, computeSeconds: 0.81, fixedSteps: 10))
 
-        // First round: no total yet, so the guess is this worker's tokens times the workers.
+        // First round: no total yet, so the guess is what 10 steps of both would take; the same
+        // on every worker whatever it did (each corrects the same sum by it).
         let (guess, weight) = plan.weight(roundTokens: 600)
         XCTAssertEqual(guess, 1200)
         XCTAssertEqual(weight, 0.5)
+        XCTAssertEqual(plan.weight(roundTokens: 180).guess, 1200)
         // Worker 1 did 600 tokens at 0.1 s a step; worker 0 (the fast one) 1200 at 0.05 s.
         var tail = [Float](repeating: 0, count: plan.tailCount)
         tail.withUnsafeMutableBufferPointer { plan.fillTail($0, rank: 1, roundTokens: 600, meanStepSeconds: 0.1) }
@@ -89,17 +91,20 @@ final class StrategyPartsTests: XCTestCase {
         let parameters: [Float] = [1, 2, 3], m: [Float] = [4, 5, 6], v: [Float] = [7, 8, 9]
         let step = 123_456_789  // more than a Float holds exactly
         var message = [Float](repeating: 0, count: StateHandOff.messageCount(parameters: count))
+        let state = StrategyState(progress: 9, previousTotalTokens: 40_000_001, roundBudgetSeconds: 0.123456789012345,
+                                  outerVelocity: [0.5, 0.25, 0.125])
         message.withUnsafeMutableBufferPointer { out in
             parameters.withUnsafeBufferPointer { p in m.withUnsafeBufferPointer { m in v.withUnsafeBufferPointer { v in
-                StateHandOff.pack(into: out, parameters: p, m: m, v: v, velocity: [0.5, 0.25, 0.125], step: step)
+                StateHandOff.pack(into: out, parameters: p, m: m, v: v, step: step, state: state)
             } } }
         }
         var p2 = [Float](repeating: 0, count: count), m2 = p2, v2 = p2
-        let (velocity, step2) = try p2.withUnsafeMutableBufferPointer { p in try m2.withUnsafeMutableBufferPointer { m in
+        let taken = try p2.withUnsafeMutableBufferPointer { p in try m2.withUnsafeMutableBufferPointer { m in
             try v2.withUnsafeMutableBufferPointer { v in try message.withUnsafeBufferPointer { try StateHandOff.unpack($0, parameters: p, m: m, v: v) } }
         } }
-        XCTAssertEqual(step2, step)
-        XCTAssertEqual([p2, m2, v2, velocity], [parameters, m, v, [0.5, 0.25, 0.125]])
+        XCTAssertEqual(taken, StateHandOff.Scalars(step: step, outerVelocity: [0.5, 0.25, 0.125], previousTotalTokens: 40_000_001,
+                                                   roundBudgetSeconds: 0.123456789012345), "every integer and the budget exact")
+        XCTAssertEqual([p2, m2, v2], [parameters, m, v])
         message[4 * count] = .nan
         XCTAssertThrowsError(try p2.withUnsafeMutableBufferPointer { p in try m2.withUnsafeMutableBufferPointer { m in
             try v2.withUnsafeMutableBufferPointer { v in try message.withUnsafeBufferPointer { try StateHandOff.unpack($0, parameters: p, m: m, v: v) } }
