@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "Transport", targets: ["Transport"]),
         .library(name: "Collectives", targets: ["Collectives"]),
         .library(name: "Coordination", targets: ["Coordination"]),
+        .library(name: "CoordinationServer", targets: ["CoordinationServer"]),
+        .library(name: "CoordinationClient", targets: ["CoordinationClient"]),
         .library(name: "Strategies", targets: ["Strategies"]),
         .library(name: "Planner", targets: ["Planner"]),
     ],
@@ -69,19 +71,29 @@ let package = Package(
             dependencies: ["Wire", "Transport", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: vectorISA
         ),
+        // The coordinator's protocol (messages, membership state), its HTTP server and its client:
+        // workers link the client only, not Hummingbird.
+        .target(name: "Coordination", dependencies: ["Basics"]),
         .target(
-            name: "Coordination",
+            name: "CoordinationServer",
             dependencies: [
-                "Basics",
+                "Basics", "Coordination",
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
+            name: "CoordinationClient",
+            dependencies: [
+                "Basics", "Coordination",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .target(
             name: "Strategies",
-            dependencies: ["Basics", "Training", "ModelCore", "TensorCore", "Wire", "Transport", "Collectives", "Coordination",
+            dependencies: ["Basics", "Training", "ModelCore", "TensorCore", "Wire", "Transport", "Collectives", "Coordination", "CoordinationClient",
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: vectorISA
@@ -94,7 +106,8 @@ let package = Package(
         .executableTarget(
             name: "TributaryCLI",
             dependencies: [
-                "Basics", "Training", "ModelCore", "TensorCore", "Wire", "Transport", "Collectives", "Coordination", "Strategies", "Planner",
+                "Basics", "Training", "ModelCore", "TensorCore", "Wire", "Transport", "Collectives", "Coordination", "CoordinationServer",
+                "CoordinationClient", "Strategies", "Planner",
                 "AllocationCounter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -124,7 +137,10 @@ let package = Package(
         ),
         .testTarget(name: "CLITests", dependencies: ["TributaryCLI", "Wire"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner"]),
-        .testTarget(name: "CoordinationTests", dependencies: ["Coordination", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "CoordinationTests", dependencies: [
+            "Coordination", "CoordinationServer", "CoordinationClient", .product(name: "Logging", package: "swift-log"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
         .testTarget(name: "StrategiesTests", dependencies: ["Strategies", "Training", "ModelCore", "TensorCore", "Collectives", "Transport", "Wire",
                                                            "Coordination", .product(name: "NIOPosix", package: "swift-nio")],
                     swiftSettings: vectorISA),

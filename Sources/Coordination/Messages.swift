@@ -189,4 +189,8 @@ public struct StatusReport: Codable, Sendable, Equatable {
 /// An error body: every 4xx and 5xx answer carries one.
 public struct ErrorBody: Codable, Sendable, Equatable {
     public var error: String
+
+    public init(error: String) {
+        self.error = error
+    }
 }

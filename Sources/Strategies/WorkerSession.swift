@@ -1,6 +1,7 @@
 import Basics
 import Collectives
 import Coordination
+import CoordinationClient
 import Dispatch
 import Foundation
 import Logging

@@ -1,6 +1,8 @@
 import Basics
 import ArgumentParser
 import Coordination
+import CoordinationClient
+import CoordinationServer
 import Foundation
 import Logging
 import ModelCore

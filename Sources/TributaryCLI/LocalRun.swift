@@ -1,5 +1,6 @@
 import ArgumentParser
 import Coordination
+import CoordinationClient
 import Dispatch
 import Foundation
 import Logging

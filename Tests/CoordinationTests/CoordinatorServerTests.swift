@@ -1,4 +1,6 @@
 import Coordination
+import CoordinationClient
+import CoordinationServer
 import Foundation
 import Logging
 import XCTest

@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import Basics
+import Coordination
 
 /// The coordinator's state behind an actor, with the clock it runs on.
 public actor Coordinator {
@@ -61,10 +62,9 @@ public enum CoordinatorServer {
     /// Largest request body accepted.
     public static let maxBodyBytes = 1 << 20
 
-    /// Serves `coordinator` on `host:port` until the task is cancelled; `onListening` gets the
-    /// bound port (useful with port 0). Expires silent workers once a second.
-    public static func run(_ coordinator: Coordinator, host: String, port: Int, logger: Logger,
-                           onListening: @escaping @Sendable (Int) async -> Void) async throws {
+    /// The API's routes over `coordinator`: what `run` serves, and what tests drive without a
+    /// socket (`Application(router:).test(.router)`).
+    public static func router(for coordinator: Coordinator) -> Router<BasicRequestContext> {
         let router = Router()
         router.post("/v1/join") { request, context in
             try await answer { try await coordinator.join(decode(JoinRequest.self, request, context)) }
@@ -92,6 +92,14 @@ public enum CoordinatorServer {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                             body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }
+        return router
+    }
+
+    /// Serves `coordinator` on `host:port` until the task is cancelled; `onListening` gets the
+    /// bound port (useful with port 0). Expires silent workers once a second.
+    public static func run(_ coordinator: Coordinator, host: String, port: Int, logger: Logger,
+                           onListening: @escaping @Sendable (Int) async -> Void) async throws {
+        let router = router(for: coordinator)
         // Hummingbird logs a cancelled shutdown as an error; our own events go to `logger`.
         var serverLogger = logger
         serverLogger.logLevel = .critical

@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Basics
+import Coordination
 
 /// Errors talking to the coordinator.
 public struct CoordinatorClientError: Error, CustomStringConvertible {
