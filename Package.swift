@@ -103,12 +103,28 @@ let package = Package(
             dependencies: ["Basics", .product(name: "Yams", package: "Yams")],
             resources: [.copy("Resources/devices.yaml")]
         ),
+        // The coordinator service with its run folder, and the `local` supervisor of worker processes.
+        .target(
+            name: "ClusterRuns",
+            dependencies: [
+                "Basics", "Training", "ModelCore", "Coordination", "CoordinationServer", "CoordinationClient",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "Benchmarks",
+            dependencies: [
+                "Basics", "TensorCore", "ModelCore", "Training", "Wire", "Transport", "Collectives", "Planner", "AllocationCounter",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: vectorISA
+        ),
+        .target(name: "Experiments", dependencies: ["Basics", "Training", "Transport", "Planner", "ClusterRuns", "Benchmarks"]),
         .executableTarget(
             name: "TributaryCLI",
             dependencies: [
                 "Basics", "Training", "ModelCore", "TensorCore", "Wire", "Transport", "Collectives", "Coordination", "CoordinationServer",
-                "CoordinationClient", "Strategies", "Planner",
-                "AllocationCounter",
+                "CoordinationClient", "Strategies", "Planner", "ClusterRuns", "Benchmarks", "Experiments",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,8 +1,9 @@
 import Foundation
 import Yams
 
-/// A link between two places: bandwidth in Gbit/s and one-way latency in milliseconds.
-public struct LinkSpec: Codable, Sendable, Equatable {
+/// A real link between two sites (or a site's devices and the outside): bandwidth in Gbit/s and
+/// one-way latency in milliseconds. (An emulated link of a local run is Transport's `LinkSpec`.)
+public struct SiteLink: Codable, Sendable, Equatable {
     public var gbps: Double
     public var latencyMs: Double
 
@@ -83,7 +84,7 @@ public struct InterSiteLinks: Codable, Sendable, Equatable {
             latencyMs = try c.decode(Double.self, forKey: .latencyMs)
         }
     }
-    public var `default`: LinkSpec
+    public var `default`: SiteLink
     public var between: [Pair] = []
     /// Whether a link's bandwidth is for each pair of devices (every machine connected or shaped
     /// on its own, as in DT-FM's experiments) rather than one pipe the two sites' devices share.
@@ -92,7 +93,7 @@ public struct InterSiteLinks: Codable, Sendable, Equatable {
     /// for real networks; 1 for Tributary's link emulator, which delivers its nominal rate.
     public var efficiency: Double?
 
-    public init(default link: LinkSpec, between: [Pair] = [], perDevice: Bool = false, efficiency: Double? = nil) {
+    public init(default link: SiteLink, between: [Pair] = [], perDevice: Bool = false, efficiency: Double? = nil) {
         self.default = link
         self.between = between
         self.perDevice = perDevice
@@ -104,7 +105,7 @@ public struct InterSiteLinks: Codable, Sendable, Equatable {
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownPlannerKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.default = try c.decode(LinkSpec.self, forKey: .default)
+        self.default = try c.decode(SiteLink.self, forKey: .default)
         between = try c.decodeIfPresent([Pair].self, forKey: .between) ?? []
         perDevice = try c.decodeIfPresent(Bool.self, forKey: .perDevice) ?? false
         efficiency = try c.decodeIfPresent(Double.self, forKey: .efficiency)
@@ -179,9 +180,9 @@ public struct ClusterSpec: Codable, Sendable, Equatable {
     }
 
     /// The link between two sites.
-    public func link(_ a: String, _ b: String) -> LinkSpec {
-        if let pair = links?.between.first(where: { Set($0.sites) == Set([a, b]) }) { return LinkSpec(gbps: pair.gbps, latencyMs: pair.latencyMs) }
-        return links?.default ?? LinkSpec(gbps: 1, latencyMs: 50)
+    public func link(_ a: String, _ b: String) -> SiteLink {
+        if let pair = links?.between.first(where: { Set($0.sites) == Set([a, b]) }) { return SiteLink(gbps: pair.gbps, latencyMs: pair.latencyMs) }
+        return links?.default ?? SiteLink(gbps: 1, latencyMs: 50)
     }
 
     /// Share of nominal bandwidth that collectives reach between sites.

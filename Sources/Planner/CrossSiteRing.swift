@@ -61,7 +61,7 @@ public struct CrossSiteRing: Sendable, Equatable {
 
     /// Sites `0..<count` from `start`, each next the one with the widest link from the last
     /// (then the shortest latency, then the lowest index).
-    static func widestNextOrder(from start: Int, count: Int, link: (Int, Int) -> LinkSpec) -> [Int] {
+    static func widestNextOrder(from start: Int, count: Int, link: (Int, Int) -> SiteLink) -> [Int] {
         var order = [start]
         var left = Set(0..<count).subtracting([start])
         while let next = left.max(by: { a, b in

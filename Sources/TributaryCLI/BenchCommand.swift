@@ -1,3 +1,4 @@
+import Benchmarks
 import ArgumentParser
 import Transport
 import Wire
@@ -193,12 +194,6 @@ struct AllReduceBenchCommand: ParsableCommand {
     }
 }
 
-/// Prints `value` as pretty, key-sorted JSON (the `--json` output of the benchmarks).
-func printJSON(_ value: some Encodable) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    print(String(decoding: try encoder.encode(value), as: UTF8.self))
-}
 
 struct TokenizerBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -6,6 +6,7 @@ import CoordinationServer
 import Foundation
 import Logging
 import ModelCore
+import ClusterRuns
 import Strategies
 import TensorCore
 import Training
@@ -44,41 +45,8 @@ func parseHostPort(_ text: String, flag: String) throws -> (host: String, port: 
     return (String(text[..<colon]), port)
 }
 
-/// Logs to stderr at `level`.
-func makeLogger(_ label: String, level: Logger.Level) -> Logger {
-    var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
-    logger.logLevel = level
-    return logger
-}
 
 /// Serves a coordinator for `config` until every worker has finished; writes the run folder.
-func serveCoordinator(config: TrainConfig, workers: Int, token: String, host: String, port: Int, folder: URL, heartbeatTimeout: Double,
-                      logger: Logger, onListening: @escaping @Sendable (Int) async -> Void) async throws {
-    let layout = ParameterLayout(config: config.model)
-    let run = RunDescription(runID: UInt64.random(in: 1...UInt64.max), expectedWorkers: workers, configYAML: try config.yaml(),
-                             layoutHash: hex16(layout.hash))
-    let runFolder = try ClusterRunFolder(url: folder, config: config)
-    let coordinator = Coordinator(state: CoordinatorState(run: run, token: token, heartbeatTimeout: heartbeatTimeout), logger: logger) {
-        runFolder.append($0, rank: $1)
-    }
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask {
-            do {
-                try await CoordinatorServer.run(coordinator, host: host, port: port, logger: logger, onListening: onListening)
-            } catch {
-                throw ValidationError("cannot serve on \(host):\(port): \(error)")
-            }
-        }
-        group.addTask {
-            while await coordinator.status().phase != .finished { try await Task.sleep(nanoseconds: 200_000_000) }
-            // Let the last reports and goodbyes land.
-            try await Task.sleep(nanoseconds: 1_000_000_000)
-        }
-        try await group.next()
-        group.cancelAll()
-    }
-}
-
 struct CoordinatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "coordinator",

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Basics
+import ClusterRuns
 import Coordination
 import Dispatch
 import Foundation
@@ -8,18 +10,6 @@ import Strategies
 import TensorCore
 import Training
 import Transport
-
-/// The run `local` trains when no --config is given: a 1.3M-parameter GPT on the fortunes corpus.
-let defaultLocalConfig = """
-    model: {vocabSize: 4096, contextLength: 128, layers: 4, heads: 4, channels: 128}
-    batchSize: 8
-    sequenceLength: 128
-    steps: 600
-    optimizer: {learningRate: 0.002, warmupSteps: 40}
-    evaluation: {interval: 100, batches: 8}
-    checkpoint: {interval: 200, keep: 2}
-    strategy: {name: diloco, codec: int8, innerSteps: 20, round: time}
-    """
 
 struct LocalCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -44,8 +34,7 @@ struct LocalCommand: AsyncParsableCommand {
     var throttles: String?
     @Option(help: "Share of this machine's cores the fastest workers may use together, so that emulated speeds are not distorted by contention.")
     var cpuShare = 0.7
-    static let defaultCorpus = "/usr/share/games/fortunes"
-    @Option(help: "Text corpus for the default config.") var corpus = LocalCommand.defaultCorpus
+    @Option(help: "Text corpus for the default config.") var corpus = defaultCorpus
     @Option(help: "Run folder (default: a new one under --runs).") var out: String?
     @Option(help: "Seconds without a heartbeat after which a worker counts as lost; the others go back to the last round they all completed and go on without it.")
     var heartbeatTimeout = 6.0
@@ -77,32 +66,46 @@ struct LocalCommand: AsyncParsableCommand {
 
     func run() async throws {
         let interrupt = InterruptFlag()
-        do {
-            let (summary, folder, tokenizer) = try await execute(interrupt: interrupt)
-            if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(summary), as: UTF8.self))
-            } else {
-                summary.printTable()
+        try await reportingErrors {
+            if let resume { try checkResumable(URL(fileURLWithPath: resume)) }
+            let folder = (resume ?? out).map { URL(fileURLWithPath: $0) }
+                ?? RunDirectory.timestampedURL(under: URL(fileURLWithPath: runs), prefix: "local")
+            let (config, tokenizer) = try resolveConfig()
+            let progress = ProgressOnStandardError()
+            let run = LocalRun(options: try options(), config: config, folder: folder, isInterrupted: { interrupt.isSet }) { event in
+                switch event {
+                case let .notice(line): progress.notice(line)
+                case let .progress(line, round): progress.show(line, step: round)
+                }
             }
-            if let tokenizer, !json { try printSample(folder: folder, tokenizer: tokenizer) }
-        } catch let error as ExitCode {
-            throw error
-        } catch {
-            printError("error: \(error)")
-            throw ExitCode(1)
+            let summary: LocalSummary
+            do { summary = try await run.run() } catch is CancellationError where interrupt.isSet {
+                printError("\ninterrupted; workers stopped. Checkpoints so far are in \(folder.appendingPathComponent("checkpoints").path)")
+                throw ExitCode(130)
+            }
+            progress.finish()
+            if json {
+                try printJSON(summary)
+            } else {
+                print(summary.table)
+                if let tokenizer { try printSample(folder: folder, tokenizer: tokenizer) }
+            }
         }
     }
 
-    /// Runs the coordinator and workers to the end; returns the summary, the run folder and the
-    /// tokenizer of the run's data (when known).
-    func execute(interrupt: InterruptFlag) async throws -> (LocalSummary, URL, URL?) {
-        if let resume { try checkResumable(URL(fileURLWithPath: resume)) }
-        let folder = (resume ?? out).map { URL(fileURLWithPath: $0) } ?? RunDirectory.timestampedURL(under: URL(fileURLWithPath: runs), prefix: "local")
-        let (cfg, tokenizer) = try resolveConfig()
-        let summary = try await LocalRun(command: self, config: cfg, folder: folder, interrupt: interrupt).run()
-        return (summary, folder, tokenizer)
+    /// How the workers run, from the flags.
+    func options() throws -> LocalRunOptions {
+        var options = LocalRunOptions(executable: Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0]))
+        options.workers = workers
+        options.speeds = try parsedSpeeds()
+        options.link = link
+        options.cpuShare = cpuShare
+        options.heartbeatTimeout = heartbeatTimeout
+        options.resume = resume != nil
+        if let throttles {
+            options.throttles = throttles.split(separator: ",").map { Double($0) ?? .nan }
+        }
+        return options
     }
 
     /// A run folder can be resumed when its workers saved state; more workers take over the
@@ -117,7 +120,7 @@ struct LocalCommand: AsyncParsableCommand {
             throw ValidationError("nothing to resume in \(folder.path): no worker saved its state (checkpoint.interval > 0 saves it as the run goes)")
         }
         if names.count != workers {
-            print("resuming \(names.count) workers' state with \(workers): "
+            printError("resuming \(names.count) workers' state with \(workers): "
                 + (workers > names.count ? "the new ones start from the first worker's model and optimizer state"
                                          : "the data shares of the others are left out"))
         }
@@ -132,10 +135,7 @@ struct LocalCommand: AsyncParsableCommand {
         } else if let config {
             cfg = try TrainConfig.load(contentsOf: URL(fileURLWithPath: config))
         } else {
-            cfg = try TrainConfig.load(yaml: defaultLocalConfig, source: "the default local config")
-            let data = URL(fileURLWithPath: runs).appendingPathComponent("fortunes-data")
-            tokenizer = try prepareDefaultCorpus(corpus: corpus, into: data, vocabulary: cfg.model.vocabSize)
-            cfg.data.prepared = data.path
+            (cfg, tokenizer) = try defaultLocalRun(corpus: corpus, runs: URL(fileURLWithPath: runs), log: printError)
         }
         if let prepared = cfg.data.prepared {
             let copy = URL(fileURLWithPath: prepared).appendingPathComponent(DataPreparation.tokenizerFile)
@@ -173,33 +173,4 @@ struct LocalCommand: AsyncParsableCommand {
         print(prompt + bpe.decode(tokens))
         print("\nmore: tributary generate --checkpoint \(folder.path) --prompt \"...\"; export: tributary export --format hf --checkpoint \(folder.path) OUT")
     }
-}
-
-/// Trains a BPE on `corpus` and tokenizes it, both cached in `folder`; returns the tokenizer.
-func prepareDefaultCorpus(corpus: String, into folder: URL, vocabulary: Int) throws -> URL {
-    let tokenizer = folder.appendingPathComponent("corpus-tokenizer.json")
-    if !FileManager.default.fileExists(atPath: tokenizer.path) {
-        guard FileManager.default.fileExists(atPath: corpus) else {
-            throw ValidationError("the corpus \(corpus) is missing; run tools/install-deps.sh (it installs Debian's fortunes) or give --config")
-        }
-        print("training a \(vocabulary)-token BPE on \(corpus) (once; cached in \(folder.path))")
-        var trainer = BPETrainer(vocabularySize: vocabulary)
-        for file in try TextFiles.expand([corpus]) { trainer.add(try TextFiles.read(file)) }
-        let bpe = try trainer.train()
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        try bpe.save(to: tokenizer)
-    }
-    let (manifest, cached) = try DataPreparation().prepare(inputs: [corpus], tokenizerURL: tokenizer, directory: folder)
-    if !cached {
-        let counts = Dictionary(grouping: manifest.shards, by: \.split).mapValues { $0.reduce(0) { $0 + $1.tokens } }
-        print("prepared \(corpus): \(counts["train"] ?? 0) train and \(counts["validation"] ?? 0) validation tokens in \(folder.path)")
-    }
-    return folder.appendingPathComponent(DataPreparation.tokenizerFile)
-}
-
-/// An emulated link written as on the command line (`100mbit,40ms`): Gbit/s (nil when
-/// unlimited) and one-way delay in milliseconds, for code that plans with it.
-func emulatedLinkFigures(_ text: String) throws -> (gbps: Double?, latencyMs: Double) {
-    let link = try LinkSpec(parsing: text)
-    return (link.bytesPerSecond.map { $0 * 8 / 1e9 }, link.delaySeconds * 1e3)
 }

@@ -1,5 +1,6 @@
 import Basics
 import ArgumentParser
+import Benchmarks
 import Collectives
 import Dispatch
 import Foundation
@@ -29,19 +30,6 @@ struct RingWorkerCommand: AsyncParsableCommand {
     @Option var rounds = 1
     @Option var seed: UInt64 = 1
     @Option(help: "Address to listen on.") var listenHost = "127.0.0.1"
-
-    struct Result: Codable {
-        var rank: Int
-        var codec: String
-        var values: Int
-        /// Seconds of each all-reduce round.
-        var roundSeconds: [Double]
-        var bytesSentPerRound: Int
-        var maxAbsoluteError: Double
-        var relativeRMSError: Double
-        /// FNV-1a of the result's bytes: equal on every worker when they agree bit for bit.
-        var resultHash: UInt64
-    }
 
     func validate() throws {
         guard workers >= 1, workers <= 64 else { throw ValidationError("--workers must be in 1...64") }
@@ -77,16 +65,16 @@ struct RingWorkerCommand: AsyncParsableCommand {
         var roundSeconds: [Double] = []
         var bytes = 0
         for round in 0..<rounds {
-            fillInput(vector, rank: rank)
+            RingWorkerInput.fill(vector, seed: seed, rank: rank)
             let stats = try await ring.allReduceSum(vector, codec: id, round: UInt64(round), random: &random)
             roundSeconds.append(stats.seconds)
             bytes = stats.bytesSent
         }
-        let (maxError, rms) = compareWithExactSum(vector)
+        let (maxError, rms) = RingWorkerInput.errors(of: vector, seed: seed, workers: workers)
         var hasher = FNV1a()
         hasher.add(UnsafeRawBufferPointer(vector))
         let hash = hasher.value
-        let result = Result(rank: rank, codec: id.name, values: values, roundSeconds: roundSeconds, bytesSentPerRound: bytes,
+        let result = RingWorkerResult(rank: rank, codec: id.name, values: values, roundSeconds: roundSeconds, bytesSentPerRound: bytes,
                             maxAbsoluteError: maxError, relativeRMSError: rms, resultHash: hash)
         print("RESULT " + String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
         fflush(nil)
@@ -94,38 +82,5 @@ struct RingWorkerCommand: AsyncParsableCommand {
         try await Task.sleep(nanoseconds: 200_000_000)
         await ring.close()
         await listener.close()
-    }
-
-    /// Worker r's input: a seeded pseudo-random vector in [−1, 1).
-    private func fillInput(_ v: UnsafeMutableBufferPointer<Float>, rank r: Int) {
-        var random = LaneRandom(seed: seed &* 1000 &+ UInt64(r))
-        var i = 0
-        while i < v.count {
-            let u = random.next() * 2 - 1
-            for j in 0..<min(16, v.count - i) { v[i + j] = u[j] }
-            i += 16
-        }
-    }
-
-    /// Max and relative RMS error against the exact sum, regenerating every worker's input.
-    private func compareWithExactSum(_ v: UnsafeMutableBufferPointer<Float>) -> (Double, Double) {
-        var streams = (0..<workers).map { LaneRandom(seed: seed &* 1000 &+ UInt64($0)) }
-        var maxError = 0.0, errorSquares = 0.0, sumSquares = 0.0
-        var i = 0
-        while i < v.count {
-            var exact = [Double](repeating: 0, count: 16)
-            for w in 0..<workers {
-                let u = streams[w].next() * 2 - 1
-                for j in 0..<16 { exact[j] += Double(u[j]) }
-            }
-            for j in 0..<min(16, v.count - i) {
-                let e = Double(v[i + j]) - exact[j]
-                maxError = max(maxError, abs(e))
-                errorSquares += e * e
-                sumSquares += exact[j] * exact[j]
-            }
-            i += 16
-        }
-        return (maxError, (errorSquares / max(sumSquares, 1e-30)).squareRoot())
     }
 }

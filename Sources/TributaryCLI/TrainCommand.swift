@@ -1,3 +1,4 @@
+import Basics
 import ArgumentParser
 import Dispatch
 import Foundation
@@ -94,28 +95,4 @@ struct TrainCommand: ParsableCommand {
         if resume { return try TrainConfig.load(contentsOf: folder.appendingPathComponent("config.yaml")) }
         return TrainConfig()
     }
-}
-
-/// Set by SIGINT or SIGTERM: the training loop saves a checkpoint and stops after the current step.
-final class InterruptFlag: @unchecked Sendable {
-    private let state = Mutex(false)
-    // Written once in init, then only kept alive.
-    private var sources: [DispatchSourceSignal] = []
-
-    init() {
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { [weak self] in self?.state.withLock { $0 = true } }
-            source.resume()
-            sources.append(source)
-        }
-    }
-
-    var isSet: Bool { state.withLock { $0 } }
-}
-
-/// Writes one line to standard error.
-func printError(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
 }

@@ -10,15 +10,3 @@ struct Tributary: AsyncParsableCommand {
                       RingWorkerCommand.self]
     )
 }
-
-/// Runs `body`, turning any error into a one-line message on stderr and exit code 1.
-func reportingErrors<T>(_ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch let error as ExitCode {
-        throw error
-    } catch {
-        printError("error: \(error)")
-        throw ExitCode(1)
-    }
-}

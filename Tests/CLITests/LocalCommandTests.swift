@@ -53,9 +53,9 @@ final class LocalCommandTests: XCTestCase {
         let out = dir.appendingPathComponent("run")
         let r = try runTributary(["local", "--out", out.path, "--json"] + arguments)
         XCTAssertEqual(r.status, 0, r.stderr + r.stdout)
-        let start = try XCTUnwrap(r.stdout.range(of: "{\n"), "no JSON summary in: \(r.stdout) \(r.stderr)")
-        let json = String(r.stdout[start.lowerBound...])
-        let summary = try JSONDecoder().decode(Summary.self, from: Data(json.utf8))
+        // With --json, standard output is the JSON summary and nothing else (progress is on stderr).
+        let summary = try JSONDecoder().decode(Summary.self, from: Data(r.stdout.utf8))
+        XCTAssertTrue(r.stderr.contains("run folder:"), r.stderr)
         let lines = try String(contentsOf: out.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
         let reports = try lines.map { try JSONDecoder().decode(Report.self, from: Data($0.utf8)) }
         return (summary, reports)

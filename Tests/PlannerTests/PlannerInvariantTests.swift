@@ -22,7 +22,7 @@ final class PlannerInvariantTests: XCTestCase {
             SiteSpec(name: "s\(i)", device: devices[g.next(devices.count)], count: 8 * (1 + g.next(4)))
         }
         return ClusterSpec(name: "generated", sites: sites,
-                           links: InterSiteLinks(default: LinkSpec(gbps: [1, 10, 100][g.next(3)], latencyMs: Double(5 + g.next(40)))))
+                           links: InterSiteLinks(default: SiteLink(gbps: [1, 10, 100][g.next(3)], latencyMs: Double(5 + g.next(40)))))
     }
 
     func model(_ g: inout Generator) -> ModelSpec {

@@ -129,17 +129,17 @@ extension PublishedRunsTests {
             // 8 × p3.8xlarge (4 V100 on NVLink) and 32 × p3.2xlarge, 10 Gbit/s between instances.
             DTFMCase(name: "case 2 (spot)", sites: [region("p3.8xlarge", count: 32, gbps: 10, latencyMs: 0, devicesPerNode: 4),
                                                     region("p3.2xlarge", count: 32, gbps: 10, latencyMs: 0)],
-                     links: InterSiteLinks(default: LinkSpec(gbps: 10, latencyMs: 0), perDevice: true), reportedPFLOPS: 2.090, reportedSeconds: 45.24),
+                     links: InterSiteLinks(default: SiteLink(gbps: 10, latencyMs: 0), perDevice: true), reportedPFLOPS: 2.090, reportedSeconds: 45.24),
             // Two universities (Ohio, Virginia): 5 Gbit/s and 1 ms inside, 1.12 Gbit/s and 11 ms between.
             DTFMCase(name: "case 3 (two universities)", sites: ["Ohio", "Virginia"].map { region($0, count: 32, gbps: 5, latencyMs: 1) },
-                     links: InterSiteLinks(default: LinkSpec(gbps: 1.12, latencyMs: 11), perDevice: true), reportedPFLOPS: 1.735, reportedSeconds: 54.50),
+                     links: InterSiteLinks(default: SiteLink(gbps: 1.12, latencyMs: 11), perDevice: true), reportedPFLOPS: 1.735, reportedSeconds: 54.50),
             // Four US regions of 16: 2 Gbit/s and 10 ms inside a region.
             DTFMCase(name: "case 4 (regional)", sites: usa.map { region($0, count: 16, gbps: 2, latencyMs: 10) },
-                     links: InterSiteLinks(default: LinkSpec(gbps: 1, latencyMs: 50), between: pairs(among: usa), perDevice: true),
+                     links: InterSiteLinks(default: SiteLink(gbps: 1, latencyMs: 50), between: pairs(among: usa), perDevice: true),
                      reportedPFLOPS: 1.313, reportedSeconds: 72.02),
             // Eight cities worldwide, 8 V100s each.
             DTFMCase(name: "case 5 (worldwide)", sites: world.map { region($0, count: 8, gbps: 2, latencyMs: 10) },
-                     links: InterSiteLinks(default: LinkSpec(gbps: 1, latencyMs: 50), between: pairs(among: world), perDevice: true),
+                     links: InterSiteLinks(default: SiteLink(gbps: 1, latencyMs: 50), between: pairs(among: world), perDevice: true),
                      reportedPFLOPS: 0.909, reportedSeconds: 104.06),
         ]
     }

@@ -42,7 +42,7 @@ final class SimulatorTests: XCTestCase {
 
     func testTenThousandDevicesOnEightSitesInUnderAMinute() throws {
         let sites = (0..<8).map { SiteSpec(name: "site\($0)", device: ["H100-SXM", "A100-80GB", "H20", "Ascend-910B"][$0 % 4], count: 1250) }
-        let spec = ClusterSpec(name: "ten-thousand", sites: sites, links: InterSiteLinks(default: LinkSpec(gbps: 100, latencyMs: 20)))
+        let spec = ClusterSpec(name: "ten-thousand", sites: sites, links: InterSiteLinks(default: SiteLink(gbps: 100, latencyMs: 20)))
         let start = DispatchTime.now().uptimeNanoseconds
         let plan = try Planner.plan(cluster: spec, catalogue: catalogue, model: try ModelSpec.named("175b"),
                                     training: TrainingSpec(globalBatchSequences: 4096)).chosen

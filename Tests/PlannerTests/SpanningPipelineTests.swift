@@ -10,7 +10,7 @@ final class SpanningPipelineTests: XCTestCase {
     func testAPipelineAcrossSitesHoldsAModelNoSiteHoldsAlone() throws {
         let cluster = ClusterSpec(name: "homes", sites: [SiteSpec(name: "alice", device: "RTX-4090", count: 4),
                                                          SiteSpec(name: "bob", device: "RTX-3090", count: 4)],
-                                  links: InterSiteLinks(default: LinkSpec(gbps: 1, latencyMs: 20)))
+                                  links: InterSiteLinks(default: SiteLink(gbps: 1, latencyMs: 20)))
         let model = try ModelSpec.named("6.7b")
         let training = TrainingSpec(globalBatchSequences: 64)
         for site in cluster.sites {
@@ -34,7 +34,7 @@ final class SpanningPipelineTests: XCTestCase {
     func testLayersFollowDeviceSpeed() throws {
         let cluster = ClusterSpec(name: "mixed", sites: [SiteSpec(name: "fast", device: "H100-SXM", count: 4),
                                                          SiteSpec(name: "slow", device: "A100-80GB", count: 4)],
-                                  links: InterSiteLinks(default: LinkSpec(gbps: 100, latencyMs: 1)))
+                                  links: InterSiteLinks(default: SiteLink(gbps: 100, latencyMs: 1)))
         let span = try XCTUnwrap(Planner.pipelineAcrossSites(cluster: cluster, catalogue: catalogue, model: try ModelSpec.named("2.7b"),
                                                              training: TrainingSpec(globalBatchSequences: 256)))
         XCTAssertTrue(span.stages.allSatisfy { $0.memoryBytes < 0.8 * $0.capacityBytes }, "memory should not bind here")
@@ -56,7 +56,7 @@ final class SpanningPipelineTests: XCTestCase {
     /// Three sites in a line (a–b and b–c fast, a–c slow): the pipeline must not cross a–c.
     func testSiteOrderAvoidsTheSlowLink() throws {
         let cluster = ClusterSpec(name: "line", sites: ["a", "b", "c"].map { SiteSpec(name: $0, device: "RTX-4090", count: 4) },
-                                  links: InterSiteLinks(default: LinkSpec(gbps: 10, latencyMs: 5),
+                                  links: InterSiteLinks(default: SiteLink(gbps: 10, latencyMs: 5),
                                                         between: [InterSiteLinks.Pair(sites: ["a", "c"], gbps: 0.1, latencyMs: 80)]))
         let span = try XCTUnwrap(Planner.pipelineAcrossSites(cluster: cluster, catalogue: catalogue, model: try ModelSpec.named("13b"),
                                                              training: TrainingSpec(globalBatchSequences: 64)))
@@ -70,7 +70,7 @@ final class SpanningPipelineTests: XCTestCase {
     func testSimulatorAgreesOnPipelinesAcrossSites() throws {
         let cluster = ClusterSpec(name: "homes", sites: [SiteSpec(name: "alice", device: "RTX-4090", count: 8),
                                                          SiteSpec(name: "bob", device: "RTX-3090", count: 8)],
-                                  links: InterSiteLinks(default: LinkSpec(gbps: 1, latencyMs: 20)))
+                                  links: InterSiteLinks(default: SiteLink(gbps: 1, latencyMs: 20)))
         let result = try Planner.plan(cluster: cluster, catalogue: catalogue, model: try ModelSpec.named("13b"), training: TrainingSpec(globalBatchSequences: 128))
         let plan = result.chosen
         XCTAssertNotNil(plan.pipelineAcrossSites)

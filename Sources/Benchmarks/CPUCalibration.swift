@@ -6,32 +6,32 @@ import Planner
 /// sgemm rate and memory bandwidth are measured, and the achievable fraction is what makes the
 /// planner's cost model reproduce full training steps of `bench engine`'s configs (forward,
 /// backward and AdamW, in fp32).
-struct CPUCalibration: Codable {
-    struct Case: Codable {
-        var name: String
-        var measuredSeconds: Double
+public struct CPUCalibration: Codable, Sendable {
+    public struct Case: Codable, Sendable {
+        public var name: String
+        public var measuredSeconds: Double
         /// The cost model's matrix-product seconds at the full sgemm rate, and its memory-bound
         /// and optimizer seconds, for the same config.
-        var matrixSecondsAtPeak: Double
-        var otherSeconds: Double
+        public var matrixSecondsAtPeak: Double
+        public var otherSeconds: Double
         /// matrixSecondsAtPeak / (measured − other).
-        var achievable: Double
+        public var achievable: Double
     }
 
-    var threads: Int
+    public var threads: Int
     /// sgemm GFLOP/s split by rows over the engine's threads (what the model runs).
-    var sgemmGFLOPs: Double
+    public var sgemmGFLOPs: Double
     /// One thread copying (the engine's memory-bound kernels run on its threads in turn).
-    var memoryBandwidthGBs: Double
+    public var memoryBandwidthGBs: Double
     /// Matrix width at which products run at half the sgemm rate, fitted to the products of
     /// the model's width that `bench engine` times (its h × (sgemm / rate − 1), the median).
-    var narrowMatrixWidth: Double
+    public var narrowMatrixWidth: Double
     /// The median of the cases' achievable fractions.
-    var achievable: Double
-    var cases: [Case]
+    public var achievable: Double
+    public var cases: [Case]
 
     /// The engine trains in fp32: 4-byte weights and gradients, Adam's two fp32 moments.
-    static func trainingSpec(batch: Int) -> TrainingSpec {
+    public static func trainingSpec(batch: Int) -> TrainingSpec {
         var training = TrainingSpec(globalBatchSequences: batch)
         training.weightBytes = 4
         training.gradientBytes = 4
@@ -40,14 +40,14 @@ struct CPUCalibration: Codable {
     }
 
     /// The engine's GPT as the planner sizes it.
-    static func modelSpec(_ config: GPTConfig, sequenceLength: Int, name: String) -> ModelSpec {
+    public static func modelSpec(_ config: GPTConfig, sequenceLength: Int, name: String) -> ModelSpec {
         ModelSpec(name: name, layers: config.layers, hidden: config.channels, heads: config.heads, sequenceLength: sequenceLength,
                   vocabulary: config.vocabSize)
     }
 
     /// This CPU at `speed` (a fraction of the calibrated threads, as the compute throttle
     /// emulates) with the calibrated achievable fraction.
-    func device(name: String, speed: Double = 1, nicGbps: Double = 1) -> DeviceSpec {
+    public func device(name: String, speed: Double = 1, nicGbps: Double = 1) -> DeviceSpec {
         var d = DeviceSpec(name: name, bf16TFLOPS: sgemmGFLOPs * speed / 1000, achievable: achievable,
                            memoryGB: Double(ProcessInfo.processInfo.physicalMemory) / 1e9,
                            memoryBandwidthTBs: memoryBandwidthGBs * speed / 1000, intraNodeGBs: 0, devicesPerNode: 1, nicGbps: nicGbps)
@@ -59,7 +59,7 @@ struct CPUCalibration: Codable {
     }
 
     /// The cost model's step for one engine config on a device with achievable fraction 1.
-    static func modelledStep(_ c: EngineBenchmark.Case, device: DeviceSpec) throws -> GroupCost {
+    public static func modelledStep(_ c: EngineBenchmark.Case, device: DeviceSpec) throws -> GroupCost {
         let site = try SiteResources(site: SiteSpec(name: "cpu", device: device.name, count: 1), catalogue: DeviceCatalogue(devices: [device]))
         let layout = GroupLayout(tensorParallel: 1, pipelineStages: 1, dataParallel: 1, microBatch: c.batch, recompute: false)
         return CostModel.evaluate(model: modelSpec(c.config, sequenceLength: c.length, name: c.name), training: trainingSpec(batch: c.batch),
@@ -67,7 +67,7 @@ struct CPUCalibration: Codable {
     }
 
     /// Measures sgemm, memory bandwidth and full training steps of `cases` on `threads` threads.
-    static func measure(threads: Int, steps: Int, cases: [EngineBenchmark.Case], log: (String) -> Void) throws -> CPUCalibration {
+    public static func measure(threads: Int, steps: Int, cases: [EngineBenchmark.Case], log: (String) -> Void) throws -> CPUCalibration {
         let bench = EngineBenchmark(threads: threads, steps: steps)
         let report = try bench.run(cases: cases, log: log)
         let sgemm = bench.measureGemm(label: "1024^3", m: 1024, n: 1024, k: 1024, transposeB: false).splitGFLOPs
@@ -96,7 +96,7 @@ struct CPUCalibration: Codable {
 }
 
 /// Bytes per second of one thread copying 256 MB (read + write), the best of three.
-func measureCopyBandwidth() -> Double {
+public func measureCopyBandwidth() -> Double {
     let count = 64 << 20
     let a = UnsafeMutablePointer<Float>.allocate(capacity: count), b = UnsafeMutablePointer<Float>.allocate(capacity: count)
     defer { a.deallocate(); b.deallocate() }

@@ -4,32 +4,36 @@ import NIOCore
 import Wire
 
 /// Single-thread encode and decode throughput and error of every codec, on one vector.
-struct CodecBenchmark {
-    struct Result: Codable {
-        let codec: String
-        let bytesPerValue: Double
+public struct CodecBenchmark {
+    public struct Result: Codable {
+        public let codec: String
+        public let bytesPerValue: Double
         /// Size relative to fp32.
-        let compression: Double
+        public let compression: Double
         /// GB/s of fp32 input, encode alone, decode (accumulating) alone, and both in sequence.
-        let encodeGBps: Double
-        let decodeGBps: Double
-        let roundTripGBps: Double
+        public let encodeGBps: Double
+        public let decodeGBps: Double
+        public let roundTripGBps: Double
         /// ‖decoded − x‖ / ‖x‖.
-        let relativeRMSError: Double
+        public let relativeRMSError: Double
     }
 
-    struct Report: Codable {
-        let values: Int
+    public struct Report: Codable {
+        public let values: Int
         /// memcpy of the same vector, the baseline for the throughputs.
-        let memcpyGBps: Double
-        let codecs: [Result]
+        public let memcpyGBps: Double
+        public let codecs: [Result]
     }
 
-    let values: Int
-    let codecs: [CodecID] = [.fp32, .fp16, .bf16, .int8(block: 4096)!, .int8(block: 256)!, .int4(block: 4096)!,
+    public let values: Int
+    public let codecs: [CodecID] = [.fp32, .fp16, .bf16, .int8(block: 4096)!, .int8(block: 256)!, .int4(block: 4096)!,
                              .int4(block: 256)!, .topK(k: 64, bits: 2)!, .topK(k: 64, bits: 8)!, .topK(k: 256, bits: 4)!]
 
-    func run(log: (String) -> Void) throws -> Report {
+    public init(values: Int) {
+        self.values = values
+    }
+
+    public func run(log: (String) -> Void) throws -> Report {
         var random = LaneRandom(seed: 7)
         var x = [Float](repeating: 0, count: values)
         for i in stride(from: 0, to: values, by: 16) {

@@ -6,50 +6,50 @@ import TensorCore
 import Training
 
 /// Measures sgemm and full training steps in one process, so their ratio survives a noisy machine.
-struct EngineBenchmark {
+public struct EngineBenchmark {
     /// One model shape and batch to time.
-    struct Case: Sendable {
-        let name: String
-        let config: GPTConfig
-        let batch: Int
-        let length: Int
+    public struct Case: Sendable {
+        public let name: String
+        public let config: GPTConfig
+        public let batch: Int
+        public let length: Int
     }
 
-    static let cases: [Case] = [
+    public static let cases: [Case] = [
         Case(name: "gpt2Small-B4-T64", config: .gpt2Small, batch: 4, length: 64),
         Case(name: "gpt2Small-B8-T256", config: .gpt2Small, batch: 8, length: 256),
         Case(name: "L4-C256-B8-T256", config: GPTConfig(vocabSize: 50257, contextLength: 256, layers: 4, heads: 4, channels: 256),
              batch: 8, length: 256),
     ]
 
-    struct GemmResult: Codable {
-        let label: String
-        let m: Int, n: Int, k: Int
+    public struct GemmResult: Codable {
+        public let label: String
+        public let m: Int, n: Int, k: Int
         /// OpenBLAS with its own threads.
-        let gflops: Double
+        public let gflops: Double
         /// The same product split by rows across Tributary's threads (what the model runs).
-        let splitGFLOPs: Double
+        public let splitGFLOPs: Double
     }
 
-    struct StepResult: Codable {
-        let name: String
-        let parameters: Int
-        let batch: Int, length: Int
-        let msPerStep: Double
-        let forwardMs: Double, backwardMs: Double, optimizerMs: Double
-        let tokensPerSecond: Double
-        let flopsPerToken: Double
-        let modelGFLOPs: Double
+    public struct StepResult: Codable {
+        public let name: String
+        public let parameters: Int
+        public let batch: Int, length: Int
+        public let msPerStep: Double
+        public let forwardMs: Double, backwardMs: Double, optimizerMs: Double
+        public let tokensPerSecond: Double
+        public let flopsPerToken: Double
+        public let modelGFLOPs: Double
         /// OpenBLAS 1024³ sgemm rate measured just before this config's steps.
-        let sgemm1024GFLOPs: Double
+        public let sgemm1024GFLOPs: Double
         /// modelGFLOPs / sgemm1024GFLOPs.
-        let fractionOfSgemm: Double
+        public let fractionOfSgemm: Double
         /// Heap allocations during the timed steps, per step (nil where not countable).
-        let allocationsPerStep: Double?
-        let gemms: [GemmResult]
+        public let allocationsPerStep: Double?
+        public let gemms: [GemmResult]
 
         /// The same result against another sgemm baseline.
-        func rebased(sgemmRate: Double) -> StepResult {
+        public func rebased(sgemmRate: Double) -> StepResult {
             StepResult(name: name, parameters: parameters, batch: batch, length: length, msPerStep: msPerStep,
                        forwardMs: forwardMs, backwardMs: backwardMs, optimizerMs: optimizerMs,
                        tokensPerSecond: tokensPerSecond, flopsPerToken: flopsPerToken, modelGFLOPs: modelGFLOPs,
@@ -58,17 +58,22 @@ struct EngineBenchmark {
         }
     }
 
-    struct Report: Codable {
-        let threads: Int
-        let timedSteps: Int
-        let sgemm1024GFLOPs: Double
-        let configs: [StepResult]
+    public struct Report: Codable {
+        public let threads: Int
+        public let timedSteps: Int
+        public let sgemm1024GFLOPs: Double
+        public let configs: [StepResult]
     }
 
-    let threads: Int
-    let steps: Int
+    public let threads: Int
+    public let steps: Int
 
-    func run(cases: [Case], log: (String) -> Void) throws -> Report {
+    public init(threads: Int, steps: Int) {
+        self.threads = threads
+        self.steps = steps
+    }
+
+    public func run(cases: [Case], log: (String) -> Void) throws -> Report {
         log("threads \(threads), \(steps) timed steps per config (median), fp32")
         let first = measureGemm(label: "1024^3", m: 1024, n: 1024, k: 1024, transposeB: false)
         log(String(format: "sgemm 1024^3: %.1f GFLOP/s OpenBLAS threads, %.1f GFLOP/s split by rows", first.gflops, first.splitGFLOPs))
@@ -106,7 +111,7 @@ struct EngineBenchmark {
     }
 
     /// Times one product with OpenBLAS's own threads, then split by rows over ours.
-    func measureGemm(label: String, m: Int, n: Int, k: Int, transposeB: Bool) -> GemmResult {
+    public func measureGemm(label: String, m: Int, n: Int, k: Int, transposeB: Bool) -> GemmResult {
         let a = FloatSlab(count: m * k), b = FloatSlab(count: k * n), out = FloatSlab(count: m * n)
         var rng = SeededGenerator(seed: 1)
         for i in 0..<a.count { a.base[i] = rng.nextUniformFloat() - 0.5 }
@@ -194,7 +199,7 @@ struct EngineBenchmark {
 }
 
 /// The middle value (the mean of the middle two for an even count).
-func median(_ values: [Double]) -> Double {
+public func median(_ values: [Double]) -> Double {
     let s = values.sorted()
     return s.isEmpty ? .nan : (s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2)
 }

@@ -1,12 +1,18 @@
+import Basics
+import ClusterRuns
 import Foundation
 
 /// The markdown report and SVG plots of `experiment strategies`.
-struct StrategiesReport {
-    let report: StrategiesExperimentCommand.Report
+public struct StrategiesReport {
+    public let report: StrategiesExperiment.Report
+
+    public init(report: StrategiesExperiment.Report) {
+        self.report = report
+    }
 
     private var ddp: LocalSummary? { report.results.first { $0.variant == "ddp" }?.summary }
 
-    func markdown() -> String {
+    public func markdown() -> String {
         var md = "# Strategies on \(report.workers) workers over \(report.link) links\n\n"
         md += "Same model (the default `tributary local` GPT, 1.3M parameters, fortunes corpus), \(report.steps) optimizer steps of "
         md += "8×64 tokens per worker for every strategy (the same training tokens), equal speeds, DiLoCo rounds of a fixed step count.\n\n"
@@ -57,19 +63,19 @@ struct StrategiesReport {
     }
 
     /// File name and SVG text of each plot.
-    func plots(folder: URL) -> [(String, String)] {
-        var series: [(String, [(Double, Double)])] = []
+    public func plots(folder: URL) -> [(String, String)] {
+        var series: [SVGChart.Series] = []
         for r in report.results {
             let metrics = folder.appendingPathComponent(r.variant).appendingPathComponent("metrics.jsonl")
             guard let text = try? String(contentsOf: metrics, encoding: .utf8) else { continue }
-            var points: [(Double, Double)] = []
+            var points: [(x: Double, y: Double)] = []
             for line in text.split(separator: "\n") {
                 guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                       object["name"] as? String == "worker-0", let v = object["validationLoss"] as? Double, let tokens = object["tokens"] as? Int
                 else { continue }
                 points.append((Double(tokens * report.workers), v))
             }
-            series.append((r.variant, points))
+            series.append(SVGChart.Series(r.variant, points))
         }
         let lines = SVGChart.lines(title: "validation loss by training tokens (all workers)", xLabel: "tokens", yLabel: "validation loss", series: series)
         let bars = SVGChart.logBars(title: "bytes sent by all workers", values: report.results.map { ($0.variant, Double($0.summary.bytesSent)) })
@@ -77,72 +83,10 @@ struct StrategiesReport {
     }
 }
 
-func formatBytes(_ bytes: Int) -> String {
+public func formatBytes(_ bytes: Int) -> String {
     let b = Double(bytes)
     if b >= 1e9 { return String(format: "%.2f GB", b / 1e9) }
     if b >= 1e6 { return String(format: "%.2f MB", b / 1e6) }
     if b >= 1e3 { return String(format: "%.1f kB", b / 1e3) }
     return "\(bytes) B"
-}
-
-/// Minimal standalone SVG charts (800×450) for reports.
-enum SVGChart {
-    static let colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
-
-    static func lines(title: String, xLabel: String, yLabel: String, series: [(String, [(Double, Double)])]) -> String {
-        let all = series.flatMap(\.1)
-        guard !all.isEmpty else { return frame(title: title, body: "") }
-        let (x0, x1) = (all.map(\.0).min()!, max(all.map(\.0).max()!, all.map(\.0).min()! + 1))
-        let (y0, y1) = (all.map(\.1).min()!, max(all.map(\.1).max()!, all.map(\.1).min()! + 1e-3))
-        func px(_ x: Double) -> Double { 70 + (x - x0) / (x1 - x0) * 660 }
-        func py(_ y: Double) -> Double { 390 - (y - y0) / (y1 - y0) * 330 }
-        var body = axes(xLabel: xLabel, yLabel: yLabel)
-        for i in 0...4 {
-            let y = y0 + (y1 - y0) * Double(i) / 4, x = x0 + (x1 - x0) * Double(i) / 4
-            body += "<text x=\"64\" y=\"\(py(y) + 4)\" text-anchor=\"end\" font-size=\"11\">\(String(format: "%.3f", y))</text>\n"
-            body += "<text x=\"\(px(x))\" y=\"406\" text-anchor=\"middle\" font-size=\"11\">\(formatCount(x))</text>\n"
-        }
-        for (i, (name, points)) in series.enumerated() {
-            let color = colors[i % colors.count]
-            let path = points.map { String(format: "%.1f,%.1f", px($0.0), py($0.1)) }.joined(separator: " ")
-            body += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(path)\"/>\n"
-            body += "<text x=\"600\" y=\"\(80 + 16 * i)\" fill=\"\(color)\" font-size=\"12\">\(escape(name))</text>\n"
-        }
-        return frame(title: title, body: body)
-    }
-
-    static func logBars(title: String, values: [(String, Double)]) -> String {
-        guard !values.isEmpty else { return frame(title: title, body: "") }
-        let logs = values.map { log10(max($0.1, 1)) }
-        let top = ceil(logs.max()!), bottom = floor(logs.min()!) - 1
-        var body = axes(xLabel: "", yLabel: "bytes (log scale)")
-        for e in stride(from: bottom, through: top, by: 1) {
-            let y = 390 - (e - bottom) / (top - bottom) * 330
-            body += "<text x=\"64\" y=\"\(y + 4)\" text-anchor=\"end\" font-size=\"11\">1e\(Int(e))</text>\n"
-        }
-        let width = 600.0 / Double(values.count)
-        for (i, (name, _)) in values.enumerated() {
-            let h = (logs[i] - bottom) / (top - bottom) * 330
-            let x = 90 + Double(i) * width
-            body += "<rect x=\"\(x)\" y=\"\(390 - h)\" width=\"\(width * 0.7)\" height=\"\(h)\" fill=\"\(colors[i % colors.count])\"/>\n"
-            body += "<text x=\"\(x + width * 0.35)\" y=\"406\" text-anchor=\"middle\" font-size=\"11\">\(escape(name))</text>\n"
-        }
-        return frame(title: title, body: body)
-    }
-
-    private static func axes(xLabel: String, yLabel: String) -> String {
-        "<line x1=\"70\" y1=\"390\" x2=\"730\" y2=\"390\" stroke=\"black\"/>\n<line x1=\"70\" y1=\"60\" x2=\"70\" y2=\"390\" stroke=\"black\"/>\n"
-            + "<text x=\"400\" y=\"435\" text-anchor=\"middle\" font-size=\"12\">\(escape(xLabel))</text>\n"
-            + "<text x=\"18\" y=\"225\" text-anchor=\"middle\" font-size=\"12\" transform=\"rotate(-90 18 225)\">\(escape(yLabel))</text>\n"
-    }
-
-    private static func frame(title: String, body: String) -> String {
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"800\" height=\"450\" viewBox=\"0 0 800 450\" font-family=\"sans-serif\">\n"
-            + "<rect width=\"800\" height=\"450\" fill=\"white\"/>\n<text x=\"400\" y=\"30\" text-anchor=\"middle\" font-size=\"15\">\(escape(title))</text>\n"
-            + body + "</svg>\n"
-    }
-
-    private static func escape(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-    }
 }

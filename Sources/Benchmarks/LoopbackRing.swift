@@ -2,20 +2,25 @@ import Foundation
 
 /// Starts `tributary ring-worker` processes, joins them into a ring, collects results: on
 /// loopback, or one per network namespace of `namespaces`.
-struct LoopbackRing {
-    let workers: Int
-    let values: Int
-    let codec: String
-    let link: String
-    let rounds: Int
-    let seed: UInt64
-    var namespaces: NetworkNamespaces?
+public struct LoopbackRing {
+    public let workers: Int
+    public let values: Int
+    public let codec: String
+    public let link: String
+    public let rounds: Int
+    public let seed: UInt64
+    public var namespaces: NetworkNamespaces?
 
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+    public init(workers: Int, values: Int, codec: String, link: String, rounds: Int, seed: UInt64, namespaces: NetworkNamespaces? = nil) {
+        (self.workers, self.values, self.codec, self.link, self.rounds, self.seed) = (workers, values, codec, link, rounds, seed)
+        self.namespaces = namespaces
     }
 
-    func run() throws -> [RingWorkerCommand.Result] {
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public func run() throws -> [RingWorkerResult] {
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         var processes: [(Process, FileHandle, FileHandle)] = []
         defer { for (p, _, _) in processes where p.isRunning { p.terminate() } }
@@ -46,14 +51,14 @@ struct LoopbackRing {
         let hosts = (0..<workers).map { namespaces?.address(of: $0) ?? "127.0.0.1" }
         let peers = "PEERS " + zip(hosts, ports).map { "\($0):\($1)" }.joined(separator: ",") + "\n"
         for (_, input, _) in processes { input.write(Data(peers.utf8)) }
-        var results: [RingWorkerCommand.Result] = []
+        var results: [RingWorkerResult] = []
         for (rank, (p, _, out)) in processes.enumerated() {
             let rest = String(decoding: out.readDataToEndOfFile(), as: UTF8.self)
             p.waitUntilExit()
             guard p.terminationStatus == 0,
                   let line = rest.split(separator: "\n").first(where: { $0.hasPrefix("RESULT ") })
             else { throw Failure(description: "worker \(rank) failed (exit \(p.terminationStatus))") }
-            results.append(try JSONDecoder().decode(RingWorkerCommand.Result.self, from: Data(line.dropFirst(7).utf8)))
+            results.append(try JSONDecoder().decode(RingWorkerResult.self, from: Data(line.dropFirst(7).utf8)))
         }
         return results
     }

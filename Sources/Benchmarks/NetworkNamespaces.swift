@@ -4,22 +4,22 @@ import Foundation
 /// `tc … tbf` on its sending side (root only). Namespace r reaches namespace r+1 at 10.77.r.2.
 ///
 /// Addresses live only inside namespaces this process creates, and are removed by `tearDown`.
-struct NetworkNamespaces {
-    let names: [String]
-    let rateBits: Double
+public struct NetworkNamespaces {
+    public let names: [String]
+    public let rateBits: Double
 
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
     }
 
     /// Whether this process may create namespaces (root with `ip` and `tc` present).
-    static var available: Bool {
+    public static var available: Bool {
         getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip")
             && FileManager.default.isExecutableFile(atPath: "/usr/sbin/tc")
     }
 
     /// Creates `count` namespaces in a ring with every edge limited to `rateBits` bits per second.
-    static func ring(count: Int, rateBits: Double) throws -> NetworkNamespaces {
+    public static func ring(count: Int, rateBits: Double) throws -> NetworkNamespaces {
         let tag = "trib\(getpid())"
         let ns = NetworkNamespaces(names: (0..<count).map { "\(tag)-\($0)" }, rateBits: rateBits)
         do {
@@ -48,15 +48,15 @@ struct NetworkNamespaces {
     }
 
     /// The address worker k listens on, as its predecessor dials it.
-    func address(of k: Int) -> String { "10.77.\((k - 1 + names.count) % names.count).2" }
+    public func address(of k: Int) -> String { "10.77.\((k - 1 + names.count) % names.count).2" }
 
     /// Deletes the namespaces (and with them the veth pairs and qdiscs).
-    func tearDown() {
+    public func tearDown() {
         for name in names { _ = try? Self.run("ip", "netns", "del", name) }
     }
 
     @discardableResult
-    static func run(_ tool: String, _ arguments: String...) throws -> String {
+    public static func run(_ tool: String, _ arguments: String...) throws -> String {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/sbin/\(tool)")
         p.arguments = arguments

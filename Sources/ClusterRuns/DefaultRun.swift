@@ -1,0 +1,50 @@
+import Foundation
+import Training
+
+/// The run `tributary local` trains when no config is given: a 1.3M-parameter GPT on the
+/// fortunes corpus, DiLoCo with time rounds and int8 pseudo-gradients.
+public let defaultLocalConfig = """
+    model: {vocabSize: 4096, contextLength: 128, layers: 4, heads: 4, channels: 128}
+    batchSize: 8
+    sequenceLength: 128
+    steps: 600
+    optimizer: {learningRate: 0.002, warmupSteps: 40}
+    evaluation: {interval: 100, batches: 8}
+    checkpoint: {interval: 200, keep: 2}
+    strategy: {name: diloco, codec: int8, innerSteps: 20, round: time}
+    """
+
+/// Where Debian's fortunes package puts its corpus.
+public let defaultCorpus = "/usr/share/games/fortunes"
+
+/// The default config on the default corpus, prepared in `runs`/fortunes-data (once); returns
+/// the config and the tokenizer of its data.
+public func defaultLocalRun(corpus: String = defaultCorpus, runs: URL, log: (String) -> Void) throws -> (TrainConfig, URL) {
+    var config = try TrainConfig.load(yaml: defaultLocalConfig, source: "the default local config")
+    let data = runs.appendingPathComponent("fortunes-data")
+    let tokenizer = try prepareDefaultCorpus(corpus: corpus, into: data, vocabulary: config.model.vocabSize, log: log)
+    config.data.prepared = data.path
+    return (config, tokenizer)
+}
+
+/// Trains a BPE on `corpus` and tokenizes it, both cached in `folder`; returns the tokenizer.
+public func prepareDefaultCorpus(corpus: String, into folder: URL, vocabulary: Int, log: (String) -> Void) throws -> URL {
+    let tokenizer = folder.appendingPathComponent("corpus-tokenizer.json")
+    if !FileManager.default.fileExists(atPath: tokenizer.path) {
+        guard FileManager.default.fileExists(atPath: corpus) else {
+            throw LocalRunError(reason: "the corpus \(corpus) is missing; run tools/install-deps.sh (it installs Debian's fortunes) or give --config")
+        }
+        log("training a \(vocabulary)-token BPE on \(corpus) (once; cached in \(folder.path))")
+        var trainer = BPETrainer(vocabularySize: vocabulary)
+        for file in try TextFiles.expand([corpus]) { trainer.add(try TextFiles.read(file)) }
+        let bpe = try trainer.train()
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try bpe.save(to: tokenizer)
+    }
+    let (manifest, cached) = try DataPreparation().prepare(inputs: [corpus], tokenizerURL: tokenizer, directory: folder)
+    if !cached {
+        let counts = Dictionary(grouping: manifest.shards, by: \.split).mapValues { $0.reduce(0) { $0 + $1.tokens } }
+        log("prepared \(corpus): \(counts["train"] ?? 0) train and \(counts["validation"] ?? 0) validation tokens in \(folder.path)")
+    }
+    return folder.appendingPathComponent(DataPreparation.tokenizerFile)
+}
