@@ -5,8 +5,7 @@ import Training
 
 /// The run folder of a multi-worker run, written by the coordinator: `config.yaml`,
 /// `metrics.jsonl` (every worker's round reports, one JSON object per line) and `loss.svg`
-/// (training loss of the rank-0 worker, the one that saves checkpoints, and validation loss of
-/// the shared model).
+/// (training loss of the first worker by name, and validation loss of the shared model).
 public final class ClusterRunFolder: Sendable {
     public let url: URL
     private struct State {
@@ -35,16 +34,16 @@ public final class ClusterRunFolder: Sendable {
         }
     }
 
-    /// Appends a report; those of rank 0 also go into the loss curve (validation loss is the
-    /// same on every worker).
-    public func append(_ report: WorkerReport, rank: Int) {
+    /// Appends a report; those of the first worker by name also go into the loss curve
+    /// (validation loss is the same on every worker).
+    public func append(_ report: WorkerReport, positionByName: Int) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         guard var line = try? encoder.encode(report) else { return }
         line.append(0x0A)
         state.withLock { s in
             try? s.metrics.write(contentsOf: line)
-            if rank == 0 {
+            if positionByName == 0 {
                 try? s.curve.add(step: report.steps, loss: Float(report.loss), validationLoss: report.validationLoss.map(Float.init),
                                  final: report.finished)
             }

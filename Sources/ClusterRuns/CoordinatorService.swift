@@ -22,7 +22,7 @@ public func serveCoordinator(config: TrainConfig, workers: Int, token: String, h
                              layoutHash: hex16(layout.hash))
     let runFolder = try ClusterRunFolder(url: folder, config: config)
     let coordinator = Coordinator(state: CoordinatorState(run: run, token: token, heartbeatTimeout: heartbeatTimeout), logger: logger) {
-        runFolder.append($0, rank: $1)
+        runFolder.append($0, positionByName: $1)
     }
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask {

@@ -28,7 +28,7 @@ public struct CoordinatorState: Sendable {
 
     struct Member: Sendable {
         var name: String
-        var rank: Int
+        var admission: Int
         var host: String
         var port: Int
         var state: MemberState
@@ -39,9 +39,9 @@ public struct CoordinatorState: Sendable {
         var joinedRunning = false
 
         /// How the ring and a join reply show it.
-        var ringMember: RingMember { RingMember(rank: rank, name: name, host: host, port: port) }
+        var ringMember: RingMember { RingMember(admission: admission, name: name, host: host, port: port) }
     }
-    /// Members by rank; a rank stays with its name for the whole run.
+    /// Members by admission; an admission stays with its name for the whole run.
     private(set) var members: [Member] = []
 
     public init(run: RunDescription, token: String, heartbeatTimeout: Double = 15) {
@@ -56,7 +56,7 @@ public struct CoordinatorState: Sendable {
     /// Seconds between heartbeats a worker should send: a third of the timeout.
     public var heartbeatInterval: Double { heartbeatTimeout / 3 }
 
-    /// Admits a worker, or refuses it with the reason. The same name re-joining gets its old rank.
+    /// Admits a worker, or refuses it with the reason. The same name re-joining gets its old admission.
     public mutating func join(_ request: JoinRequest, now: Double) throws(CoordinatorRefusal) -> JoinReply {
         guard request.protocolVersion == coordinationProtocolVersion else {
             throw CoordinatorRefusal(status: 400, reason: "protocol version \(request.protocolVersion); this coordinator speaks \(coordinationProtocolVersion)")
@@ -81,7 +81,7 @@ public struct CoordinatorState: Sendable {
             members[i].lastReport = nil
             members[i].state = .active
             bumpEpoch()
-            return reply(rank: members[i].rank, running: phase != .waiting)
+            return reply(admission: members[i].admission, running: phase != .waiting)
         }
         guard phase != .finished else { throw CoordinatorRefusal(status: 409, reason: "the run has finished") }
         // Before training the ring waits for exactly the expected workers; once it trains, more
@@ -94,16 +94,16 @@ public struct CoordinatorState: Sendable {
                 : "the run has \(Self.maxMembers) members, the most it takes")
         }
         let running = phase != .waiting
-        members.append(Member(name: request.name, rank: members.count, host: request.dataHost, port: request.dataPort,
+        members.append(Member(name: request.name, admission: members.count, host: request.dataHost, port: request.dataPort,
                               state: .active, joins: 1, lastSeen: now, joinedRunning: running))
         bumpEpoch()
         if phase == .waiting && activeCount == run.expectedWorkers { phase = .training }
-        return reply(rank: members.count - 1, running: running)
+        return reply(admission: members.count - 1, running: running)
     }
 
-    private func reply(rank: Int, running: Bool) -> JoinReply {
+    private func reply(admission: Int, running: Bool) -> JoinReply {
         let source = members.first { $0.name == stateSource }?.ringMember
-        return JoinReply(rank: rank, run: run, heartbeatSeconds: heartbeatInterval, joinsRunningRing: running, round: round, stateSource: source)
+        return JoinReply(admission: admission, run: run, heartbeatSeconds: heartbeatInterval, joinsRunningRing: running, round: round, stateSource: source)
     }
 
     /// The newest report of an active member: the run's current round and who holds its state.
@@ -160,8 +160,9 @@ public struct CoordinatorState: Sendable {
         return true
     }
 
-    /// The place of `name` in the ring (by name among the members), if it joined.
-    public func rank(of name: String) -> Int? { members.map(\.name).sorted().firstIndex(of: name) }
+    /// The place of `name` among every member that joined, lost ones too, by name (the ring
+    /// orders its active members by name); nil if it never joined.
+    public func positionByName(of name: String) -> Int? { members.map(\.name).sorted().firstIndex(of: name) }
 
     /// Marks members not heard from within the timeout as lost; returns their names.
     @discardableResult
@@ -191,7 +192,7 @@ public struct CoordinatorState: Sendable {
     public func status(now: Double) -> StatusReport {
         StatusReport(runID: run.runID, phase: phase, epoch: epoch, expectedWorkers: run.expectedWorkers,
                      members: members.map {
-                         MemberStatus(name: $0.name, rank: $0.rank, state: $0.state, host: $0.host, port: $0.port, joins: $0.joins,
+                         MemberStatus(name: $0.name, admission: $0.admission, state: $0.state, host: $0.host, port: $0.port, joins: $0.joins,
                                       secondsSinceSeen: max(0, now - $0.lastSeen), lastReport: $0.lastReport)
                      },
                      round: round, stateSource: stateSource)

@@ -1,14 +1,14 @@
 import Foundation
 
 /// Version of the coordinator's HTTP/JSON protocol; a worker of another version is refused.
-public let coordinationProtocolVersion = 1
+public let coordinationProtocolVersion = 2
 
 /// What a worker sends to join a run.
 public struct JoinRequest: Codable, Sendable, Equatable {
     public var protocolVersion = coordinationProtocolVersion
     /// The shared secret from the token file.
     public var token: String
-    /// A stable name: a worker that restarts under the same name gets its rank back.
+    /// A stable name: a worker that restarts under the same name gets its admission back.
     public var name: String
     /// Hex layout hash of the model the worker built from the run's config.
     public var layoutHash: String
@@ -46,7 +46,9 @@ public struct RunDescription: Codable, Sendable, Equatable {
 
 /// The coordinator's answer to an accepted join.
 public struct JoinReply: Codable, Sendable, Equatable {
-    public var rank: Int
+    /// When the coordinator admitted this name (0 first), kept for the run; not the position in
+    /// a ring, which changes as workers come and go.
+    public var admission: Int
     public var run: RunDescription
     /// Seconds between heartbeats the coordinator expects.
     public var heartbeatSeconds: Double
@@ -62,7 +64,8 @@ public struct JoinReply: Codable, Sendable, Equatable {
 
 /// One member of the ring as every worker sees it.
 public struct RingMember: Codable, Sendable, Equatable {
-    public var rank: Int
+    /// When the coordinator admitted this member; its ring position is its index in the view.
+    public var admission: Int
     public var name: String
     public var host: String
     public var port: Int
@@ -73,7 +76,7 @@ public struct RingView: Codable, Sendable, Equatable {
     public var epoch: Int
     /// Whether every expected worker is present, so the ring can form.
     public var ready: Bool
-    /// Active members in rank order.
+    /// Active members in ring order (a member's index is its ring position, its rank).
     public var members: [RingMember]
     /// The run's current round (the newest any member reported), when training has started.
     public var round: Int?
@@ -153,7 +156,8 @@ public enum MemberState: String, Codable, Sendable {
 /// A member as `/status` shows it.
 public struct MemberStatus: Codable, Sendable, Equatable {
     public var name: String
-    public var rank: Int
+    /// When the coordinator admitted this name (0 first).
+    public var admission: Int
     public var state: MemberState
     public var host: String
     public var port: Int

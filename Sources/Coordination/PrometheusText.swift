@@ -21,7 +21,7 @@ public enum PrometheusText {
         if let round = status.round {
             metric("tributary_run_round", "gauge", "The run's current round (the newest an active worker reported).", [("", Double(round))])
         }
-        let reported = status.members.compactMap { m in m.lastReport.map { (label: "{worker=\"\(escape(m.name))\",rank=\"\(m.rank)\"}", report: $0) } }
+        let reported = status.members.compactMap { m in m.lastReport.map { (label: "{worker=\"\(escape(m.name))\",admission=\"\(m.admission)\"}", report: $0) } }
         let counters: [(String, String, (WorkerReport) -> Double)] = [
             ("tributary_worker_bytes_sent_total", "Bytes this worker sent to peers.", { Double($0.bytesSent) }),
             ("tributary_worker_bytes_received_total", "Bytes this worker received from peers.", { Double($0.bytesReceived) }),

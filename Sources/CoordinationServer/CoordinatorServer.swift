@@ -26,7 +26,7 @@ public actor Coordinator {
     func join(_ r: JoinRequest) throws(CoordinatorRefusal) -> JoinReply {
         do {
             let reply = try state.join(r, now: now)
-            logger.info("worker joined", metadata: ["name": "\(r.name)", "rank": "\(reply.rank)", "data": "\(r.dataHost):\(r.dataPort)"])
+            logger.info("worker joined", metadata: ["name": "\(r.name)", "admission": "\(reply.admission)", "data": "\(r.dataHost):\(r.dataPort)"])
             return reply
         } catch {
             logger.warning("join refused", metadata: ["name": "\(r.name)", "reason": "\(error.reason)"])
@@ -42,7 +42,7 @@ public actor Coordinator {
     }
 
     func report(_ r: WorkerReport) throws(CoordinatorRefusal) {
-        if try state.report(r, now: now), let rank = state.rank(of: r.name) { onReport(r, rank) }
+        if try state.report(r, now: now), let position = state.positionByName(of: r.name) { onReport(r, position) }
     }
 
     /// Marks silent workers as lost.

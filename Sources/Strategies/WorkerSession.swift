@@ -71,7 +71,7 @@ public enum WorkerSession {
         let advertised = options.advertiseHost ?? (options.listenHost == "0.0.0.0" ? "127.0.0.1" : options.listenHost)
         let reply = try await client.join(JoinRequest(token: options.token, name: options.name, layoutHash: hex16(layout.hash),
                                                       dataHost: advertised, dataPort: listener.port))
-        logger.info("joined", metadata: ["rank": "\(reply.rank)", "run": "\(hex16(run.runID))"])
+        logger.info("joined", metadata: ["admission": "\(reply.admission)", "run": "\(hex16(run.runID))"])
         if reply.joinsRunningRing == true {
             let source = reply.stateSource.map { "\($0.name) at \($0.host):\($0.port)" } ?? "the first member with state"
             logger.info("the run is training (round \(reply.round.map(String.init) ?? "?")): this worker takes its state from \(source) when the ring takes it in")

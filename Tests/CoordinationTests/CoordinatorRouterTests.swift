@@ -23,7 +23,7 @@ final class CoordinatorRouterTests: XCTestCase {
             try await client.execute(uri: "/v1/join", method: .post, body: try jsonBody(join)) { response in
                 XCTAssertEqual(response.status, .ok)
                 let reply = try JSONDecoder().decode(JoinReply.self, from: Data(buffer: response.body))
-                XCTAssertEqual(reply.rank, 0)
+                XCTAssertEqual(reply.admission, 0)
             }
             try await client.execute(uri: "/v1/heartbeat", method: .post, body: try jsonBody(WorkerName(name: "w0"))) { response in
                 let view = try JSONDecoder().decode(RingView.self, from: Data(buffer: response.body))

@@ -16,12 +16,12 @@ final class CoordinatorStateTests: XCTestCase {
 
     func testJoinAssignsRanksAndTheRingFormsWhenEveryoneIsThere() throws {
         var s = CoordinatorState(run: run, token: "secret")
-        XCTAssertEqual(try s.join(request("a"), now: 0).rank, 0)
-        XCTAssertEqual(try s.join(request("b"), now: 0).rank, 1)
+        XCTAssertEqual(try s.join(request("a"), now: 0).admission, 0)
+        XCTAssertEqual(try s.join(request("b"), now: 0).admission, 1)
         XCTAssertFalse(s.ring.ready)
         XCTAssertEqual(s.phase, .waiting)
         let reply = try s.join(request("c", port: 9002), now: 1)
-        XCTAssertEqual(reply.rank, 2)
+        XCTAssertEqual(reply.admission, 2)
         XCTAssertEqual(reply.run, run)
         XCTAssertTrue(s.ring.ready)
         XCTAssertEqual(s.ring.members.map(\.name), ["a", "b", "c"])
@@ -66,7 +66,7 @@ final class CoordinatorStateTests: XCTestCase {
 
         // b restarts on another port: same name, same rank, new address.
         let back = try s.join(request("b", port: 9100), now: 12)
-        XCTAssertEqual(back.rank, 2, "the rank it joined with")
+        XCTAssertEqual(back.admission, 2, "the admission it joined with")
         XCTAssertTrue(s.ring.ready)
         XCTAssertEqual(s.ring.members[1].port, 9100)
         XCTAssertEqual(s.status(now: 12).members.first { $0.name == "b" }?.joins, 2)
@@ -75,7 +75,7 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertEqual(s.status(now: 13).members.first { $0.name == "c" }?.state, .left)
         XCTAssertEqual(s.ring.members.map(\.name), ["a", "b"])
         XCTAssertEqual(refusal { _ = try s.heartbeat("c", now: 14) }?.status, 409, "a worker that left must join again")
-        XCTAssertEqual(try s.join(request("c"), now: 15).rank, 0, "c joined first")
+        XCTAssertEqual(try s.join(request("c"), now: 15).admission, 0, "c joined first")
         XCTAssertTrue(s.ring.ready)
     }
 
@@ -94,7 +94,7 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertEqual(s.phase, .finished)
         XCTAssertEqual(s.status(now: 2).members.compactMap(\.lastReport?.tokens), [100, 100, 100])
         let text = PrometheusText.render(s.status(now: 2))
-        XCTAssertTrue(text.contains("tributary_worker_bytes_sent_total{worker=\"a\",rank=\"0\"} 10"), text)
+        XCTAssertTrue(text.contains("tributary_worker_bytes_sent_total{worker=\"a\",admission=\"0\"} 10"), text)
         XCTAssertTrue(text.contains("tributary_workers{state=\"active\"} 3"), text)
         XCTAssertTrue(text.contains("# TYPE tributary_worker_tokens_total counter"), text)
     }
