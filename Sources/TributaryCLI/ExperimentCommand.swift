@@ -15,20 +15,28 @@ struct ExperimentCommand: ParsableCommand {
 /// The `tributary` binary, which experiments start as worker processes.
 var ownExecutable: URL { Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0]) }
 
-/// Runs an experiment with its progress on standard error; prints its report (or JSON) and where it is.
-func runExperiment<R: Encodable>(prefix: String, out: String?, runs: String, json: Bool,
-                                 _ body: (URL, InterruptFlag, ProgressOnStandardError) async throws -> (R, markdown: String)) async throws {
-    let interrupt = InterruptFlag()
-    try await reportingErrors {
-        let folder = out.map { URL(fileURLWithPath: $0) } ?? RunDirectory.timestampedURL(under: URL(fileURLWithPath: runs), prefix: prefix)
-        let progress = ProgressOnStandardError()
-        let (report, markdown) = try await body(folder, interrupt, progress)
-        progress.finish()
-        if json {
-            try printJSON(report)
-        } else {
-            print("\n" + markdown)
-            print("report: \(folder.appendingPathComponent("report.md").path)")
+/// What every experiment takes besides its own settings: where its report goes, where the
+/// corpus is prepared, and JSON output.
+struct ExperimentOutput: ParsableArguments {
+    @Option(help: "Report folder (default: a new one under runs/).") var out: String?
+    @Option(help: "Parent of the report folder and of the prepared corpus.") var runs = "runs"
+    @Flag(help: "Print the results as JSON.") var json = false
+
+    /// Runs an experiment with its progress on standard error; prints its report (or JSON) and where it is.
+    func run<R: Encodable>(prefix: String, _ body: (URL, InterruptFlag, ProgressOnStandardError) async throws -> (R, markdown: String))
+        async throws {
+        let interrupt = InterruptFlag()
+        try await reportingErrors {
+            let folder = out.map { URL(fileURLWithPath: $0) } ?? RunDirectory.timestampedURL(under: URL(fileURLWithPath: runs), prefix: prefix)
+            let progress = ProgressOnStandardError()
+            let (report, markdown) = try await body(folder, interrupt, progress)
+            progress.finish()
+            if json {
+                try printJSON(report)
+            } else {
+                print("\n" + markdown)
+                print("report: \(folder.appendingPathComponent("report.md").path)")
+            }
         }
     }
 }
@@ -53,14 +61,12 @@ struct StrategiesExperimentCommand: AsyncParsableCommand {
     @Option(help: "Optimizer steps per worker (the same tokens for every strategy).") var steps = 400
     @Option(help: "Workers.") var workers = 4
     @Option(help: "Emulated link of every worker.") var link = "100mbit,40ms"
-    @Option(help: "Report folder (default: a new one under runs/).") var out: String?
-    @Option(help: "Parent of the report folder and of the prepared corpus.") var runs = "runs"
     @Option(help: "Only these variants (comma-separated names from the report), for quick checks.") var only: String?
-    @Flag(help: "Print the results as JSON.") var json = false
+    @OptionGroup var output: ExperimentOutput
 
     func run() async throws {
-        try await runExperiment(prefix: "experiment-strategies", out: out, runs: runs, json: json) { folder, interrupt, progress in
-            var experiment = StrategiesExperiment(runs: URL(fileURLWithPath: runs), executable: ownExecutable)
+        try await output.run(prefix: "experiment-strategies") { folder, interrupt, progress in
+            var experiment = StrategiesExperiment(runs: URL(fileURLWithPath: output.runs), executable: ownExecutable)
             experiment.steps = steps
             experiment.workers = workers
             experiment.link = link
@@ -83,13 +89,11 @@ struct PlannerExperimentCommand: AsyncParsableCommand {
     @Option(help: "Optimizer steps of the DDP run.") var ddpSteps = 30
     @Option(help: "Optimizer steps of the DiLoCo runs.") var dilocoSteps = 200
     @Option(help: "Timed steps per bench engine config.") var benchSteps = 2
-    @Option(help: "Report folder (default: a new one under runs/).") var out: String?
-    @Option(help: "Parent of the report folder and of the prepared corpus.") var runs = "runs"
-    @Flag(help: "Print the results as JSON.") var json = false
+    @OptionGroup var output: ExperimentOutput
 
     func run() async throws {
-        try await runExperiment(prefix: "experiment-planner", out: out, runs: runs, json: json) { folder, interrupt, progress in
-            var experiment = PlannerExperiment(runs: URL(fileURLWithPath: runs), executable: ownExecutable)
+        try await output.run(prefix: "experiment-planner") { folder, interrupt, progress in
+            var experiment = PlannerExperiment(runs: URL(fileURLWithPath: output.runs), executable: ownExecutable)
             experiment.workers = workers
             experiment.link = link
             experiment.ddpSteps = ddpSteps
