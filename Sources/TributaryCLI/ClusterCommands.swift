@@ -67,7 +67,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        do {
+        try await reportingErrors {
             let token = try readToken(tokenFile)
             let cfg = try loadClusterConfig(config)
             let (host, port) = try parseHostPort(listen, flag: "--listen")
@@ -78,11 +78,6 @@ struct CoordinatorCommand: AsyncParsableCommand {
                 fflush(nil)
             }
             print("run finished; run folder \(folder.path)")
-        } catch let error as ExitCode {
-            throw error
-        } catch {
-            printError("error: \(error)")
-            throw ExitCode(1)
         }
     }
 }
@@ -114,7 +109,7 @@ struct WorkerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        do {
+        try await reportingErrors {
             let (host, port) = try parseHostPort(join, flag: "--join")
             var options = WorkerOptions(coordinator: CoordinatorClient(host: host, port: port), token: try readToken(tokenFile),
                                         name: name ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())")
@@ -130,11 +125,6 @@ struct WorkerCommand: AsyncParsableCommand {
             let final = try await WorkerSession.run(options, logger: logger)
             print("done: \(final.steps) steps, \(final.tokens) tokens, sent \(final.bytesSent) bytes, "
                 + String(format: "computing %.1f s, waiting %.1f s", final.computeSeconds, final.waitSeconds))
-        } catch let error as ExitCode {
-            throw error
-        } catch {
-            printError("error: \(error)")
-            throw ExitCode(1)
         }
     }
 }

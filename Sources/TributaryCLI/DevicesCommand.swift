@@ -48,9 +48,7 @@ struct DevicesCommand: ParsableCommand {
         try reportingErrors {
             let catalogue = try loadCatalogue(devicesFile: devices, measureCPU: !noMeasure, threads: threads)
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(catalogue.devices), as: UTF8.self))
+                try printJSON(catalogue.devices)
                 return
             }
             print("device          vendor   BF16 TF  achievable  memory GB  mem TB/s  node GB/s  per node  NIC Gb/s     TPP  class           conf")

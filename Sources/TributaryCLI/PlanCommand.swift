@@ -51,9 +51,7 @@ struct PlanCommand: ParsableCommand {
             let training = try trainingSpec(batchSequences: batchSequences, totalTokens: total)
             let result = try Planner.plan(cluster: spec, catalogue: catalogue, model: m, training: training)
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(result), as: UTF8.self))
+                try printJSON(result)
                 return
             }
             printPlan(result, spec: spec)
@@ -190,13 +188,14 @@ struct PlanCommand: ParsableCommand {
             if result.chosen.fits { largest = (m, result) } else { break }
         }
         guard let (m, result) = largest else {
-            print("no preset fits this cluster for training, not even \(ModelSpec.presets[0].name)")
+            let answer = "no preset fits this cluster for training, not even \(ModelSpec.presets[0].name)"
+            // With --json standard output holds JSON only: the answer is then an error.
+            if json { throw ValidationError(answer) }
+            print(answer)
             return
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            try printJSON(result)
             return
         }
         print("largest preset that fits for training: \(m.name) (\(String(format: "%.2f", m.parameters / 1e9))B parameters)")

@@ -48,9 +48,7 @@ struct SimulateCommand: ParsableCommand {
             let report = Simulator.run(plan: result.chosen, cluster: result.cluster, steps: steps, stragglers: slow, failures: lost)
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+                try printJSON(report)
                 return
             }
             for note in report.notes { print(note) }
