@@ -155,7 +155,7 @@ let package = Package(
         .testTarget(name: "PlannerTests", dependencies: ["Planner"]),
         .testTarget(name: "CoordinationTests", dependencies: [
             "Coordination", "CoordinationServer", "CoordinationClient", .product(name: "Logging", package: "swift-log"),
-            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Hummingbird", package: "hummingbird"), .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
         .testTarget(name: "StrategiesTests", dependencies: ["Strategies", "Training", "ModelCore", "TensorCore", "Collectives", "Transport", "Wire",
                                                            "Coordination", .product(name: "NIOPosix", package: "swift-nio")],

@@ -1,56 +1,71 @@
 import Coordination
 import CoordinationServer
 import Foundation
+import HTTPTypes
 import Hummingbird
-import HummingbirdTesting
 import Logging
+import NIOCore
+import NIOEmbedded
+import Synchronization
 import XCTest
 
-/// The coordinator's routes driven in process, without a socket (`.router` test mode).
-/// A JSON request body.
-private func jsonBody(_ value: some Encodable) throws -> ByteBuffer { ByteBuffer(data: try JSONEncoder().encode(value)) }
-
+/// The coordinator's routes driven in process, through the router's responder: no socket, no
+/// HTTP client (HummingbirdTesting would bring an HTTP client and TLS into the build for this).
 final class CoordinatorRouterTests: XCTestCase {
-    func app(expected: Int = 1) -> some ApplicationProtocol {
+    /// A responder over a fresh coordinator of `expected` workers.
+    func responder(expected: Int = 1) -> some HTTPResponder<BasicRequestContext> {
         let run = RunDescription(runID: 1, expectedWorkers: expected, configYAML: "steps: 1", layoutHash: "abc")
         let coordinator = Coordinator(state: CoordinatorState(run: run, token: "secret"), logger: Logger(label: "test"))
-        return Application(router: CoordinatorServer.router(for: coordinator))
+        return CoordinatorServer.router(for: coordinator).buildResponder()
     }
 
-    func testJoinHeartbeatAndStatusThroughTheRouter() async throws {
-        try await app().test(.router) { client in
-            let join = JoinRequest(token: "secret", name: "w0", layoutHash: "abc", dataHost: "127.0.0.1", dataPort: 5000)
-            try await client.execute(uri: "/v1/join", method: .post, body: try jsonBody(join)) { response in
-                XCTAssertEqual(response.status, .ok)
-                let reply = try JSONDecoder().decode(JoinReply.self, from: Data(buffer: response.body))
-                XCTAssertEqual(reply.admission, 0)
-            }
-            try await client.execute(uri: "/v1/heartbeat", method: .post, body: try jsonBody(WorkerName(name: "w0"))) { response in
-                let view = try JSONDecoder().decode(RingView.self, from: Data(buffer: response.body))
-                XCTAssertTrue(view.ready)
-                XCTAssertEqual(view.members.map(\.name), ["w0"])
-            }
-            try await client.execute(uri: "/metrics", method: .get) { response in
-                XCTAssertEqual(response.status, .ok)
-                XCTAssertTrue(String(buffer: response.body).contains("tributary_"), String(buffer: response.body))
-            }
-        }
+    /// Sends one request; returns the status and the body as text.
+    func send(_ responder: some HTTPResponder<BasicRequestContext>, _ method: HTTPRequest.Method, _ path: String,
+              body: String = "") async throws -> (status: HTTPResponse.Status, body: String) {
+        let request = Request(head: HTTPRequest(method: method, scheme: "http", authority: "localhost", path: path),
+                              body: RequestBody(buffer: ByteBuffer(string: body)))
+        let context = BasicRequestContext(source: .init(channel: EmbeddedChannel(), logger: Logger(label: "test")))
+        let response = try await responder.respond(to: request, context: context)
+        let collected = CollectedBody()
+        try await response.body.write(collected)
+        return (response.status, collected.text)
+    }
+
+    func json(_ value: some Encodable) throws -> String { String(decoding: try JSONEncoder().encode(value), as: UTF8.self) }
+
+    func testJoinHeartbeatAndMetricsThroughTheRouter() async throws {
+        let router = responder()
+        let join = try json(JoinRequest(token: "secret", name: "w0", layoutHash: "abc", dataHost: "127.0.0.1", dataPort: 5000))
+        let joined = try await send(router, .post, "/v1/join", body: join)
+        XCTAssertEqual(joined.status, .ok, joined.body)
+        XCTAssertEqual(try JSONDecoder().decode(JoinReply.self, from: Data(joined.body.utf8)).admission, 0)
+        let ring = try await send(router, .post, "/v1/heartbeat", body: try json(WorkerName(name: "w0")))
+        let view = try JSONDecoder().decode(RingView.self, from: Data(ring.body.utf8))
+        XCTAssertTrue(view.ready)
+        XCTAssertEqual(view.members.map(\.name), ["w0"])
+        let metrics = try await send(router, .get, "/metrics")
+        XCTAssertEqual(metrics.status, .ok)
+        XCTAssertTrue(metrics.body.contains("tributary_"), metrics.body)
     }
 
     func testRefusalsAndMalformedBodiesAreClearClientErrors() async throws {
-        try await app().test(.router) { client in
-            let wrong = JoinRequest(token: "nope", name: "w0", layoutHash: "abc", dataHost: "127.0.0.1", dataPort: 5000)
-            try await client.execute(uri: "/v1/join", method: .post, body: try jsonBody(wrong)) { response in
-                XCTAssertEqual(response.status, .forbidden)
-                XCTAssertTrue(String(buffer: response.body).contains("wrong token"), String(buffer: response.body))
-            }
-            try await client.execute(uri: "/v1/report", method: .post, body: ByteBuffer(string: "{\"name\": 3}")) { response in
-                XCTAssertEqual(response.status, .badRequest)
-                XCTAssertTrue(String(buffer: response.body).contains("malformed"), String(buffer: response.body))
-            }
-            try await client.execute(uri: "/v1/heartbeat", method: .post, body: try jsonBody(WorkerName(name: "stranger"))) { response in
-                XCTAssertEqual(response.status.code / 100, 4, "a worker that never joined is refused")
-            }
-        }
+        let router = responder()
+        let wrong = try await send(router, .post, "/v1/join",
+                                   body: try json(JoinRequest(token: "nope", name: "w0", layoutHash: "abc", dataHost: "127.0.0.1", dataPort: 5000)))
+        XCTAssertEqual(wrong.status, .forbidden)
+        XCTAssertTrue(wrong.body.contains("wrong token"), wrong.body)
+        let malformed = try await send(router, .post, "/v1/report", body: "{\"name\": 3}")
+        XCTAssertEqual(malformed.status, .badRequest)
+        XCTAssertTrue(malformed.body.contains("malformed"), malformed.body)
+        let stranger = try await send(router, .post, "/v1/heartbeat", body: try json(WorkerName(name: "stranger")))
+        XCTAssertEqual(stranger.status.code / 100, 4, "a worker that never joined is refused: \(stranger.body)")
     }
+}
+
+/// Collects a response body (the writer is consumed, so it keeps the bytes in a shared box).
+private final class CollectedBody: ResponseBodyWriter, Sendable {
+    private let bytes = Mutex(ByteBuffer())
+    var text: String { bytes.withLock { String(buffer: $0) } }
+    func write(_ buffer: ByteBuffer) async throws { bytes.withLock { var b = buffer; $0.writeBuffer(&b) } }
+    func finish(_ trailingHeaders: HTTPFields?) async throws {}
 }
