@@ -12,7 +12,8 @@ import Collectives
 public struct WorkerLifecycle<Instant: InstantProtocol>: Sendable where Instant.Duration == Duration {
     /// Limits and pauses; the defaults are what a worker process uses.
     public struct Policy: Sendable, Equatable {
-        /// Times a worker forms its ring again (after a failed form, a loss or a join) before it gives up.
+        /// Times a worker forms its ring again after a failure (a failed form or a lost peer; joins
+        /// do not count) before it gives up.
         public var maxReforms = 16
         /// How long to wait for the ring to fill (and, forming it, for every peer to dial).
         public var patience: Duration = .seconds(600)
@@ -150,13 +151,14 @@ public struct WorkerLifecycle<Instant: InstantProtocol>: Sendable where Instant.
             state = .done
             return .leave
         case .ringChanged, .peerFailed:
-            if reforms >= policy.maxReforms {
-                if case let .peerFailed(failure) = end { return giveUp(.tooManyReforms(last: "\(failure)")) }
-                return giveUp(.tooManyReforms(last: "the ring changed"))
+            // A join is the run growing, not something going wrong: only failures count
+            // against the bound, so a long run that takes in many workers does not give up.
+            if case let .peerFailed(failure) = end {
+                guard reforms < policy.maxReforms else { return giveUp(.tooManyReforms(last: "\(failure)")) }
+                reforms += 1
             }
             // Go on with the others (without the lost worker, or with the new one) from the
             // last round all of them completed, in a ring of a newer epoch.
-            reforms += 1
             resume = true
             minimumEpoch = epoch + 1
             if completedARound { joining = false }

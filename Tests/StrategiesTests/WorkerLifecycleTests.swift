@@ -92,19 +92,21 @@ final class WorkerLifecycleTests: XCTestCase {
         XCTAssertEqual(dropped.ringSeen(sighting(epoch: 3, listed: false), now: t0), .giveUp(.notInRing))
     }
 
-    func testReformsAfterLossesAndJoinsAreBounded() {
+    func testReformsAfterLossesAreBoundedAndJoinsDoNotCount() {
         var policy = Life.Policy()
-        policy.maxReforms = 3
+        policy.maxReforms = 2
         var life = Life(policy: policy, resume: false, joinsRunningRing: false)
         _ = life.start(now: t0)
-        for epoch in 1...3 {
-            _ = life.ringSeen(sighting(epoch: epoch), now: t0)
+        // Two losses and any number of joins, in any order: still training.
+        for (epoch, end) in [Life.TrainingEnd.ringChanged, .peerFailed(lost()), .ringChanged, .ringChanged, .peerFailed(lost())].enumerated() {
+            _ = life.ringSeen(sighting(epoch: epoch + 1), now: t0)
             _ = life.ringFormed()
-            XCTAssertEqual(life.trainingEnded(epoch == 2 ? .ringChanged : .peerFailed(lost()), completedARound: true, now: t0), .pollRing(after: .zero))
+            XCTAssertEqual(life.trainingEnded(end, completedARound: true, now: t0), .pollRing(after: .zero), "epoch \(epoch + 1)")
         }
-        _ = life.ringSeen(sighting(epoch: 4), now: t0)
+        XCTAssertEqual(life.reforms, 2)
+        _ = life.ringSeen(sighting(epoch: 6), now: t0)
         _ = life.ringFormed()
         XCTAssertEqual(life.trainingEnded(.peerFailed(lost("w9")), completedARound: true, now: t0),
-                       .giveUp(.tooManyReforms(last: "\(lost("w9"))")))
+                       .giveUp(.tooManyReforms(last: "\(lost("w9"))")), "the third loss is one too many")
     }
 }
