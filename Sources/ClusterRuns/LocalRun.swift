@@ -64,8 +64,8 @@ public enum LocalRunEvent: Sendable {
 }
 
 /// Starts a coordinator in this process and the workers as child processes, follows their
-/// combined progress, and stops everything if one fails. It prints nothing: what happens goes
-/// to `events`.
+/// combined progress, and stops everything if one fails. What happens goes to `events`; only the
+/// coordinator's own warnings are logged (to standard error).
 public struct LocalRun: Sendable {
     public let options: LocalRunOptions
     public let config: TrainConfig

@@ -21,7 +21,7 @@ public struct RingFailure: Error, CustomStringConvertible, Sendable {
     public var kind: Kind
     /// The peer, as its link describes it (name, rank, address).
     public var peer: String
-    /// The collective's round; nil while the ring forms.
+    /// The collective's round; nil while the ring forms (or outside a numbered collective).
     public var round: UInt64?
     /// What the transport said.
     public var detail: String
@@ -55,7 +55,7 @@ public struct RingFailure: Error, CustomStringConvertible, Sendable {
     }
 
     public var description: String {
-        let when = round.map { " in round \($0)" } ?? " while forming the ring"
+        let when = round.map { " in round \($0)" } ?? ""
         return "peer \(peer) \(kind.phrase)\(when): \(detail)"
     }
 }

@@ -17,6 +17,9 @@ extension Ring {
         let next: PeerLink
         do {
             next = try await PeerLink.connect(host: host, port: port, options: options, group: group, patience: patience)
+        } catch let error as CancellationError {
+            _ = try? await accepted
+            throw error
         } catch {
             _ = try? await accepted
             throw RingFailure(error, peer: "rank \((rank + 1) % size) at \(host):\(port)", round: nil)
@@ -25,6 +28,7 @@ extension Ring {
             return Ring(rank: rank, size: size, next: next, previous: try await accepted, runID: runID)
         } catch {
             await next.close()
+            if error is CancellationError { throw error }
             throw RingFailure(error, peer: "rank \((rank + size - 1) % size) at \(previousAddress.host):\(previousAddress.port)", round: nil)
         }
     }

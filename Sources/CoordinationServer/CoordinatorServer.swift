@@ -63,7 +63,7 @@ public enum CoordinatorServer {
     public static let maxBodyBytes = 1 << 20
 
     /// The API's routes over `coordinator`: what `run` serves, and what tests drive without a
-    /// socket (`Application(router:).test(.router)`).
+    /// socket (through `buildResponder()`).
     public static func router(for coordinator: Coordinator) -> Router<BasicRequestContext> {
         let router = Router()
         router.post("/v1/join") { request, context in

@@ -38,8 +38,12 @@ public struct DiLoCoRounds: Sendable, Equatable {
     /// Whether the first budget still has to come from everyone's first step.
     public var needsFirstBudget: Bool { timed && budgetSeconds == nil }
 
-    /// Sets the first round's budget from the fastest worker's first step.
-    public mutating func setFirstBudget(fastestStepSeconds: Double) {
+    /// Sets the first round's budget from the fastest worker's first step (a value every worker
+    /// received from the others: an impossible one is refused).
+    public mutating func setFirstBudget(fastestStepSeconds: Double) throws {
+        guard fastestStepSeconds.isFinite, fastestStepSeconds > 0 else {
+            throw StrategyError.badPeerValues("the fastest first step took \(fastestStepSeconds) s")
+        }
         budgetSeconds = Double(innerSteps) * fastestStepSeconds
     }
 

@@ -58,7 +58,7 @@ extension DistributedTrainer {
                 if plan.needsFirstBudget {
                     // The first round's budget comes from everyone's first step.
                     let all = try await collectives.exchangeAll([0, Float(seconds)])
-                    plan.setFirstBudget(fastestStepSeconds: Double(all.map { $0[1] }.min()!))
+                    try plan.setFirstBudget(fastestStepSeconds: Double(all.map { $0[1] }.min()!))
                 }
             } while !plan.isOver(steps: steps, computeSeconds: roundCompute, fixedSteps: fixed)
             computeSeconds += roundCompute

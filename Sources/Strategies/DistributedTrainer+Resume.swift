@@ -34,14 +34,18 @@ extension DistributedTrainer {
         if let residual = state?.feedbackResidual, let feedback = collectives.feedback, !feedback.restore(residual: residual) {
             throw ConfigError(field: "resume", reason: "the saved error-feedback residual of round \(agreed) has the wrong size")
         }
-        if agreement.someHaveNone { state = try await handOffState(from: agreement.source, mine: state, progress: agreed) }
+        if agreement.someHaveNone {
+            state = try await handOffState(from: agreement.source, mine: state, progress: agreed)
+            // DDP's per-worker counts are not handed over: every worker starts again from the
+            // config's batch, so that all derive the same weights.
+            state?.ddpSequences = nil
+        }
         return state ?? StrategyState(progress: agreed)
     }
 
     /// Hands the state of the worker at ring position `source` to the workers that have none
     /// (`mine` nil): one exact fp32 sum of the source's state with zeros from everyone else
-    /// (`StateHandOff`).
-    /// Returns this worker's strategy state afterwards.
+    /// (`StateHandOff`). Returns this worker's strategy state afterwards.
     private func handOffState(from source: Int, mine: StrategyState?, progress: Int) async throws -> StrategyState? {
         let model = trainer.model, optimizer = trainer.optimizer
         let message = FloatSlab(count: StateHandOff.messageCount(parameters: model.layout.count))
@@ -50,6 +54,8 @@ extension DistributedTrainer {
                               m: UnsafeBufferPointer(optimizer.m.buffer), v: UnsafeBufferPointer(optimizer.v.buffer),
                               step: trainer.step, state: mine)
         }
+        // The slab must outlive the pointers into it, not just its own last use.
+        defer { withExtendedLifetime(message) {} }
         try await collectives.allReduce(message.buffer, codec: .fp32)
         // Workers with state of their own keep it (their G is the same); the others take the source's.
         guard ring.rank != source, mine == nil else { return mine }

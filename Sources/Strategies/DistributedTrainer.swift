@@ -101,7 +101,7 @@ public final class DistributedTrainer {
         memory?.remember(trainer, state: state)
         guard final || due else { return }
         try checkpoints?.save(trainer)
-        try workerState?.save(trainer, strategy: state.record)
+        try workerState?.save(trainer, strategy: state.record())
     }
 
     /// Validation loss of the shared parameters: each worker measures a share of the batches,

@@ -46,11 +46,11 @@ extension StrategyState {
     private static let residualName = "feedback.residual"
 
     /// The form a checkpoint keeps: the fields as JSON, the vectors as tensors.
-    public var record: StrategyRecord {
+    public func record() throws -> StrategyRecord {
         var vectors: [String: [Float]] = [:]
         vectors[Self.velocityName] = outerVelocity
         vectors[Self.residualName] = feedbackResidual
-        return StrategyRecord(json: (try? JSONEncoder().encode(self)) ?? Data(), vectors: vectors)
+        return StrategyRecord(json: try JSONEncoder().encode(self), vectors: vectors)
     }
 
     /// Reads a saved record; `path` names it in errors. Records saved before the state was typed

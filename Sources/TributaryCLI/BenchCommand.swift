@@ -154,7 +154,7 @@ struct AllReduceBenchCommand: ParsableCommand {
             var workerLink = link
             if netns {
                 guard NetworkNamespaces.available else {
-                    print("bench allreduce --netns: skipped, it needs root and iproute2 (ip, tc) to create network namespaces")
+                    printError("bench allreduce --netns: skipped, it needs root and iproute2 (ip, tc) to create network namespaces")
                     return
                 }
                 guard let rate = spec.bytesPerSecond else { throw ValidationError("--netns needs a rate in --link, e.g. 100mbit,40ms") }

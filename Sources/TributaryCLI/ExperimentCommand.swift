@@ -29,7 +29,12 @@ struct ExperimentOutput: ParsableArguments {
         try await reportingErrors {
             let folder = out.map { URL(fileURLWithPath: $0) } ?? RunDirectory.timestampedURL(under: URL(fileURLWithPath: runs), prefix: prefix)
             let progress = ProgressOnStandardError()
-            let (report, markdown) = try await body(folder, interrupt, progress)
+            defer { progress.finish() }
+            let report: R, markdown: String
+            do { (report, markdown) = try await body(folder, interrupt, progress) } catch is CancellationError where interrupt.isSet {
+                printError("\ninterrupted; workers stopped. What ran so far is in \(folder.path)")
+                throw ExitCode(130)
+            }
             progress.finish()
             if json {
                 try printJSON(report)

@@ -72,6 +72,7 @@ struct LocalCommand: AsyncParsableCommand {
                 ?? RunDirectory.timestampedURL(under: URL(fileURLWithPath: runs), prefix: "local")
             let (config, tokenizer) = try resolveConfig()
             let progress = ProgressOnStandardError()
+            defer { progress.finish() }
             let run = LocalRun(options: try options(), config: config, folder: folder, isInterrupted: { interrupt.isSet }) { event in
                 switch event {
                 case let .notice(line): progress.notice(line)

@@ -43,7 +43,9 @@ final class StrategyPartsTests: XCTestCase {
     func testDiLoCoTimeRoundsWeighByTokensAndBudgetByTheFastestWorker() throws {
         var plan = DiLoCoRounds(innerSteps: 10, workers: 2, timed: true, tokensPerStep: 60)
         XCTAssertTrue(plan.needsFirstBudget)
-        plan.setFirstBudget(fastestStepSeconds: 0.1)
+        XCTAssertThrowsError(try plan.setFirstBudget(fastestStepSeconds: .nan), "a peer's NaN step time is refused")
+        XCTAssertThrowsError(try plan.setFirstBudget(fastestStepSeconds: 0))
+        try plan.setFirstBudget(fastestStepSeconds: 0.1)
         XCTAssertEqual(plan.budgetSeconds ?? 0, 1.0, accuracy: 1e-12)
         // Stop once one more step of the mean length would overrun the budget.
         XCTAssertFalse(plan.isOver(steps: 4, computeSeconds: 0.8, fixedSteps: 10), "0.8 + 0.2 = 1.0 fits")
@@ -116,7 +118,7 @@ final class StrategyPartsTests: XCTestCase {
     func testStrategyStateSavesIntegersAsIntegersAndReadsTheOlderUntypedForm() throws {
         let state = StrategyState(progress: 12, ddpSequences: [9, 4], previousTotalTokens: 33_554_433, roundBudgetSeconds: 1.25,
                                   outerVelocity: [0.5, -1], feedbackResidual: [0.25, 0])
-        let record = state.record
+        let record = try state.record()
         let json = try XCTUnwrap(record.json.map { String(decoding: $0, as: UTF8.self) })
         XCTAssertTrue(json.contains("33554433"), "an integer stays exact: \(json)")
         XCTAssertFalse(json.contains("outer"), "vectors travel as tensors, not JSON")
