@@ -29,6 +29,8 @@ public struct CoordinatorState: Sendable {
     struct Member: Sendable {
         var name: String
         var admission: Int
+        /// The secret its heartbeats, reports and leave must carry.
+        var credential: String
         var host: String
         var port: Int
         var state: MemberState
@@ -56,16 +58,19 @@ public struct CoordinatorState: Sendable {
     /// Seconds between heartbeats a worker should send: a third of the timeout.
     public var heartbeatInterval: Double { heartbeatTimeout / 3 }
 
-    /// Admits a worker, or refuses it with the reason. The same name re-joining gets its old admission.
-    public mutating func join(_ request: JoinRequest, now: Double) throws(CoordinatorRefusal) -> JoinReply {
+    /// Admits a worker, or refuses it with the reason. The same name re-joining gets its old
+    /// admission. `credential` (fresh and random, from the caller) is what the member must then
+    /// present; a re-join replaces the old one.
+    public mutating func join(_ request: JoinRequest, credential: String, now: Double) throws(CoordinatorRefusal) -> JoinReply {
         guard request.protocolVersion == coordinationProtocolVersion else {
             throw CoordinatorRefusal(status: 400, reason: "protocol version \(request.protocolVersion); this coordinator speaks \(coordinationProtocolVersion)")
         }
         guard constantTimeEqual(request.token, token) else {
             throw CoordinatorRefusal(status: 403, reason: "wrong token; use the token file the coordinator was started with")
         }
-        guard !request.name.isEmpty, request.name.utf8.count <= 128, request.name.allSatisfy({ !$0.isWhitespace }) else {
-            throw CoordinatorRefusal(status: 400, reason: "a worker name must be 1 to 128 bytes without spaces")
+        guard Self.isValidName(request.name) else {
+            throw CoordinatorRefusal(status: 400, reason: "a worker name must be 1 to 128 of A-Z a-z 0-9 . _ - and not start with . or -; "
+                + "got \(loggable(request.name))")
         }
         guard (1...65535).contains(request.dataPort), !request.dataHost.isEmpty, request.dataHost.utf8.count <= 255 else {
             throw CoordinatorRefusal(status: 400, reason: "data address \(request.dataHost):\(request.dataPort) is not a host and port in 1...65535")
@@ -76,12 +81,13 @@ public struct CoordinatorState: Sendable {
         if let i = members.firstIndex(where: { $0.name == request.name }) {
             members[i].host = request.dataHost
             members[i].port = request.dataPort
+            members[i].credential = credential
             members[i].joins += 1
             members[i].lastSeen = now
             members[i].lastReport = nil
             members[i].state = .active
             bumpEpoch()
-            return reply(admission: members[i].admission, running: phase != .waiting)
+            return reply(members[i], running: phase != .waiting)
         }
         guard phase != .finished else { throw CoordinatorRefusal(status: 409, reason: "the run has finished") }
         // Before training the ring waits for exactly the expected workers; once it trains, more
@@ -94,16 +100,35 @@ public struct CoordinatorState: Sendable {
                 : "the run has \(Self.maxMembers) members, the most it takes")
         }
         let running = phase != .waiting
-        members.append(Member(name: request.name, admission: members.count, host: request.dataHost, port: request.dataPort,
-                              state: .active, joins: 1, lastSeen: now, joinedRunning: running))
+        members.append(Member(name: request.name, admission: members.count, credential: credential, host: request.dataHost,
+                              port: request.dataPort, state: .active, joins: 1, lastSeen: now, joinedRunning: running))
         bumpEpoch()
         if phase == .waiting && activeCount == run.expectedWorkers { phase = .training }
-        return reply(admission: members.count - 1, running: running)
+        return reply(members[members.count - 1], running: running)
     }
 
-    private func reply(admission: Int, running: Bool) -> JoinReply {
+    /// Names are shown in `/status`, `/metrics` and logs and become folder names: plain ASCII only.
+    static func isValidName(_ name: String) -> Bool {
+        guard (1...128).contains(name.utf8.count), let first = name.utf8.first, first != UInt8(ascii: "."), first != UInt8(ascii: "-") else {
+            return false
+        }
+        return name.utf8.allSatisfy { b in
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2E || b == 0x5F || b == 0x2D
+        }
+    }
+
+    /// Checks that a request for member `name` carries its credential (heartbeat, report, leave).
+    public func authenticate(_ name: String, credential: String?) throws(CoordinatorRefusal) {
+        let i = try index(of: name)
+        guard let credential, constantTimeEqual(credential, members[i].credential) else {
+            throw CoordinatorRefusal(status: 401, reason: "\(name)'s requests must carry the credential of its join reply "
+                + "(Authorization: Bearer …); a restarted worker joins again")
+        }
+    }
+
+    private func reply(_ member: Member, running: Bool) -> JoinReply {
         let source = members.first { $0.name == stateSource }?.ringMember
-        return JoinReply(admission: admission, run: run, heartbeatSeconds: heartbeatInterval, joinsRunningRing: running, round: round, stateSource: source)
+        return JoinReply(admission: member.admission, credential: member.credential, run: run, heartbeatSeconds: heartbeatInterval, joinsRunningRing: running, round: round, stateSource: source)
     }
 
     /// The newest report of an active member: the run's current round and who holds its state.
@@ -202,7 +227,7 @@ public struct CoordinatorState: Sendable {
 
     private func index(of name: String) throws(CoordinatorRefusal) -> Int {
         guard let i = members.firstIndex(where: { $0.name == name }) else {
-            throw CoordinatorRefusal(status: 404, reason: "no worker named '\(name)' has joined; join first")
+            throw CoordinatorRefusal(status: 404, reason: "no worker named '\(loggable(name))' has joined; join first")
         }
         return i
     }
@@ -216,4 +241,15 @@ func constantTimeEqual(_ a: String, _ b: String) -> Bool {
         difference |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0)
     }
     return difference == 0 && x.count == y.count
+}
+
+/// `text` safe for a log line or an error message: at most 64 characters, control, format
+/// (bidirectional overrides) and non-ASCII characters escaped, so a name cannot forge lines or
+/// hide what it is.
+public func loggable(_ text: String) -> String {
+    var out = ""
+    for scalar in text.unicodeScalars.prefix(64) {
+        out += (0x20..<0x7F).contains(scalar.value) ? String(scalar) : "\\u{\(String(scalar.value, radix: 16))}"
+    }
+    return text.unicodeScalars.count > 64 ? out + "… (\(text.utf8.count) bytes)" : out
 }

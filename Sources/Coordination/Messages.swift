@@ -49,6 +49,9 @@ public struct JoinReply: Codable, Sendable, Equatable {
     /// When the coordinator admitted this name (0 first), kept for the run; not the position in
     /// a ring, which changes as workers come and go.
     public var admission: Int
+    /// This member's secret for heartbeats, reports and leaving (`Authorization: Bearer …`):
+    /// its name alone is public (`/status` lists it). A new one at every join.
+    public var credential: String
     public var run: RunDescription
     /// Seconds between heartbeats the coordinator expects.
     public var heartbeatSeconds: Double

@@ -35,13 +35,20 @@ public struct CoordinatorClient: Sendable {
     }
 
     public func join(_ request: JoinRequest) async throws -> JoinReply { try await send("POST", "/v1/join", request) }
-    public func heartbeat(_ name: String) async throws -> RingView { try await send("POST", "/v1/heartbeat", WorkerName(name: name)) }
+    /// Heartbeat, report and leave carry the member's credential from its join reply.
+    public func heartbeat(_ name: String, credential: String) async throws -> RingView {
+        try await send("POST", "/v1/heartbeat", WorkerName(name: name), credential: credential)
+    }
     /// The run's description (config and layout hash), which a worker needs before it joins.
     public func run() async throws -> RunDescription { try await send("GET", "/v1/run", Optional<WorkerName>.none) }
     public func ring() async throws -> RingView { try await send("GET", "/v1/ring", Optional<WorkerName>.none) }
     public func status() async throws -> StatusReport { try await send("GET", "/status", Optional<WorkerName>.none) }
-    public func leave(_ name: String) async throws { _ = try await exchange("POST", "/v1/leave", body: encode(WorkerName(name: name))) }
-    public func report(_ report: WorkerReport) async throws { _ = try await exchange("POST", "/v1/report", body: encode(report)) }
+    public func leave(_ name: String, credential: String) async throws {
+        _ = try await exchange("POST", "/v1/leave", body: encode(WorkerName(name: name)), credential: credential)
+    }
+    public func report(_ report: WorkerReport, credential: String) async throws {
+        _ = try await exchange("POST", "/v1/report", body: encode(report), credential: credential)
+    }
 
     /// The raw text of a GET, e.g. `/metrics`.
     public func text(_ path: String) async throws -> String {
@@ -50,15 +57,15 @@ public struct CoordinatorClient: Sendable {
 
     private func encode(_ value: some Encodable) throws -> ByteBuffer { ByteBuffer(bytes: try JSONEncoder().encode(value)) }
 
-    private func send<T: Encodable, R: Decodable>(_ method: String, _ path: String, _ body: T?) async throws -> R {
-        let reply = try await exchange(method, path, body: try body.map(encode))
+    private func send<T: Encodable, R: Decodable>(_ method: String, _ path: String, _ body: T?, credential: String? = nil) async throws -> R {
+        let reply = try await exchange(method, path, body: try body.map(encode), credential: credential)
         do { return try JSONDecoder().decode(R.self, from: Data(reply.readableBytesView)) } catch {
             throw CoordinatorClientError(reason: "coordinator \(host):\(port)\(path) sent a malformed \(R.self): \(describeDecodingError(error))")
         }
     }
 
     /// One request/response; a 4xx or 5xx becomes an error carrying the coordinator's reason.
-    public func exchange(_ method: String, _ path: String, body: ByteBuffer?) async throws -> ByteBuffer {
+    public func exchange(_ method: String, _ path: String, body: ByteBuffer?, credential: String? = nil) async throws -> ByteBuffer {
         let collector = ResponseCollector(limit: maxResponseBytes)
         let channel: any Channel
         do {
@@ -77,6 +84,7 @@ public struct CoordinatorClient: Sendable {
         var head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method), uri: path)
         head.headers.add(name: "Host", value: "\(host):\(port)")
         head.headers.add(name: "Connection", value: "close")
+        if let credential { head.headers.add(name: "Authorization", value: "Bearer \(credential)") }
         if let body {
             head.headers.add(name: "Content-Type", value: "application/json")
             head.headers.add(name: "Content-Length", value: "\(body.readableBytes)")

@@ -25,23 +25,31 @@ public actor Coordinator {
 
     func join(_ r: JoinRequest) throws(CoordinatorRefusal) -> JoinReply {
         do {
-            let reply = try state.join(r, now: now)
+            // 128 random bits: what proves the member's later requests are its own.
+            var generator = SystemRandomNumberGenerator()
+            let credential = (0..<2).map { _ in String(generator.next() as UInt64, radix: 16) }.joined(separator: "-")
+            let reply = try state.join(r, credential: credential, now: now)
             logger.info("worker joined", metadata: ["name": "\(r.name)", "admission": "\(reply.admission)", "data": "\(r.dataHost):\(r.dataPort)"])
             return reply
         } catch {
-            logger.warning("join refused", metadata: ["name": "\(r.name)", "reason": "\(error.reason)"])
+            logger.warning("join refused", metadata: ["name": "\(loggable(r.name))", "reason": "\(error.reason)"])
             throw error
         }
     }
 
-    func heartbeat(_ name: String) throws(CoordinatorRefusal) -> RingView { try state.heartbeat(name, now: now) }
+    func heartbeat(_ name: String, credential: String?) throws(CoordinatorRefusal) -> RingView {
+        try state.authenticate(name, credential: credential)
+        return try state.heartbeat(name, now: now)
+    }
 
-    func leave(_ name: String) throws(CoordinatorRefusal) {
+    func leave(_ name: String, credential: String?) throws(CoordinatorRefusal) {
+        try state.authenticate(name, credential: credential)
         try state.leave(name, now: now)
         logger.info("worker left", metadata: ["name": "\(name)"])
     }
 
-    func report(_ r: WorkerReport) throws(CoordinatorRefusal) {
+    func report(_ r: WorkerReport, credential: String?) throws(CoordinatorRefusal) {
+        try state.authenticate(r.name, credential: credential)
         if try state.report(r, now: now), let position = state.positionByName(of: r.name) { onReport(r, position) }
     }
 
@@ -70,17 +78,17 @@ public enum CoordinatorServer {
             try await answer { try await coordinator.join(decode(JoinRequest.self, request, context)) }
         }
         router.post("/v1/heartbeat") { request, context in
-            try await answer { try await coordinator.heartbeat(decode(WorkerName.self, request, context).name) }
+            try await answer { try await coordinator.heartbeat(decode(WorkerName.self, request, context).name, credential: credential(request)) }
         }
         router.post("/v1/leave") { request, context in
             try await answer { () async throws -> ErrorBody? in
-                try await coordinator.leave(decode(WorkerName.self, request, context).name)
+                try await coordinator.leave(decode(WorkerName.self, request, context).name, credential: credential(request))
                 return nil
             }
         }
         router.post("/v1/report") { request, context in
             try await answer { () async throws -> ErrorBody? in
-                try await coordinator.report(decode(WorkerReport.self, request, context))
+                try await coordinator.report(decode(WorkerReport.self, request, context), credential: credential(request))
                 return nil
             }
         }
@@ -120,6 +128,12 @@ public enum CoordinatorServer {
             try await group.next()
             group.cancelAll()
         }
+    }
+
+    /// The member credential a request carries (`Authorization: Bearer …`), if any.
+    static func credential(_ request: Request) -> String? {
+        guard let value = request.headers[.authorization], value.hasPrefix("Bearer ") else { return nil }
+        return String(value.dropFirst(7))
     }
 
     /// A request's JSON body, or a 400/413 that says what was wrong with it.

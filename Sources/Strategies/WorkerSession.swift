@@ -83,7 +83,7 @@ public enum WorkerSession {
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: UInt64(min(reply.heartbeatSeconds, 2) * 1e9))
                 do {
-                    let view = try await client.heartbeat(options.name)
+                    let view = try await client.heartbeat(options.name, credential: reply.credential)
                     newest.withLock { $0 = (view.epoch, Set(view.members.map(\.name))) }
                 } catch { logger.warning("heartbeat failed: \(error)") }
             }
@@ -95,7 +95,7 @@ public enum WorkerSession {
         let (reports, outbox) = AsyncStream.makeStream(of: WorkerReport.self)
         let sender = Task {
             for await report in reports {
-                do { try await client.report(report) } catch { logger.warning("report of round \(report.round) failed: \(error)") }
+                do { try await client.report(report, credential: reply.credential) } catch { logger.warning("report of round \(report.round) failed: \(error)") }
             }
         }
         defer { outbox.finish() }
@@ -115,7 +115,7 @@ public enum WorkerSession {
             switch action {
             case let .pollRing(pause):
                 if pause > .zero { try await clock.sleep(for: pause) }
-                let seen = try await client.heartbeat(options.name)
+                let seen = try await client.heartbeat(options.name, credential: reply.credential)
                 view = seen
                 action = life.ringSeen(.init(epoch: seen.epoch, ready: seen.ready, members: seen.members.count, expected: run.expectedWorkers,
                                              listsThisWorker: seen.members.contains { $0.name == options.name }), now: clock.now)
@@ -192,7 +192,7 @@ public enum WorkerSession {
                 try await clock.sleep(for: .milliseconds(200))
                 await ring?.close()
                 heartbeat.cancel()
-                try? await client.leave(options.name)
+                try? await client.leave(options.name, credential: reply.credential)
                 return final!
 
             case let .giveUp(why):

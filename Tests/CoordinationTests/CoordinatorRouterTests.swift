@@ -21,9 +21,10 @@ final class CoordinatorRouterTests: XCTestCase {
 
     /// Sends one request; returns the status and the body as text.
     func send(_ responder: some HTTPResponder<BasicRequestContext>, _ method: HTTPRequest.Method, _ path: String,
-              body: String = "") async throws -> (status: HTTPResponse.Status, body: String) {
-        let request = Request(head: HTTPRequest(method: method, scheme: "http", authority: "localhost", path: path),
-                              body: RequestBody(buffer: ByteBuffer(string: body)))
+              body: String = "", credential: String? = nil) async throws -> (status: HTTPResponse.Status, body: String) {
+        var head = HTTPRequest(method: method, scheme: "http", authority: "localhost", path: path)
+        if let credential { head.headerFields[.authorization] = "Bearer \(credential)" }
+        let request = Request(head: head, body: RequestBody(buffer: ByteBuffer(string: body)))
         let context = BasicRequestContext(source: .init(channel: EmbeddedChannel(), logger: Logger(label: "test")))
         let response = try await responder.respond(to: request, context: context)
         let collected = CollectedBody()
@@ -38,8 +39,11 @@ final class CoordinatorRouterTests: XCTestCase {
         let join = try json(JoinRequest(token: "secret", name: "w0", layoutHash: "abc", dataHost: "127.0.0.1", dataPort: 5000))
         let joined = try await send(router, .post, "/v1/join", body: join)
         XCTAssertEqual(joined.status, .ok, joined.body)
-        XCTAssertEqual(try JSONDecoder().decode(JoinReply.self, from: Data(joined.body.utf8)).admission, 0)
-        let ring = try await send(router, .post, "/v1/heartbeat", body: try json(WorkerName(name: "w0")))
+        let reply = try JSONDecoder().decode(JoinReply.self, from: Data(joined.body.utf8))
+        XCTAssertEqual(reply.admission, 0)
+        let anonymous = try await send(router, .post, "/v1/heartbeat", body: try json(WorkerName(name: "w0")))
+        XCTAssertEqual(anonymous.status, .unauthorized, "a name alone does not speak for a member")
+        let ring = try await send(router, .post, "/v1/heartbeat", body: try json(WorkerName(name: "w0")), credential: reply.credential)
         let view = try JSONDecoder().decode(RingView.self, from: Data(ring.body.utf8))
         XCTAssertTrue(view.ready)
         XCTAssertEqual(view.members.map(\.name), ["w0"])

@@ -3,6 +3,7 @@ import CoordinationClient
 import CoordinationServer
 import Foundation
 import Logging
+import NIOCore
 import XCTest
 
 /// The HTTP API on a real loopback socket.
@@ -28,22 +29,22 @@ final class CoordinatorServerTests: XCTestCase {
         let a = try await client.join(JoinRequest(token: "secret", name: "a", layoutHash: "abc", dataHost: "127.0.0.1", dataPort: 5000))
         XCTAssertEqual(a.admission, 0)
         XCTAssertEqual(a.run.configYAML, "steps: 1")
-        var ring = try await client.heartbeat("a")
+        var ring = try await client.heartbeat("a", credential: a.credential)
         XCTAssertFalse(ring.ready)
-        _ = try await client.join(JoinRequest(token: "secret", name: "b", layoutHash: "abc", dataHost: "127.0.0.1", dataPort: 5001))
+        let b = try await client.join(JoinRequest(token: "secret", name: "b", layoutHash: "abc", dataHost: "127.0.0.1", dataPort: 5001))
         ring = try await client.ring()
         XCTAssertTrue(ring.ready)
         XCTAssertEqual(ring.members.map(\.port), [5000, 5001])
         try await client.report(WorkerReport(name: "b", round: 0, rounds: 2, steps: 3, tokens: 300, loss: 3.5, validationLoss: 3.6,
                                              bytesSent: 1234, bytesReceived: 1200, computeSeconds: 2, waitSeconds: 0.5,
-                                             elapsedSeconds: 2.5, tokensPerComputeSecond: 150, finished: false))
+                                             elapsedSeconds: 2.5, tokensPerComputeSecond: 150, finished: false), credential: b.credential)
         let status = try await client.status()
         XCTAssertEqual(status.phase, .training)
         XCTAssertEqual(status.members[1].lastReport?.bytesSent, 1234)
         let metrics = try await client.text("/metrics")
         XCTAssertTrue(metrics.contains("tributary_worker_bytes_sent_total{worker=\"b\",admission=\"1\"} 1234"), metrics)
         XCTAssertTrue(metrics.contains("tributary_validation_loss{worker=\"b\",admission=\"1\"} 3.6"), metrics)
-        try await client.leave("a")
+        try await client.leave("a", credential: a.credential)
         let after = try await client.status()
         XCTAssertEqual(after.members[0].state, .left)
     }
@@ -103,4 +104,42 @@ final class CoordinatorServerTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("cannot reach the coordinator at 127.0.0.1:1"), "\(error)")
         }
     }
+
+    /// Without the credential of its join reply, nobody can speak for a member: not end the run
+    /// with forged "finished" reports, not revive a lost member, not make it leave.
+    func testAMembersRequestsNeedItsCredentialNotJustItsName() async throws {
+        let (client, server) = try await start(expected: 1)
+        defer { server.cancel() }
+        let a = try await client.join(JoinRequest(token: "secret", name: "a", layoutHash: "abc", dataHost: "127.0.0.1", dataPort: 5000))
+        var forged = WorkerReport(name: "a", round: 0, rounds: 1, steps: 1, tokens: 1, loss: 1, validationLoss: nil, bytesSent: 0,
+                                  bytesReceived: 0, computeSeconds: 0, waitSeconds: 0, elapsedSeconds: 0, tokensPerComputeSecond: 0,
+                                  finished: true)
+        for credential in [nil, "guess", String(a.credential.dropLast())] {
+            do {
+                _ = try await client.exchange("POST", "/v1/report", body: ByteBuffer(data: try JSONEncoder().encode(forged)),
+                                              credential: credential)
+                XCTFail("a report with credential \(credential ?? "none") was taken")
+            } catch let error as CoordinatorClientError {
+                XCTAssertEqual(error.status, 401, "\(error)")
+                XCTAssertTrue(error.reason.contains("credential"), error.reason)
+            }
+            await XCTAssertThrowsErrorAsync(try await client.heartbeat("a", credential: credential ?? ""))
+            await XCTAssertThrowsErrorAsync(try await client.leave("a", credential: credential ?? ""))
+        }
+        let status = try await client.status()
+        XCTAssertEqual(status.phase, .training, "forged reports did not finish the run")
+        XCTAssertEqual(status.members[0].state, .active, "a forged leave did not remove the member")
+        forged.finished = false
+        try await client.report(forged, credential: a.credential)
+        let after = try await client.status()
+        XCTAssertEqual(after.members[0].lastReport?.round, 0, "its own credential works")
+    }
+}
+
+/// `XCTAssertThrowsError` for async expressions.
+func XCTAssertThrowsErrorAsync<T>(_ expression: @autoclosure () async throws -> T, file: StaticString = #filePath, line: UInt = #line) async {
+    do {
+        _ = try await expression()
+        XCTFail("no error thrown", file: file, line: line)
+    } catch {}
 }

@@ -29,6 +29,19 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertEqual(s.phase, .training)
     }
 
+    func testOnlyTheLatestCredentialOfAMemberIsAccepted() throws {
+        var s = CoordinatorState(run: run, token: "secret")
+        let first = try s.join(request("a"), credential: "k1", now: 0)
+        XCTAssertEqual(first.credential, "k1")
+        XCTAssertNoThrow(try s.authenticate("a", credential: "k1"))
+        for wrong in [nil, "", "k", "k2"] { XCTAssertEqual(refusal { try s.authenticate("a", credential: wrong) }?.status, 401) }
+        XCTAssertEqual(refusal { try s.authenticate("nobody", credential: "k1") }?.status, 404)
+        // A restarted worker joins again and gets a new credential; the old one stops working.
+        _ = try s.join(request("a"), credential: "k2", now: 1)
+        XCTAssertEqual(refusal { try s.authenticate("a", credential: "k1") }?.status, 401)
+        XCTAssertNoThrow(try s.authenticate("a", credential: "k2"))
+    }
+
     func testRefusalsSayWhy() throws {
         var s = CoordinatorState(run: run, token: "secret")
         let wrongToken = refusal { _ = try s.join(request("a", token: "guess"), now: 0) }
@@ -38,6 +51,15 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertEqual(otherModel?.status, 409)
         XCTAssertTrue(otherModel?.reason.contains("differs from the run's") ?? false, otherModel?.reason ?? "")
         XCTAssertEqual(refusal { _ = try s.join(request("has space"), now: 0) }?.status, 400)
+        // Names are shown in /status, /metrics and logs and become folder names: plain ASCII only.
+        for bad in ["", "../x", ".hidden", "-flag", "a\u{1B}[31m", "a\u{0}", "a\u{202E}", "a\nforged line", "ünï", String(repeating: "x", count: 129)] {
+            let refused = refusal { _ = try s.join(request(bad), now: 0) }
+            XCTAssertEqual(refused?.status, 400, "\(bad.debugDescription)")
+            XCTAssertFalse(refused?.reason.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x202E } ?? true,
+                           "the refusal shows the name escaped: \(refused?.reason.debugDescription ?? "")")
+        }
+        XCTAssertTrue(refusal { _ = try s.join(request(String(repeating: "y", count: 100_000)), now: 0) }!.reason.count < 400,
+                      "a huge name is cut short in the refusal")
         XCTAssertEqual(refusal { _ = try s.join(request("a", port: 0), now: 0) }?.status, 400)
         for name in ["a", "b", "c"] { XCTAssertEqual(try s.join(request(name), now: 0).joinsRunningRing, false) }
         XCTAssertEqual(refusal { _ = try s.heartbeat("nobody", now: 0) }?.status, 404)
@@ -140,5 +162,13 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertEqual(s.round, 3, "after a loss the ring went back; its newest epoch's round is the run's")
         try s.leave("c", now: 14)
         XCTAssertEqual(s.ring.stateSource, "a")
+    }
+}
+
+extension CoordinatorState {
+    /// Joins with a credential derived from the name: the tests of membership do not need secrets
+    /// (the server draws random ones; `authenticate` is tested on its own).
+    mutating func join(_ request: JoinRequest, now: Double) throws(CoordinatorRefusal) -> JoinReply {
+        try join(request, credential: "credential-\(request.name)", now: now)
     }
 }
