@@ -43,8 +43,11 @@ public struct CoordinatorState: Sendable {
         /// How the ring and a join reply show it.
         var ringMember: RingMember { RingMember(admission: admission, name: name, host: host, port: port) }
     }
-    /// Members by admission; an admission stays with its name for the whole run.
+    /// Members by admission; an admission stays with its name while the member is kept (a lost
+    /// or departed one may give its slot to a newcomer once the run is full).
     private(set) var members: [Member] = []
+    /// The next name's admission number: never reused.
+    private var nextAdmission = 0
 
     public init(run: RunDescription, token: String, heartbeatTimeout: Double = 15) {
         self.run = run
@@ -52,7 +55,7 @@ public struct CoordinatorState: Sendable {
         self.heartbeatTimeout = heartbeatTimeout
     }
 
-    /// Members a run takes at most, counting those lost or gone.
+    /// Members a run keeps at most, counting those lost or gone (whose slots newcomers take over).
     public static let maxMembers = 256
 
     /// Seconds between heartbeats a worker should send: a third of the timeout.
@@ -93,6 +96,12 @@ public struct CoordinatorState: Sendable {
         // Before training the ring waits for exactly the expected workers; once it trains, more
         // may join (the others take them in at their next round), up to a bound.
         let limit = phase == .waiting ? run.expectedWorkers : Self.maxMembers
+        if phase != .waiting && members.count >= limit,
+           let gone = members.indices.filter({ members[$0].state != .active }).min(by: { members[$0].lastSeen < members[$1].lastSeen }) {
+            // A lost or departed member's slot goes to the newcomer (the longest gone first), so
+            // that churn cannot fill the run; the active members are never displaced.
+            members.remove(at: gone)
+        }
         guard members.count < limit else {
             let names = members.map(\.name).joined(separator: ", ")
             throw CoordinatorRefusal(status: 409, reason: phase == .waiting
@@ -100,8 +109,9 @@ public struct CoordinatorState: Sendable {
                 : "the run has \(Self.maxMembers) members, the most it takes")
         }
         let running = phase != .waiting
-        members.append(Member(name: request.name, admission: members.count, credential: credential, host: request.dataHost,
+        members.append(Member(name: request.name, admission: nextAdmission, credential: credential, host: request.dataHost,
                               port: request.dataPort, state: .active, joins: 1, lastSeen: now, joinedRunning: running))
+        nextAdmission += 1
         bumpEpoch()
         if phase == .waiting && activeCount == run.expectedWorkers { phase = .training }
         return reply(members[members.count - 1], running: running)

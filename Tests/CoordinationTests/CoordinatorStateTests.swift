@@ -42,6 +42,25 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertNoThrow(try s.authenticate("a", credential: "k2"))
     }
 
+    func testLostMembersGiveTheirSlotsToNewcomersButActiveOnesAreNeverDisplaced() throws {
+        var s = CoordinatorState(run: run, token: "secret", heartbeatTimeout: 5)
+        for name in ["a", "b", "c"] { _ = try s.join(request(name), now: 0) }
+        // Churn: 300 newcomers, each lost soon after it joins, while a, b and c keep training.
+        for k in 0..<300 {
+            let t = Double(10 * (k + 1))
+            let reply = try s.join(request("n\(k)"), now: t)
+            XCTAssertEqual(reply.admission, 3 + k, "admissions are never reused")
+            for name in ["a", "b", "c"] { _ = try s.heartbeat(name, now: t + 6) }
+            XCTAssertEqual(s.expire(now: t + 6), ["n\(k)"])
+        }
+        XCTAssertLessThanOrEqual(s.status(now: 3000).members.count, CoordinatorState.maxMembers)
+        XCTAssertEqual(s.ring.members.map(\.name), ["a", "b", "c"])
+        // Full of active members, the run refuses rather than displacing one.
+        var full = CoordinatorState(run: run, token: "secret")
+        for k in 0..<CoordinatorState.maxMembers { _ = try full.join(request("w\(k)"), now: 0) }
+        XCTAssertEqual(refusal { _ = try full.join(request("late"), now: 0) }?.status, 409)
+    }
+
     func testRefusalsSayWhy() throws {
         var s = CoordinatorState(run: run, token: "secret")
         let wrongToken = refusal { _ = try s.join(request("a", token: "guess"), now: 0) }
