@@ -151,7 +151,7 @@ let package = Package(
                            .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")],
             swiftSettings: vectorISA
         ),
-        .testTarget(name: "CLITests", dependencies: ["TributaryCLI", "Wire"]),
+        .testTarget(name: "CLITests", dependencies: ["TributaryCLI", "Wire", "Training"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner"]),
         .testTarget(name: "CoordinationTests", dependencies: [
             "Coordination", "CoordinationServer", "CoordinationClient", .product(name: "Logging", package: "swift-log"),

@@ -40,7 +40,17 @@ struct EvalCommand: ParsableCommand {
             }
             let trainer = try Trainer(config: config)
             try CheckpointStore.restore(from: folder, into: trainer)
+            // Checksums prove the file is what was saved, not that what was saved is a model.
+            let parameters = trainer.model.parameters.toArray()
+            let broken = parameters.count { !$0.isFinite }
+            guard broken == 0 else {
+                throw ValidationError("checkpoint \(folder.path) holds \(broken) of \(parameters.count) parameters that are not finite (NaN or "
+                    + "infinite): the run diverged before this save; evaluate or resume an earlier checkpoint")
+            }
             let loss = try trainer.validationLoss()
+            guard loss.isFinite else {
+                throw ValidationError("checkpoint \(folder.path) gives a validation loss of \(loss): its parameters are finite but too large to use")
+            }
             print("checkpoint \(folder.path) (step \(trainer.step))")
             print(String(format: "validation loss %.4f nats/token, perplexity %.3f, over %d batches of %dx%d",
                          loss, exp(Double(loss)), config.evaluation.batches, config.batchSize, config.sequenceLength))

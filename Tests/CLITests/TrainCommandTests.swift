@@ -2,6 +2,7 @@ import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
+import Training
 import XCTest
 
 /// Runs the real `tributary` executable as a child process, as a user would.
@@ -13,6 +14,25 @@ final class TrainCommandTests: XCTestCase {
         let url = dir.appendingPathComponent("run.yaml")
         try yaml.write(to: url, atomically: true, encoding: .utf8)
         return url.path
+    }
+
+    /// A checkpoint can verify (checksums) and still hold a diverged model: `eval` says so and fails.
+    func testEvalOfANonFiniteModelFailsAndSaysSo() throws {
+        let dir = try temporaryDirectory()
+        let config = try TrainConfig.load(yaml: """
+            model: {vocabSize: 32, contextLength: 16, layers: 1, heads: 2, channels: 16}
+            batchSize: 4
+            sequenceLength: 16
+            steps: 2
+            data: {markovVocabulary: 32, trainTokens: 10000, validationTokens: 2000}
+            """)
+        let trainer = try Trainer(config: config)
+        for i in [3, 400] { trainer.model.parameters.base[i] = .nan }
+        let saved = try CheckpointStore(directory: dir.appendingPathComponent("checkpoints"), keep: 1).save(trainer)
+        let r = try run(["eval", "--checkpoint", saved.path])
+        XCTAssertEqual(r.status, 1, r.stdout + r.stderr)
+        XCTAssertTrue(r.stderr.contains("2 of") && r.stderr.contains("not finite"), r.stderr)
+        XCTAssertFalse(r.stdout.contains("validation loss"), r.stdout)
     }
 
     func testShortRunWritesRunFolder() throws {
