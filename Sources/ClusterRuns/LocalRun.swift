@@ -48,6 +48,39 @@ public struct LocalRunOptions: Sendable {
     }
 }
 
+/// The workers' layout of a local run, saved in its folder (`local-run.json`) so that a resumed
+/// run keeps it unless told otherwise.
+public struct LocalTopology: Codable, Sendable, Equatable {
+    public var workers: Int
+    public var speeds: [Double]
+    public var link: String
+    public var cpuShare: Double
+    public var throttles: [Double]?
+    public var heartbeatTimeout: Double
+
+    static let file = "local-run.json"
+
+    /// The topology saved in a run folder; nil when it has none (runs from before it was saved).
+    public static func saved(in folder: URL) throws -> LocalTopology? {
+        let url = folder.appendingPathComponent(file)
+        guard let data = FileManager.default.contents(atPath: url.path) else { return nil }
+        guard data.count < 1 << 20, let topology = try? JSONDecoder().decode(LocalTopology.self, from: data) else {
+            throw LocalRunError(reason: "\(url.path) is damaged; give --workers, --speeds and --link to resume")
+        }
+        return topology
+    }
+}
+
+extension LocalRunOptions {
+    public var topology: LocalTopology {
+        get { LocalTopology(workers: workers, speeds: speeds, link: link, cpuShare: cpuShare, throttles: throttles, heartbeatTimeout: heartbeatTimeout) }
+        set {
+            (workers, speeds, link, cpuShare) = (newValue.workers, newValue.speeds, newValue.link, newValue.cpuShare)
+            (throttles, heartbeatTimeout) = (newValue.throttles, newValue.heartbeatTimeout)
+        }
+    }
+}
+
 /// Why a local run stopped.
 public struct LocalRunError: Error, CustomStringConvertible {
     public var reason: String
@@ -90,6 +123,9 @@ public struct LocalRun: Sendable {
         guard FileManager.default.createFile(atPath: tokenURL.path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
             throw LocalRunError(reason: "cannot write \(tokenURL.path)")
         }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(options.topology).write(to: folder.appendingPathComponent(LocalTopology.file), options: .atomic)
         events(.notice("run folder: \(folder.path)"))
         events(.notice("\(config.strategy.name.rawValue)" + (config.strategy.name == .diloco ? " (H=\(config.strategy.innerSteps), \(config.strategy.round.rawValue) rounds)" : "")
             + " with \(config.strategy.codec), \(options.workers) workers at speeds \(throttles.map { String(format: "%.2f", $0) }.joined(separator: ", "))"

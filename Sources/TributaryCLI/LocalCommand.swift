@@ -17,7 +17,7 @@ struct LocalCommand: AsyncParsableCommand {
         abstract: "Train with a coordinator and several worker processes on this machine, each with its own speed and link."
     )
 
-    @Option(help: "Worker processes.") var workers = 4
+    @Option(help: "Worker processes (default 4; with --resume, the run's own).") var workers: Int?
     @Option(help: "Training config (YAML); default: a small GPT on the fortunes corpus, prepared on first use.") var config: String?
     @Option(help: "ddp or diloco (overrides the config).") var strategy: String?
     @Option(help: "Wire codec: fp32, fp16, bf16, int8, int4, topk (overrides the config).") var codec: String?
@@ -28,36 +28,41 @@ struct LocalCommand: AsyncParsableCommand {
     @Option(help: "DiLoCo outer Nesterov momentum; 0 is plain outer SGD (overrides the config).") var outerMomentum: Float?
     @Option(help: "Decay of the error-feedback residual of lossy codecs (overrides the config).") var errorFeedback: Float?
     @Flag(help: "DiLoCo: overlap each round's all-reduce with the next round's inner steps (overrides the config).") var overlap = false
-    @Option(help: "Relative worker speeds, comma-separated, one per worker (or one for all).") var speeds = "1,1,0.5,0.5"
-    @Option(help: "Emulated link of every worker, e.g. 100mbit,40ms or unlimited.") var link = "100mbit,40ms"
+    @Option(help: "Relative worker speeds, comma-separated, one per worker or one for all (default 1,1,0.5,0.5; with --resume, the run's own).")
+    var speeds: String?
+    @Option(help: "Emulated link of every worker, e.g. 100mbit,40ms or unlimited (default 100mbit,40ms; with --resume, the run's own).")
+    var link: String?
     @Option(help: ArgumentHelp("Emulated speeds as fractions of one core, taken as they are (for measurements).", visibility: .hidden))
     var throttles: String?
-    @Option(help: "Share of this machine's cores the fastest workers may use together, so that emulated speeds are not distorted by contention.")
-    var cpuShare = 0.7
+    @Option(help: "Share of this machine's cores the fastest workers may use together, so that emulated speeds are not distorted by contention (default 0.7).")
+    var cpuShare: Double?
     @Option(help: "Text corpus for the default config.") var corpus = defaultCorpus
     @Option(help: "Run folder (default: a new one under --runs).") var out: String?
-    @Option(help: "Seconds without a heartbeat after which a worker counts as lost; the others go back to the last round they all completed and go on without it.")
-    var heartbeatTimeout = 6.0
+    @Option(help: "Seconds without a heartbeat after which a worker counts as lost; the others go back to the last round they all completed and go on without it (default 6).")
+    var heartbeatTimeout: Double?
     @Option(help: "Continue the run in this folder from the newest state its workers saved (its config; --workers may differ).") var resume: String?
     @Option(help: "Parent of new run folders and of the prepared default corpus.") var runs = "runs"
     @Option(help: "Prompt of the sample printed at the end.") var prompt = "The"
     @Flag(help: "Print the summary as JSON.") var json = false
 
     func validate() throws {
-        guard (1...32).contains(workers) else { throw ValidationError("--workers must be in 1...32") }
-        guard cpuShare > 0, cpuShare <= 1 else { throw ValidationError("--cpu-share must be in (0, 1]") }
-        guard (0.5...3600).contains(heartbeatTimeout) else { throw ValidationError("--heartbeat-timeout must be in 0.5...3600 seconds") }
+        if let workers, !(1...32).contains(workers) { throw ValidationError("--workers must be in 1...32") }
+        if let cpuShare, !(cpuShare > 0 && cpuShare <= 1) { throw ValidationError("--cpu-share must be in (0, 1]") }
+        if let heartbeatTimeout, !(0.5...3600).contains(heartbeatTimeout) {
+            throw ValidationError("--heartbeat-timeout must be in 0.5...3600 seconds")
+        }
         if resume != nil, config != nil || out != nil {
             throw ValidationError("--resume takes the run's own folder and config; drop --config and --out")
         }
-        _ = try LinkSpec(parsing: link)
-        _ = try parsedSpeeds()
+        if let link { _ = try LinkSpec(parsing: link) }
+        if resume == nil { _ = try options() }
     }
 
-    func parsedSpeeds() throws -> [Double] {
-        let values = speeds.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+    /// `--speeds` for `workers` workers.
+    static func parseSpeeds(_ text: String, workers: Int) throws -> [Double] {
+        let values = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
         guard !values.isEmpty, values.allSatisfy({ $0 != nil && $0! > 0 && $0!.isFinite }) else {
-            throw ValidationError("--speeds must be positive numbers separated by commas, got '\(speeds)'")
+            throw ValidationError("--speeds must be positive numbers separated by commas, got '\(text)'")
         }
         if values.count == 1 { return Array(repeating: values[0]!, count: workers) }
         guard values.count == workers else { throw ValidationError("--speeds lists \(values.count) speeds for \(workers) workers") }
@@ -67,13 +72,14 @@ struct LocalCommand: AsyncParsableCommand {
     func run() async throws {
         let interrupt = InterruptFlag()
         try await reportingErrors {
-            if let resume { try checkResumable(URL(fileURLWithPath: resume)) }
+            let options = try options()
+            if let resume { try checkResumable(URL(fileURLWithPath: resume), workers: options.workers) }
             let folder = (resume ?? out).map { URL(fileURLWithPath: $0) }
                 ?? RunDirectory.timestampedURL(under: URL(fileURLWithPath: runs), prefix: "local")
             let (config, tokenizer) = try resolveConfig()
             let progress = ProgressOnStandardError()
             defer { progress.finish() }
-            let run = LocalRun(options: try options(), config: config, folder: folder, isInterrupted: { interrupt.isSet }) { event in
+            let run = LocalRun(options: options, config: config, folder: folder, isInterrupted: { interrupt.isSet }) { event in
                 switch event {
                 case let .notice(line): progress.notice(line)
                 case let .progress(line, round): progress.show(line, step: round)
@@ -94,24 +100,31 @@ struct LocalCommand: AsyncParsableCommand {
         }
     }
 
-    /// How the workers run, from the flags.
+    /// How the workers run: the flags given, else (resuming) the run's own layout, else the defaults.
     func options() throws -> LocalRunOptions {
         var options = LocalRunOptions(executable: Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0]))
-        options.workers = workers
-        options.speeds = try parsedSpeeds()
-        options.link = link
-        options.cpuShare = cpuShare
-        options.heartbeatTimeout = heartbeatTimeout
-        options.resume = resume != nil
-        if let throttles {
-            options.throttles = throttles.split(separator: ",").map { Double($0) ?? .nan }
+        if let resume, let saved = try LocalTopology.saved(in: URL(fileURLWithPath: resume)) { options.topology = saved }
+        if let workers, workers != options.workers {
+            options.workers = workers
+            // The saved per-worker figures were for another count of workers.
+            options.throttles = nil
+            if speeds == nil, Set(options.speeds).count == 1 { options.speeds = Array(repeating: options.speeds[0], count: workers) }
         }
+        if let speeds { options.speeds = try Self.parseSpeeds(speeds, workers: options.workers) }
+        guard options.speeds.count == options.workers else {
+            throw ValidationError("\(options.speeds.count) speeds for \(options.workers) workers; give --speeds")
+        }
+        if let link { options.link = link }
+        if let cpuShare { options.cpuShare = cpuShare }
+        if let heartbeatTimeout { options.heartbeatTimeout = heartbeatTimeout }
+        if let throttles { options.throttles = throttles.split(separator: ",").map { Double($0) ?? .nan } }
+        options.resume = resume != nil
         return options
     }
 
     /// A run folder can be resumed when its workers saved state; more workers take over the
     /// state of the first, fewer leave the missing ones' data out.
-    private func checkResumable(_ folder: URL) throws {
+    private func checkResumable(_ folder: URL, workers: Int) throws {
         guard FileManager.default.fileExists(atPath: folder.appendingPathComponent("config.yaml").path) else {
             throw ValidationError("\(folder.path) is not a multi-worker run folder (no config.yaml)")
         }

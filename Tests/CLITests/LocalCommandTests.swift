@@ -224,8 +224,13 @@ final class LocalCommandTests: XCTestCase {
         let stopped = dir.appendingPathComponent("stopped")
         try startAndStop(common, folder: stopped, workers: 2, steps: 10)
         let before = try reports(in: stopped).count
-        let b = try runTributary(["local", "--resume", stopped.path, "--workers", "2", "--speeds", "1", "--link", "unlimited"])
+        // Resumed with no layout flags: the run's own workers, speeds and link (local-run.json), not the defaults.
+        let saved = try JSONSerialization.jsonObject(with: Data(contentsOf: stopped.appendingPathComponent("local-run.json"))) as? [String: Any]
+        XCTAssertEqual(saved?["workers"] as? Int, 2)
+        XCTAssertEqual(saved?["link"] as? String, "unlimited")
+        let b = try runTributary(["local", "--resume", stopped.path])
         XCTAssertEqual(b.status, 0, b.stderr + b.stdout)
+        XCTAssertTrue(b.stderr.contains("2 workers") && b.stderr.contains("link unlimited"), b.stderr)
         func finalHashes(_ folder: URL) throws -> Set<String> { Set(try reports(in: folder).filter { $0.round == 19 }.compactMap(\.parameterHash)) }
         let expected = try finalHashes(straight)
         XCTAssertEqual(expected.count, 1)
@@ -234,7 +239,7 @@ final class LocalCommandTests: XCTestCase {
         XCTAssertGreaterThan(try reports(in: stopped).count, before, "the resumed run appends to the reports")
 
         // Resuming a finished run is refused with the reason.
-        let again = try runTributary(["local", "--resume", stopped.path, "--workers", "2", "--speeds", "1", "--link", "unlimited"])
+        let again = try runTributary(["local", "--resume", stopped.path])
         XCTAssertNotEqual(again.status, 0)
         XCTAssertTrue(again.stderr.contains("already finished"), again.stderr)
 
