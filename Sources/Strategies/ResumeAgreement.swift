@@ -25,7 +25,7 @@ public struct ResumeAgreement: Sendable, Equatable {
         /// Reads an offer from the exchange; a broken peer's values throw.
         init(values: ArraySlice<Float>) throws {
             let v = Array(values)
-            guard v.count == Self.width, let progress = ExactInteger.join(v[0], v[1]), let source = exactInteger(v[2]), source >= 0 else {
+            guard v.count == Self.width, let progress = ExactInteger.join(v[0], v[1]), let source = ExactInteger.whole(v[2]), source >= 0 else {
                 throw StrategyError.badPeerValues("a resume offer arrived as \(v)")
             }
             self.init(progress: progress, namedSource: source == 0 ? nil : source - 1)

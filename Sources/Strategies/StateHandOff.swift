@@ -57,8 +57,8 @@ public enum StateHandOff {
         let count = parameters.count
         precondition(message.count == messageCount(parameters: count), "[StateHandOff] message of \(message.count) values for \(count) parameters")
         let s = Array(message[(4 * count)...])
-        let chunks = s[5..<9].map { exactInteger($0) }
-        guard let step = ExactInteger.join(s[0], s[1]), let total = ExactInteger.join(s[2], s[3]), let present = exactInteger(s[4]),
+        let chunks = s[5..<9].map { ExactInteger.whole($0) }
+        guard let step = ExactInteger.join(s[0], s[1]), let total = ExactInteger.join(s[2], s[3]), let present = ExactInteger.whole(s[4]),
               (0...1).contains(present), chunks.allSatisfy({ $0.map { (0..<(1 << 16)).contains($0) } == true })
         else { throw StrategyError.badPeerValues("the handed-over step, total and budget arrived as \(s)") }
         let bits = chunks.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element!) << (16 * $1.offset) }
@@ -69,22 +69,5 @@ public enum StateHandOff {
         }
         return Scalars(step: step, outerVelocity: Array(message[(3 * count)..<(4 * count)]),
                        previousTotalTokens: total == 0 ? nil : total - 1, roundBudgetSeconds: budget)
-    }
-}
-
-/// Non-negative integers carried through fp32 sums without rounding: two floats of 24 bits each.
-public enum ExactInteger {
-    static let half = 1 << 24
-
-    /// `value` as (low 24 bits, the rest); both whole floats a Float holds exactly.
-    public static func split(_ value: Int) -> (Float, Float) {
-        precondition(value >= 0 && value < half * half, "[ExactInteger] \(value) out of range")
-        return (Float(value % half), Float(value / half))
-    }
-
-    /// The integer `split` made, or nil when either part is not a whole number in range.
-    public static func join(_ low: Float, _ high: Float) -> Int? {
-        guard let l = exactInteger(low), let h = exactInteger(high), (0..<half).contains(l), (0..<half).contains(h) else { return nil }
-        return h * half + l
     }
 }

@@ -66,7 +66,7 @@ extension StrategyState {
             func integers(_ name: String) throws -> [Int]? {
                 try record.vectors[name].map { values in
                     try values.map { v in
-                        guard let i = exactInteger(v) else { throw refuse("\(name) holds \(v), not a whole number") }
+                        guard let i = ExactInteger.whole(v) else { throw refuse("\(name) holds \(v), not a whole number") }
                         return i
                     }
                 }
@@ -80,10 +80,4 @@ extension StrategyState {
         guard progress >= 0 else { throw refuse("progress \(progress) is negative") }
         if let budget = roundBudgetSeconds, !(budget.isFinite && budget > 0) { throw refuse("round budget \(budget) s is not a positive time") }
     }
-}
-
-/// `value` as an Int when it is a finite whole number of a size a Float holds exactly.
-func exactInteger(_ value: Float) -> Int? {
-    guard value.isFinite, value == value.rounded(), abs(value) <= 16_777_216 else { return nil }
-    return Int(value)
 }

@@ -109,7 +109,7 @@ public enum WorkerSession {
         var view: RingView?
         var ring: Ring?
         var final: WorkerReport?
-        var lastFailure: (any Error)?
+        var lastFailure: RingFailure?
         var action = life.start(now: clock.now)
         while true {
             switch action {
@@ -164,16 +164,14 @@ public enum WorkerSession {
                         outbox.yield(stamped)
                     }
                     end = .finished
-                } catch let change as RingChange {
-                    await ring.close()
-                    (lastFailure, end) = (change, .ringChanged)
-                } catch let failure as RingFailure {
-                    await ring.close()
-                    (lastFailure, end) = (failure, .peerFailed(failure))
                 } catch {
-                    // This worker's config, data or saved state: forming the ring again cannot fix it.
                     await ring.close()
-                    throw error
+                    switch error {
+                    case is RingChange: end = .ringChanged
+                    case let failure as RingFailure: (lastFailure, end) = (failure, .peerFailed(failure))
+                    // This worker's config, data or saved state: forming the ring again cannot fix it.
+                    default: throw error
+                    }
                 }
                 action = life.trainingEnded(end, completedARound: latest.withLock { $0 } != nil, now: clock.now)
                 if case .pollRing = action {

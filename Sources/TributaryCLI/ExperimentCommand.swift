@@ -46,16 +46,6 @@ struct ExperimentOutput: ParsableArguments {
     }
 }
 
-extension ProgressOnStandardError {
-    /// Shows a local run's events.
-    func show(_ event: LocalRunEvent) {
-        switch event {
-        case let .notice(line): notice(line)
-        case let .progress(line, round): show(line, step: round)
-        }
-    }
-}
-
 /// DDP against DiLoCo variants on the same model, tokens, workers and links; then mixed speeds.
 struct StrategiesExperimentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -79,12 +79,7 @@ struct LocalCommand: AsyncParsableCommand {
             let (config, tokenizer) = try resolveConfig()
             let progress = ProgressOnStandardError()
             defer { progress.finish() }
-            let run = LocalRun(options: options, config: config, folder: folder, isInterrupted: { interrupt.isSet }) { event in
-                switch event {
-                case let .notice(line): progress.notice(line)
-                case let .progress(line, round): progress.show(line, step: round)
-                }
-            }
+            let run = LocalRun(options: options, config: config, folder: folder, isInterrupted: { interrupt.isSet }) { progress.show($0) }
             let summary: LocalSummary
             do { summary = try await run.run() } catch is CancellationError where interrupt.isSet {
                 printError("\ninterrupted; workers stopped. Checkpoints so far are in \(folder.appendingPathComponent("checkpoints").path)")
@@ -186,5 +181,15 @@ struct LocalCommand: AsyncParsableCommand {
         print("\nsample (60 tokens at \(formatCount(Double(tokens.count) / seconds)) tokens/s, temperature 0.8, top-k 40):")
         print(prompt + bpe.decode(tokens))
         print("\nmore: tributary generate --checkpoint \(folder.path) --prompt \"...\"; export: tributary export --format hf --checkpoint \(folder.path) OUT")
+    }
+}
+
+extension ProgressOnStandardError {
+    /// Shows a local run's events.
+    func show(_ event: LocalRunEvent) {
+        switch event {
+        case let .notice(line): notice(line)
+        case let .progress(line, round): show(line, step: round)
+        }
     }
 }
