@@ -3,7 +3,8 @@
 
 Writes Tests/ModelCoreTests/Fixtures/gpt2_tiny_reference.safetensors with: the config, fixed
 weights, tokens and targets, the logits, the loss, every parameter's gradient and the parameters
-after three AdamW steps (with global-norm clipping). The Swift tests read it; CI needs no Python.
+after three AdamW steps and after three Muon steps (with global-norm clipping). The Swift tests
+read it; CI needs no Python.
 
 The backward pass here is written with whole-array NumPy operations (einsum, broadcasting) rather
 than Tributary's kernels, and it is itself checked against central finite differences before the
@@ -21,6 +22,8 @@ import numpy as np
 CFG = dict(vocab_size=101, context_length=16, layers=2, heads=4, channels=48)
 B, T = 3, 11
 ADAM = dict(lr=1e-2, beta1=0.9, beta2=0.95, eps=1e-6, weight_decay=0.1, clip=1.0, steps=3)
+# Muon on the block matrices (AdamW as above on the rest); Keller Jordan's quintic coefficients.
+MUON = dict(momentum=0.95, ns_steps=5, ns_a=3.4445, ns_b=-4.7750, ns_c=2.0315, rms_scale=0.2)
 
 
 def layout(cfg):
@@ -211,6 +214,56 @@ def adamw_steps(params, tokens, targets):
     return p
 
 
+def orthogonalize(g):
+    """Muon's Newton-Schulz iteration, written on the transposed matrix when it is tall (the
+    textbook form), unlike the Swift kernel, which uses the right-hand form instead."""
+    mu = MUON
+    x = g.T if g.shape[0] > g.shape[1] else g
+    x = x / (np.linalg.norm(x) + 1e-7)
+    for _ in range(mu["ns_steps"]):
+        a = x @ x.T
+        b = mu["ns_b"] * a + mu["ns_c"] * a @ a
+        x = mu["ns_a"] * x + b @ x
+    return x.T if g.shape[0] > g.shape[1] else x
+
+
+def muon_steps(params, tokens, targets):
+    """Three Muon steps: block matrices by Muon (Nesterov momentum, orthogonalised, scaled to
+    AdamW's update RMS), every other tensor by AdamW, one learning rate and global-norm clip."""
+    p = {k: v.copy() for k, v in params.items()}
+    m = {k: np.zeros_like(v) for k, v in p.items()}
+    v2 = {k: np.zeros_like(v) for k, v in p.items()}
+    shapes = dict(layout(CFG))
+    a, mu = ADAM, MUON["momentum"]
+    for step in range(1, a["steps"] + 1):
+        _, _, st = forward(p, tokens, targets, CFG)
+        g = backward(p, tokens, targets, CFG, st)
+        norm = np.sqrt(sum((x ** 2).sum() for x in g.values()))
+        scale = a["clip"] / norm if norm > a["clip"] else 1.0
+        for k in p:
+            gk = g[k] * scale
+            wd = a["weight_decay"] if decayed(k, shapes[k]) else 0.0
+            p[k] = p[k] * (1 - a["lr"] * wd)
+            if k.startswith("h.") and len(shapes[k]) == 2:
+                m[k] = mu * m[k] + (1 - mu) * gk
+                o = orthogonalize((1 - mu) * gk + mu * m[k])
+                p[k] = p[k] - a["lr"] * MUON["rms_scale"] * np.sqrt(max(shapes[k])) * o
+                continue
+            m[k] = a["beta1"] * m[k] + (1 - a["beta1"]) * gk
+            v2[k] = a["beta2"] * v2[k] + (1 - a["beta2"]) * gk ** 2
+            mhat = m[k] / (1 - a["beta1"] ** step)
+            vhat = v2[k] / (1 - a["beta2"] ** step)
+            p[k] = p[k] - a["lr"] * mhat / (np.sqrt(vhat) + a["eps"])
+    return p
+
+
+def check_orthogonalize(rng):
+    """The iteration must leave every singular value of a random matrix in Muon's band."""
+    for shape in [(24, 40), (40, 24)]:
+        s = np.linalg.svd(orthogonalize(rng.standard_normal(shape)), compute_uv=False)
+        assert 0.6 < s.min() and s.max() < 1.25, (shape, s.min(), s.max())
+
+
 def write_safetensors(path, tensors, metadata):
     header, blobs, offset = {"__metadata__": metadata}, [], 0
     for name, arr in tensors.items():
@@ -242,6 +295,8 @@ def main():
     grads = backward(params, tokens, targets, CFG, st)
     worst = finite_difference_check(params, tokens, targets, grads, rng)
     after = adamw_steps(params, tokens, targets)
+    after_muon = muon_steps(params, tokens, targets)
+    check_orthogonalize(np.random.default_rng(7))
 
     f32 = lambda a: np.asarray(a, dtype=np.float32)
     tensors = {"tokens": tokens.astype(np.int32), "targets": targets.astype(np.int32),
@@ -250,9 +305,11 @@ def main():
         tensors["param." + name] = f32(params[name])
         tensors["grad." + name] = f32(grads[name])
         tensors["step3." + name] = f32(after[name])
+        tensors["muon3." + name] = f32(after_muon[name])
     meta = {k: str(v) for k, v in CFG.items()}
     meta.update({"batch": str(B), "length": str(T)})
     meta.update({"adam." + k: str(v) for k, v in ADAM.items()})
+    meta.update({"muon." + k: str(v) for k, v in MUON.items()})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_safetensors(args.out, tensors, meta)
     print(f"wrote {args.out}: loss {loss:.6f}, finite-difference worst relative error {worst:.2e}")

@@ -28,7 +28,8 @@ extension DistributedTrainer {
         // round started: G itself, or with overlap G plus this worker's own unsynced progress.
         var global = Array(parameters)
         var start = global
-        var outer = NesterovSGD(count: count, learningRate: strategy.outerLearningRate, momentum: strategy.outerMomentum)
+        let settings = OuterSettings(strategy: strategy, workers: ring.size, rounds: rounds)
+        var outer = NesterovSGD(count: count, learningRate: settings.learningRate, momentum: settings.momentum)
         // Resuming: G is in the model (restored), with the outer momentum as it was saved.
         if let velocity = saved?.outerVelocity, !outer.restore(velocity: velocity) {
             throw ConfigError(field: "resume", reason: "the saved outer momentum has the wrong size")

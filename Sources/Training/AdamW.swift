@@ -4,7 +4,7 @@ import TensorCore
 /// AdamW over a flat parameter slab, with decay only on the tensors the layout marks as decayed.
 ///
 /// Holds the two moment slabs; they stay local to a worker (DiLoCo keeps inner state local).
-public final class AdamW {
+public final class AdamW: Optimizer {
     /// First moments, same layout as the parameters.
     public let m: FloatSlab
     /// Second moments, same layout as the parameters.

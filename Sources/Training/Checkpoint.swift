@@ -31,7 +31,7 @@ public struct CheckpointState: Codable, Sendable {
 }
 
 /// The checkpoints of one run: `step-NNNNNNNN/` folders holding `model.safetensors` (parameters),
-/// `optimizer.safetensors` (AdamW moments `m.*`, `v.*`) and `state.json`.
+/// `optimizer.safetensors` (the optimizer's state slabs `m.*`, `v.*`) and `state.json`.
 ///
 /// A save writes a temporary folder, fsyncs every file and the folder, then renames it into place,
 /// so a crash mid-save leaves the previous checkpoints as they were. The newest `keep` are kept.
@@ -160,6 +160,10 @@ public struct CheckpointStore: Sendable {
         guard state.config.batchSize == ours.batchSize, state.config.sequenceLength == ours.sequenceLength,
               state.config.gradientAccumulation == ours.gradientAccumulation, state.config.data == ours.data, state.config.seed == ours.seed
         else { throw refuse("its batch shape, data or seed differ from this run's config, so resuming would not continue the same run") }
+        guard state.config.optimizer.name == ours.optimizer.name else {
+            throw refuse("it holds \(state.config.optimizer.name.rawValue) state and this run uses \(ours.optimizer.name.rawValue); "
+                         + "set optimizer.name: \(state.config.optimizer.name.rawValue) to resume it")
+        }
         let tensors = try verifiedTensors(at: url, state: state, files: [modelFile, optimizerFile])
         for t in layout.tensors {
             for name in [t.name, "m." + t.name, "v." + t.name] {

@@ -169,6 +169,15 @@ struct ModelDimensions: Codable {
 
 /// AdamW, clipping and learning-rate schedule settings.
 public struct OptimizerConfig: Sendable, Codable, Equatable {
+    /// The update rule.
+    public enum Name: String, Sendable, Codable, CaseIterable {
+        /// AdamW on every tensor.
+        case adamw
+        /// Muon on the matrices inside the blocks, AdamW on the rest (see `Muon`).
+        case muon
+    }
+
+    public var name = Name.adamw
     /// Peak learning rate, reached after warm-up.
     public var learningRate: Float = 3e-3
     /// Final learning rate as a fraction of the peak (cosine decay ends there).
@@ -181,16 +190,27 @@ public struct OptimizerConfig: Sendable, Codable, Equatable {
     public var epsilon: Float = 1e-8
     /// Global gradient-norm clip; 0 disables clipping.
     public var gradientClip: Float = 1.0
+    /// Muon's momentum (its matrices; AdamW's betas apply to the rest).
+    public var muonMomentum: Float = 0.95
+    /// Muon's Newton–Schulz iterations per matrix and step.
+    public var newtonSchulzSteps = 5
 
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case learningRate, minLearningRateRatio, warmupSteps, weightDecay, beta1, beta2, epsilon, gradientClip
+        case name, learningRate, minLearningRateRatio, warmupSteps, weightDecay, beta1, beta2, epsilon, gradientClip
+        case muonMomentum, newtonSchulzSteps
     }
 
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
+        if let text = try c.decodeIfPresent(String.self, forKey: .name) {
+            guard let n = Name(rawValue: text) else {
+                throw ConfigError(field: "optimizer.name", reason: "unknown optimizer '\(text)'; use \(Name.allCases.map(\.rawValue).joined(separator: " or "))")
+            }
+            name = n
+        }
         learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate) ?? learningRate
         minLearningRateRatio = try c.decodeIfPresent(Float.self, forKey: .minLearningRateRatio) ?? minLearningRateRatio
         warmupSteps = try c.decodeIfPresent(Int.self, forKey: .warmupSteps) ?? warmupSteps
@@ -199,12 +219,15 @@ public struct OptimizerConfig: Sendable, Codable, Equatable {
         beta2 = try c.decodeIfPresent(Float.self, forKey: .beta2) ?? beta2
         epsilon = try c.decodeIfPresent(Float.self, forKey: .epsilon) ?? epsilon
         gradientClip = try c.decodeIfPresent(Float.self, forKey: .gradientClip) ?? gradientClip
+        muonMomentum = try c.decodeIfPresent(Float.self, forKey: .muonMomentum) ?? muonMomentum
+        newtonSchulzSteps = try c.decodeIfPresent(Int.self, forKey: .newtonSchulzSteps) ?? newtonSchulzSteps
     }
 
     public func encode(to encoder: Encoder) throws {
         // Floats go out through their shortest decimal form (3e-3, not 3.00000002607703e-3).
         func short(_ x: Float) -> Double { Double("\(x)") ?? Double(x) }
         var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
         try c.encode(short(learningRate), forKey: .learningRate)
         try c.encode(short(minLearningRateRatio), forKey: .minLearningRateRatio)
         try c.encode(warmupSteps, forKey: .warmupSteps)
@@ -213,6 +236,10 @@ public struct OptimizerConfig: Sendable, Codable, Equatable {
         try c.encode(short(beta2), forKey: .beta2)
         try c.encode(short(epsilon), forKey: .epsilon)
         try c.encode(short(gradientClip), forKey: .gradientClip)
+        if name == .muon {
+            try c.encode(short(muonMomentum), forKey: .muonMomentum)
+            try c.encode(newtonSchulzSteps, forKey: .newtonSchulzSteps)
+        }
     }
 
     func validate(steps: Int) throws {
@@ -224,6 +251,10 @@ public struct OptimizerConfig: Sendable, Codable, Equatable {
         guard (0..<1).contains(beta2) else { throw ConfigError(field: "optimizer.beta2", reason: "must be in [0, 1), got \(beta2)") }
         guard epsilon > 0 else { throw ConfigError(field: "optimizer.epsilon", reason: "must be positive, got \(epsilon)") }
         guard gradientClip >= 0 else { throw ConfigError(field: "optimizer.gradientClip", reason: "must not be negative (0 disables clipping), got \(gradientClip)") }
+        guard (0..<1).contains(muonMomentum) else { throw ConfigError(field: "optimizer.muonMomentum", reason: "must be in [0, 1), got \(muonMomentum)") }
+        guard (1...20).contains(newtonSchulzSteps) else {
+            throw ConfigError(field: "optimizer.newtonSchulzSteps", reason: "must be in 1...20 (5 is Muon's), got \(newtonSchulzSteps)")
+        }
     }
 }
 
@@ -375,9 +406,10 @@ public struct StrategyConfig: Sendable, Codable, Equatable {
     /// DiLoCo's H: inner steps per round.
     public var innerSteps = 50
     public var round = RoundKind.time
-    /// Outer SGD learning rate and Nesterov momentum (DiLoCo's 0.7 and 0.9).
-    public var outerLearningRate: Float = 0.7
-    public var outerMomentum: Float = 0.9
+    /// Outer SGD learning rate and Nesterov momentum; nil: chosen from the number of workers, H
+    /// and the number of rounds (see `OuterSettings` in Strategies).
+    public var outerLearningRate: Float?
+    public var outerMomentum: Float?
     /// Decay of the error-feedback residual for lossy codecs (1 keeps all of it).
     public var errorFeedback: Float = 1
     /// DiLoCo: run each round's all-reduce while the next round's inner steps run, applying
@@ -407,8 +439,8 @@ public struct StrategyConfig: Sendable, Codable, Equatable {
         }
         codec = try c.decodeIfPresent(String.self, forKey: .codec) ?? codec
         innerSteps = try c.decodeIfPresent(Int.self, forKey: .innerSteps) ?? innerSteps
-        outerLearningRate = try c.decodeIfPresent(Float.self, forKey: .outerLearningRate) ?? outerLearningRate
-        outerMomentum = try c.decodeIfPresent(Float.self, forKey: .outerMomentum) ?? outerMomentum
+        outerLearningRate = try c.decodeIfPresent(Float.self, forKey: .outerLearningRate)
+        outerMomentum = try c.decodeIfPresent(Float.self, forKey: .outerMomentum)
         errorFeedback = try c.decodeIfPresent(Float.self, forKey: .errorFeedback) ?? errorFeedback
         overlap = try c.decodeIfPresent(Bool.self, forKey: .overlap) ?? overlap
     }
@@ -420,18 +452,20 @@ public struct StrategyConfig: Sendable, Codable, Equatable {
         try c.encode(codec, forKey: .codec)
         try c.encode(innerSteps, forKey: .innerSteps)
         try c.encode(round.rawValue, forKey: .round)
-        try c.encode(short(outerLearningRate), forKey: .outerLearningRate)
-        try c.encode(short(outerMomentum), forKey: .outerMomentum)
+        try c.encodeIfPresent(outerLearningRate.map(short), forKey: .outerLearningRate)
+        try c.encodeIfPresent(outerMomentum.map(short), forKey: .outerMomentum)
         try c.encode(short(errorFeedback), forKey: .errorFeedback)
         try c.encode(overlap, forKey: .overlap)
     }
 
     func validate() throws {
         try requirePositive("strategy.innerSteps", innerSteps)
-        guard outerLearningRate > 0, outerLearningRate.isFinite else {
-            throw ConfigError(field: "strategy.outerLearningRate", reason: "must be positive, got \(outerLearningRate)")
+        if let outerLearningRate, !(outerLearningRate > 0 && outerLearningRate.isFinite) {
+            throw ConfigError(field: "strategy.outerLearningRate", reason: "must be positive (or left out to choose it from the run's shape), got \(outerLearningRate)")
         }
-        guard (0..<1).contains(outerMomentum) else { throw ConfigError(field: "strategy.outerMomentum", reason: "must be in [0, 1), got \(outerMomentum)") }
+        if let outerMomentum, !(0..<1).contains(outerMomentum) {
+            throw ConfigError(field: "strategy.outerMomentum", reason: "must be in [0, 1) (or left out to choose it from the run's shape), got \(outerMomentum)")
+        }
         guard (0...1).contains(errorFeedback) else { throw ConfigError(field: "strategy.errorFeedback", reason: "must be in [0, 1], got \(errorFeedback)") }
     }
 }

@@ -44,7 +44,7 @@ public struct StepReport: Sendable, Codable, Equatable {
 public final class Trainer {
     public let config: TrainConfig
     public let model: GPT
-    public let optimizer: AdamW
+    public let optimizer: any Optimizer
     /// The synthetic source, when the run trains on it (nil for prepared shards).
     public let source: MarkovSource?
     public let schedule: LearningRateSchedule
@@ -64,7 +64,7 @@ public final class Trainer {
         model = try GPT(config: config.model, maxBatch: config.batchSize, maxLength: config.sequenceLength, parallelism: parallelism)
         model.initializeParameters(seed: config.seed)
         let o = config.optimizer
-        optimizer = AdamW(layout: model.layout, beta1: o.beta1, beta2: o.beta2, epsilon: o.epsilon, weightDecay: o.weightDecay)
+        optimizer = o.make(layout: model.layout)
         schedule = LearningRateSchedule(peak: o.learningRate, minRatio: o.minLearningRateRatio, warmupSteps: o.warmupSteps, totalSteps: config.steps)
         if let prepared = config.data.prepared {
             let folder = URL(fileURLWithPath: prepared)

@@ -24,6 +24,9 @@ struct LocalCommand: AsyncParsableCommand {
     @Option(help: "DiLoCo inner steps per round (overrides the config).") var innerSteps: Int?
     @Option(help: "DiLoCo rounds end after a step count or a time budget: steps or time (overrides the config).") var round: String?
     @Option(help: "Optimizer steps (overrides the config).") var steps: Int?
+    @Option(help: "Sequences per step of each worker (overrides the config).") var batchSize: Int?
+    @Option(help: "Inner optimizer: adamw or muon (overrides the config).") var optimizer: String?
+    @Option(help: "Peak learning rate of the inner optimizer (overrides the config).") var learningRate: Float?
     @Option(help: "DiLoCo outer learning rate (overrides the config).") var outerLr: Float?
     @Option(help: "DiLoCo outer Nesterov momentum; 0 is plain outer SGD (overrides the config).") var outerMomentum: Float?
     @Option(help: "Decay of the error-feedback residual of lossy codecs (overrides the config).") var errorFeedback: Float?
@@ -161,6 +164,12 @@ struct LocalCommand: AsyncParsableCommand {
         if let codec { cfg.strategy.codec = codec }
         if let innerSteps { cfg.strategy.innerSteps = innerSteps }
         if let steps { cfg.steps = steps }
+        if let batchSize { cfg.batchSize = batchSize }
+        if let optimizer {
+            guard let name = OptimizerConfig.Name(rawValue: optimizer) else { throw ValidationError("--optimizer must be adamw or muon") }
+            cfg.optimizer.name = name
+        }
+        if let learningRate { cfg.optimizer.learningRate = learningRate }
         if let outerLr { cfg.strategy.outerLearningRate = outerLr }
         if let outerMomentum { cfg.strategy.outerMomentum = outerMomentum }
         if let errorFeedback { cfg.strategy.errorFeedback = errorFeedback }

@@ -74,11 +74,9 @@ final class ReferenceFixtureTests: XCTestCase {
         }
     }
 
-    func testThreeAdamWStepsMatchNumPy() throws {
-        let f = try loadFixture()
-        let model = try makeModel(f, threads: 2)
-        let optimizer = AdamW(layout: model.layout, beta1: try f.hyper("beta1"), beta2: try f.hyper("beta2"),
-                              epsilon: try f.hyper("eps"), weightDecay: try f.hyper("weight_decay"))
+    /// Three clipped steps of `optimizer` on the fixture's batch, compared with the fixture's
+    /// parameters under `prefix` (the NumPy script's steps of the same rule).
+    func checkThreeSteps(_ optimizer: any Optimizer, expected prefix: String, _ f: Fixture, _ model: GPT) throws {
         let tokens = try f.ints("tokens"), targets = try f.ints("targets")
         for _ in 0..<3 {
             model.zeroGradients()
@@ -93,7 +91,30 @@ final class ReferenceFixtureTests: XCTestCase {
         }
         for t in model.layout.tensors {
             let actual = UnsafeBufferPointer(start: model.parameters.pointer(at: t.offset), count: t.count)
-            XCTAssertLessThan(relativeError(actual, try f.floats("step3." + t.name)), 1e-4, "parameters of \(t.name) after 3 steps")
+            XCTAssertLessThan(relativeError(actual, try f.floats(prefix + t.name)), 1e-4, "parameters of \(t.name) after 3 steps")
+        }
+    }
+
+    func testThreeAdamWStepsMatchNumPy() throws {
+        let f = try loadFixture()
+        let model = try makeModel(f, threads: 2)
+        let optimizer = AdamW(layout: model.layout, beta1: try f.hyper("beta1"), beta2: try f.hyper("beta2"),
+                              epsilon: try f.hyper("eps"), weightDecay: try f.hyper("weight_decay"))
+        try checkThreeSteps(optimizer, expected: "step3.", f, model)
+    }
+
+    /// Muon on the block matrices (Newton–Schulz in the right-hand form for tall ones; NumPy
+    /// transposes instead), AdamW on the rest.
+    func testThreeMuonStepsMatchNumPy() throws {
+        let f = try loadFixture()
+        for threads in [1, 2] {
+            let model = try makeModel(f, threads: threads)
+            let momentum = try XCTUnwrap(Float(XCTUnwrap(f.metadata["muon.momentum"])))
+            let steps = try XCTUnwrap(Int(XCTUnwrap(f.metadata["muon.ns_steps"])))
+            let optimizer = Muon(layout: model.layout, momentum: momentum, newtonSchulzSteps: steps, beta1: try f.hyper("beta1"),
+                                 beta2: try f.hyper("beta2"), epsilon: try f.hyper("eps"), weightDecay: try f.hyper("weight_decay"))
+            XCTAssertEqual(optimizer.matrices.count, 4 * f.config.layers)
+            try checkThreeSteps(optimizer, expected: "muon3.", f, model)
         }
     }
 }

@@ -1,4 +1,5 @@
 import Strategies
+import Training
 import XCTest
 
 final class OuterOptimizerTests: XCTestCase {
@@ -31,5 +32,26 @@ final class OuterOptimizerTests: XCTestCase {
         let pseudo = zip(global, local).map { $0 - $1 }
         global.withUnsafeMutableBufferPointer { p in pseudo.withUnsafeBufferPointer { sgd.step(parameters: p, gradient: $0) } }
         XCTAssertEqual(global, local)
+    }
+
+    /// The rule's momentum horizon is a fifteenth of the rounds, from none to DiLoCo's 0.9; the
+    /// step lr/(1−μ) grows with the workers; a config's own values win.
+    func testOuterSettingsFollowTheRunShape() {
+        var strategy = StrategyConfig()
+        strategy.name = .diloco
+        let short = OuterSettings(strategy: strategy, workers: 1, rounds: 10)
+        XCTAssertEqual(short.momentum, 0)
+        XCTAssertEqual(Double(short.learningRate), OuterSettings.soloStep, accuracy: 1e-6)
+        let thirty = OuterSettings(strategy: strategy, workers: 1, rounds: 30)
+        XCTAssertEqual(thirty.momentum, 0.5, accuracy: 1e-6)
+        XCTAssertEqual(Double(thirty.learningRate), OuterSettings.soloStep / 2, accuracy: 1e-6)
+        let long = OuterSettings(strategy: strategy, workers: 4, rounds: 3000)
+        XCTAssertEqual(long.momentum, 0.9, accuracy: 1e-6)
+        let four = OuterSettings(strategy: strategy, workers: 4, rounds: 30)
+        XCTAssertGreaterThan(four.learningRate, thirty.learningRate)
+        XCTAssertEqual(four.momentum, thirty.momentum)
+        strategy.outerLearningRate = 0.7
+        strategy.outerMomentum = 0.9
+        XCTAssertEqual(OuterSettings(strategy: strategy, workers: 8, rounds: 5), OuterSettings(learningRate: 0.7, momentum: 0.9))
     }
 }

@@ -26,6 +26,18 @@ final class CheckpointTests: XCTestCase {
 
 
     func testStopAndResumeIsBitIdenticalToAStraightRun() throws {
+        try checkStopAndResume(config())
+    }
+
+    /// Muon's state (momentum in `m` for its matrices, AdamW's moments for the rest) is saved whole.
+    func testMuonStopAndResumeIsBitIdenticalToAStraightRun() throws {
+        var c = config()
+        c.optimizer.name = .muon
+        try checkStopAndResume(c)
+    }
+
+    func checkStopAndResume(_ c: TrainConfig) throws {
+        func config() -> TrainConfig { c }
         let straight = try Trainer(config: config())
         _ = try straight.run()
 
@@ -115,5 +127,17 @@ final class CheckpointTests: XCTestCase {
         XCTAssertNil(loaded)
         XCTAssertTrue(refused.first?.1.contains("another model") ?? false, "\(refused)")
         XCTAssertEqual(trainer.step, 0)
+    }
+
+    func testCheckpointOfAnotherOptimizerIsRefused() throws {
+        let dir = try temporaryDirectory()
+        let store = CheckpointStore(directory: dir, keep: 3)
+        _ = try Trainer(config: config(steps: 4)).run(checkpoints: store)
+        var other = config()
+        other.optimizer.name = .muon
+        let trainer = try Trainer(config: other)
+        let (loaded, refused) = store.restoreNewestValid(into: trainer)
+        XCTAssertNil(loaded)
+        XCTAssertTrue(refused.first?.1.contains("holds adamw state and this run uses muon") ?? false, "\(refused)")
     }
 }

@@ -36,6 +36,10 @@ final class TrainConfigTests: XCTestCase {
         let yaml = try c.yaml()
         XCTAssertTrue(yaml.contains("learningRate: 3e-3") || yaml.contains("learningRate: 0.003"), yaml)
         XCTAssertEqual(try TrainConfig.load(yaml: yaml), c)
+        c.optimizer.name = .muon
+        c.optimizer.muonMomentum = 0.9
+        c.strategy.outerLearningRate = 0.8
+        XCTAssertEqual(try TrainConfig.load(yaml: try c.yaml()), c)
     }
 
     func testUnknownKeysAreNamed() {
@@ -58,6 +62,9 @@ final class TrainConfigTests: XCTestCase {
         assertConfigError("steps: lots", field: "steps", mentions: "expected a value of type Int")
         assertConfigError("data: {markovVocabulary: 300}", field: "data.markovVocabulary", mentions: "2...256")
         assertConfigError("optimizer: {beta2: 1.5}", field: "optimizer.beta2", mentions: "[0, 1)")
+        assertConfigError("optimizer: {name: lion}", field: "optimizer.name", mentions: "use adamw or muon")
+        assertConfigError("optimizer: {name: muon, newtonSchulzSteps: 0}", field: "optimizer.newtonSchulzSteps", mentions: "1...20")
+        assertConfigError("strategy: {outerMomentum: 1}", field: "strategy.outerMomentum", mentions: "[0, 1)")
         assertConfigError("data: {order: random}", field: "data.order", mentions: "must be shuffled or sequential, got 'random'")
         assertConfigError("batchSize: [1", field: "", mentions: "not valid YAML")
     }

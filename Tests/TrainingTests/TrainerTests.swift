@@ -41,7 +41,17 @@ final class TrainerTests: XCTestCase {
 
     /// The model learns the source: validation loss ends within 5% of the chain's entropy rate.
     func testTinyModelReachesTheMarkovEntropyRate() throws {
+        try checkReachesEntropyRate(optimizer: .adamw)
+    }
+
+    /// Muon (on the block matrices) at AdamW's learning rate learns the source as well.
+    func testMuonReachesTheMarkovEntropyRate() throws {
+        try checkReachesEntropyRate(optimizer: .muon)
+    }
+
+    func checkReachesEntropyRate(optimizer: OptimizerConfig.Name) throws {
         var c = TrainConfig()
+        c.optimizer.name = optimizer
         c.model = GPTConfig(vocabSize: 64, contextLength: 32, layers: 2, heads: 4, channels: 64)
         c.modelPreset = nil
         c.batchSize = 16
