@@ -119,7 +119,7 @@ let package = Package(
             ],
             swiftSettings: vectorISA
         ),
-        .target(name: "Experiments", dependencies: ["Basics", "Training", "Transport", "Planner", "ClusterRuns", "Benchmarks"]),
+        .target(name: "Experiments", dependencies: ["Basics", "Training", "Transport", "Planner", "ClusterRuns", "Benchmarks", "Strategies"]),
         .executableTarget(
             name: "TributaryCLI",
             dependencies: [
@@ -153,6 +153,7 @@ let package = Package(
         ),
         .testTarget(name: "CLITests", dependencies: ["TributaryCLI", "Wire", "Training"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner"]),
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "ModelCore"]),
         .testTarget(name: "CoordinationTests", dependencies: [
             "Coordination", "CoordinationServer", "CoordinationClient", .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "NIOEmbedded", package: "swift-nio"),

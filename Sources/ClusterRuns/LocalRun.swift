@@ -21,6 +21,8 @@ public struct LocalRunOptions: Sendable {
     public var throttles: [Double]?
     /// Seconds without a heartbeat after which a worker counts as lost.
     public var heartbeatTimeout = 6.0
+    /// Compute threads of each worker (more than one only where a worker has cores to itself).
+    public var workerThreads = 1
     /// Go on from the state the workers saved in the run folder.
     public var resume = false
     /// The `tributary` binary the worker processes run.
@@ -176,7 +178,7 @@ public struct LocalRun: Sendable {
         let process = Process()
         process.executableURL = options.executable
         process.arguments = ["worker", "--join", "127.0.0.1:\(port)", "--token-file", tokenFile.path, "--name", "worker-\(index)",
-                             "--speed", String(speed), "--link", options.link, "--threads", "1", "--out", folder.path, "--log-level", "warning"]
+                             "--speed", String(speed), "--link", options.link, "--threads", String(options.workerThreads), "--out", folder.path, "--log-level", "warning"]
             + (options.resume ? ["--resume"] : [])
         let log = folder.appendingPathComponent("logs/worker-\(index).log")
         guard FileManager.default.createFile(atPath: log.path, contents: nil) else { throw LocalRunError(reason: "cannot create \(log.path)") }

@@ -10,11 +10,14 @@ extension DistributedTrainer {
         let task: Task<CollectiveStats, any Error>
         let message: FloatSlab
         let guess: Float
+        let fragment: Int
     }
 
     /// DiLoCo: rounds of inner steps from the shared parameters G, then the averaged progress
     /// (the pseudo-gradient) through the codec and the outer optimizer into G. With overlap, a
-    /// round's all-reduce runs during the next round's inner steps (one round of delay).
+    /// round's all-reduce runs during the next round's inner steps (one round of delay). With F
+    /// streaming fragments, round r sends only the coordinates i ≡ r (mod F), each the progress
+    /// since that fragment's last sync; the other coordinates keep training locally.
     func runDiLoCo(from saved: StrategyState?, report: (WorkerReport) async -> Void) async throws -> WorkerReport {
         let config = trainer.config
         let h = strategy.innerSteps
@@ -28,7 +31,9 @@ extension DistributedTrainer {
         // round started: G itself, or with overlap G plus this worker's own unsynced progress.
         var global = Array(parameters)
         var start = global
-        let settings = OuterSettings(strategy: strategy, workers: ring.size, rounds: rounds)
+        let fragments = strategy.fragments
+        // Each coordinate takes an outer step every `fragments` rounds.
+        let settings = OuterSettings(strategy: strategy, workers: ring.size, rounds: rounds / fragments)
         var outer = NesterovSGD(count: count, learningRate: settings.learningRate, momentum: settings.momentum)
         // Resuming: G is in the model (restored), with the outer momentum as it was saved.
         if let velocity = saved?.outerVelocity, !outer.restore(velocity: velocity) {
@@ -40,11 +45,14 @@ extension DistributedTrainer {
         var last: WorkerReport?
 
         /// Applies an all-reduced message to G: undo the weight guess, outer step, next budget.
-        func apply(_ message: FloatSlab, guess: Float) throws {
-            let pseudo = UnsafeMutableBufferPointer(rebasing: message.buffer[..<count])
-            let correction = try plan.absorb(tail: UnsafeBufferPointer(rebasing: message.buffer[count...]), guess: guess)
-            if plan.timed { for i in 0..<count { pseudo[i] *= correction } }
-            global.withUnsafeMutableBufferPointer { outer.step(parameters: $0, gradient: UnsafeBufferPointer(pseudo)) }
+        func apply(_ message: FloatSlab, guess: Float, fragment: Int) throws {
+            let share = message.count - tail
+            let pseudo = UnsafeMutableBufferPointer(rebasing: message.buffer[..<share])
+            let correction = try plan.absorb(tail: UnsafeBufferPointer(rebasing: message.buffer[share...]), guess: guess)
+            if plan.timed { for i in 0..<share { pseudo[i] *= correction } }
+            global.withUnsafeMutableBufferPointer {
+                outer.step(parameters: $0, gradient: UnsafeBufferPointer(pseudo), fragment: fragment, of: fragments)
+            }
         }
 
         for round in (saved?.progress ?? 0)..<rounds {
@@ -66,23 +74,27 @@ extension DistributedTrainer {
             let roundTokens = steps * config.tokensPerStep
             tokens += roundTokens
 
-            // This round's progress, weighted (see `DiLoCoRounds`), then the exact tail.
+            // This round's progress (of its fragment), weighted (see `DiLoCoRounds`), then the exact tail.
             let (guess, weight) = plan.weight(roundTokens: roundTokens)
-            let message = FloatSlab(count: count + tail)
-            let pseudo = UnsafeMutableBufferPointer(rebasing: message.buffer[..<count])
-            let progress = [Float](unsafeUninitializedCapacity: count) { out, filled in
-                start.withUnsafeBufferPointer { s in for i in 0..<count { out[i] = s[i] - parameters[i] } }
-                filled = count
+            let fragment = round % fragments
+            let share = (count - fragment + fragments - 1) / fragments
+            let message = FloatSlab(count: share + tail)
+            let pseudo = UnsafeMutableBufferPointer(rebasing: message.buffer[..<share])
+            let progress = [Float](unsafeUninitializedCapacity: share) { out, filled in
+                start.withUnsafeBufferPointer { s in
+                    for j in 0..<share { out[j] = s[fragment + j * fragments] - parameters[fragment + j * fragments] }
+                }
+                filled = share
             }
-            for i in 0..<count { pseudo[i] = progress[i] * weight }
-            plan.fillTail(UnsafeMutableBufferPointer(rebasing: message.buffer[count...]), rank: ring.rank, roundTokens: roundTokens,
+            for j in 0..<share { pseudo[j] = progress[j] * weight }
+            plan.fillTail(UnsafeMutableBufferPointer(rebasing: message.buffer[share...]), rank: ring.rank, roundTokens: roundTokens,
                           meanStepSeconds: roundCompute / Double(steps))
-            try collectives.compress(pseudo)
+            try collectives.compress(pseudo, fragment: fragment, of: fragments)
 
             // Last round's exchange, if it ran in the background, lands in G now.
             if let pending = inFlight {
                 try await collectives.landed(pending.task)
-                try apply(pending.message, guess: pending.guess)
+                try apply(pending.message, guess: pending.guess, fragment: pending.fragment)
                 inFlight = nil
             }
             let final = round == rounds - 1
@@ -91,12 +103,16 @@ extension DistributedTrainer {
             let overlapped = strategy.overlap && !final
             if !overlapped {
                 try await collectives.allReduce(message.buffer, codec: collectives.codec, exactTail: tail)
-                try apply(message, guess: guess)
+                try apply(message, guess: guess, fragment: fragment)
             }
-            // Validation, checkpoint and the reported hash are of G, the same on every worker
-            // (with overlap, G lags this round's progress, which is still on its way). They run
+            // Streaming: the fragments that wait keep this worker's own progress (not after the
+            // last round: the run's result is G, and what those fragments did since their last sync stays unsent).
+            let local = fragments > 1 && !final ? Array(parameters) : nil
+            // Moment sync, validation, checkpoint and the reported hash (of G, the same on every
+            // worker; with overlap, G lags this round's progress, which is still on its way) run
             // before the background all-reduce starts: nothing else may use the ring meanwhile.
             _ = global.withUnsafeBufferPointer { parameters.update(fromContentsOf: $0) }
+            if strategy.momentSync > 0, (round + 1) % strategy.momentSync == 0, !final { try await averageOptimizerState() }
             let validation = try await evaluate ? sharedValidationLoss(work: plan.lastWork) : nil
             try saveCheckpointIfDue(final: final, due: save, state: StrategyState(
                 progress: round + 1, previousTotalTokens: plan.previousTotalTokens, roundBudgetSeconds: plan.budgetSeconds,
@@ -104,11 +120,12 @@ extension DistributedTrainer {
             let r = makeReport(round: round, rounds: rounds, loss: lossSum / Double(steps), validation: validation, finished: final)
             if overlapped {
                 // Send this round's progress in the background and go on from G plus it.
-                inFlight = InFlight(task: collectives.launch(message, exactTail: tail), message: message, guess: guess)
+                inFlight = InFlight(task: collectives.launch(message, exactTail: tail), message: message, guess: guess, fragment: fragment)
                 for i in 0..<count { start[i] = global[i] - progress[i] }
                 _ = start.withUnsafeBufferPointer { parameters.update(fromContentsOf: $0) }
             } else {
                 start = global
+                if let local { for i in 0..<count where i % fragments != fragment { parameters[i] = local[i] } }
             }
             await report(r)
             last = r

@@ -119,6 +119,17 @@ public final class DistributedTrainer {
         return Double(sums.base[0] / sums.base[1])
     }
 
+    /// Replaces the inner optimizer's state with its mean over the workers (DES-LOC's moment
+    /// sync), in bf16: relative precision, because second moments span orders of magnitude
+    /// inside a block, where a block-scaled int8 would zero the small ones (and blow up their steps).
+    func averageOptimizerState() async throws {
+        let scale = 1 / Float(ring.size)
+        for slab in [trainer.optimizer.m, trainer.optimizer.v] {
+            for i in 0..<slab.count { slab.base[i] *= scale }
+            try await collectives.allReduce(slab.buffer, codec: .bf16)
+        }
+    }
+
     private func parameterHash() -> String {
         var hasher = FNV1a()
         hasher.add(UnsafeRawBufferPointer(trainer.model.parameters.buffer))

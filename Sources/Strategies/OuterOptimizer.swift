@@ -23,12 +23,21 @@ public struct NesterovSGD: Sendable {
 
     /// Applies one step to `parameters` with gradient `gradient`.
     public mutating func step(parameters: UnsafeMutableBufferPointer<Float>, gradient: UnsafeBufferPointer<Float>) {
-        precondition(parameters.count == velocity.count && gradient.count == velocity.count,
-                     "[NesterovSGD] \(parameters.count) parameters, \(gradient.count) gradients for \(velocity.count)")
+        step(parameters: parameters, gradient: gradient, fragment: 0, of: 1)
+    }
+
+    /// Applies one step to the interleaved fragment `fragment` of `fragments` of `parameters`
+    /// (elements `fragment`, `fragment + fragments`, …), whose gradient `gradient` holds in order.
+    public mutating func step(parameters: UnsafeMutableBufferPointer<Float>, gradient: UnsafeBufferPointer<Float>,
+                              fragment: Int, of fragments: Int) {
+        precondition(parameters.count == velocity.count && (0..<fragments).contains(fragment)
+                     && gradient.count == (velocity.count - fragment + fragments - 1) / fragments,
+                     "[NesterovSGD] \(parameters.count) parameters, \(gradient.count) gradients of fragment \(fragment) of \(fragments) for \(velocity.count)")
         let (lr, mu) = (learningRate, momentum)
         velocity.withUnsafeMutableBufferPointer { m in
-            for i in 0..<m.count {
-                let g = gradient[i]
+            for j in 0..<gradient.count {
+                let i = fragment + j * fragments
+                let g = gradient[j]
                 m[i] = mu * m[i] + g
                 parameters[i] -= lr * (g + mu * m[i])
             }

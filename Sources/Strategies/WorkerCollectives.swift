@@ -38,6 +38,12 @@ final class WorkerCollectives {
         if let feedback { try feedback.compress(vector, codec: codec.codec, rounding: .nearest, random: &random) }
     }
 
+    /// `compress` for an interleaved fragment of the vector (see `ErrorFeedback`).
+    func compress(_ vector: UnsafeMutableBufferPointer<Float>, fragment: Int, of fragments: Int) throws {
+        guard fragments > 1 else { return try compress(vector) }
+        try feedback?.compress(vector, fragment: fragment, of: fragments, codec: codec.codec, rounding: .nearest, random: &random)
+    }
+
     /// Scales `vector` by `weight` and replaces it with the sum over workers, through the run's
     /// codec; its last `exactTail` values are summed as they are, in fp32.
     func average(_ vector: UnsafeMutableBufferPointer<Float>, weight: Float, exactTail: Int = 0) async throws {

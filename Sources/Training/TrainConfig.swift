@@ -415,11 +415,18 @@ public struct StrategyConfig: Sendable, Codable, Equatable {
     /// DiLoCo: run each round's all-reduce while the next round's inner steps run, applying
     /// the averaged update one round late (workers keep their own latest progress on top).
     public var overlap = false
+    /// DiLoCo: every this many rounds, also average the inner optimizer's state (moments) over
+    /// the workers, as DES-LOC does at its own interval; 0 never.
+    public var momentSync = 0
+    /// DiLoCo streaming: each round sends one of this many interleaved fragments of the
+    /// pseudo-gradient (coordinates i ≡ round mod fragments), so a coordinate syncs every
+    /// `fragments` rounds and no round carries more than 1/fragments of the model; 1 sends it whole.
+    public var fragments = 1
 
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, codec, innerSteps, round, outerLearningRate, outerMomentum, errorFeedback, overlap
+        case name, codec, innerSteps, round, outerLearningRate, outerMomentum, errorFeedback, overlap, momentSync, fragments
     }
 
     public init(from decoder: Decoder) throws {
@@ -443,6 +450,8 @@ public struct StrategyConfig: Sendable, Codable, Equatable {
         outerMomentum = try c.decodeIfPresent(Float.self, forKey: .outerMomentum)
         errorFeedback = try c.decodeIfPresent(Float.self, forKey: .errorFeedback) ?? errorFeedback
         overlap = try c.decodeIfPresent(Bool.self, forKey: .overlap) ?? overlap
+        momentSync = try c.decodeIfPresent(Int.self, forKey: .momentSync) ?? momentSync
+        fragments = try c.decodeIfPresent(Int.self, forKey: .fragments) ?? fragments
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -456,6 +465,8 @@ public struct StrategyConfig: Sendable, Codable, Equatable {
         try c.encodeIfPresent(outerMomentum.map(short), forKey: .outerMomentum)
         try c.encode(short(errorFeedback), forKey: .errorFeedback)
         try c.encode(overlap, forKey: .overlap)
+        if momentSync != 0 { try c.encode(momentSync, forKey: .momentSync) }
+        if fragments != 1 { try c.encode(fragments, forKey: .fragments) }
     }
 
     func validate() throws {
@@ -466,6 +477,12 @@ public struct StrategyConfig: Sendable, Codable, Equatable {
         if let outerMomentum, !(0..<1).contains(outerMomentum) {
             throw ConfigError(field: "strategy.outerMomentum", reason: "must be in [0, 1) (or left out to choose it from the run's shape), got \(outerMomentum)")
         }
+        guard (1...64).contains(fragments) else { throw ConfigError(field: "strategy.fragments", reason: "must be in 1...64 (1 sends the whole model each round), got \(fragments)") }
+        guard fragments == 1 || !overlap else {
+            throw ConfigError(field: "strategy.fragments", reason: "streaming fragments do not combine with overlap yet; use one of them")
+        }
+        guard momentSync >= 0 else { throw ConfigError(field: "strategy.momentSync", reason: "must be 0 (never) or a number of rounds, got \(momentSync)") }
+        guard momentSync >= 0 else { throw ConfigError(field: "strategy.momentSync", reason: "must be 0 (never) or a number of rounds, got \(momentSync)") }
         guard (0...1).contains(errorFeedback) else { throw ConfigError(field: "strategy.errorFeedback", reason: "must be in [0, 1], got \(errorFeedback)") }
     }
 }

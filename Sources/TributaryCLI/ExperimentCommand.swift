@@ -8,7 +8,7 @@ struct ExperimentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "experiment",
         abstract: "Reproducible comparisons that write a markdown report and SVG plots.",
-        subcommands: [StrategiesExperimentCommand.self, PlannerExperimentCommand.self]
+        subcommands: [StrategiesExperimentCommand.self, ScalingExperimentCommand.self, PlannerExperimentCommand.self]
     )
 }
 
@@ -68,6 +68,26 @@ struct StrategiesExperimentCommand: AsyncParsableCommand {
             experiment.only = only.map { Set($0.split(separator: ",").map(String.init)) }
             let report = try await experiment.run(folder: folder, isInterrupted: { interrupt.isSet }) { progress.show($0) }
             return (report, StrategiesReport(report: report).markdown())
+        }
+    }
+}
+
+/// DiLoCo against DDP by workers and model size, on the same tokens (the scaling-law paper's Table 4 here).
+struct ScalingExperimentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scaling",
+        abstract: "DDP and DiLoCo (dense, int4, top-k, Muon) with 1, 2, 4 and 8 workers on the same tokens, for two model sizes, with the sweeps that pick their settings."
+    )
+
+    @Flag(help: "The small model only, fewer tokens and no sweeps (a few minutes).") var quick = false
+    @OptionGroup var output: ExperimentOutput
+
+    func run() async throws {
+        try await output.run(prefix: "experiment-scaling") { folder, interrupt, progress in
+            var experiment = ScalingExperiment(runs: URL(fileURLWithPath: output.runs), executable: ownExecutable)
+            experiment.quick = quick
+            let report = try await experiment.run(folder: folder, isInterrupted: { interrupt.isSet }) { progress.show($0) }
+            return (report, ScalingReport(report: report).markdown())
         }
     }
 }

@@ -31,6 +31,10 @@ struct LocalCommand: AsyncParsableCommand {
     @Option(help: "DiLoCo outer Nesterov momentum; 0 is plain outer SGD (overrides the config).") var outerMomentum: Float?
     @Option(help: "Decay of the error-feedback residual of lossy codecs (overrides the config).") var errorFeedback: Float?
     @Flag(help: "DiLoCo: overlap each round's all-reduce with the next round's inner steps (overrides the config).") var overlap = false
+    @Option(help: "DiLoCo: average the inner optimizer's moments over workers every N rounds; 0 never (overrides the config).")
+    var momentSync: Int?
+    @Option(help: "DiLoCo streaming: each round sends one of F interleaved fragments of the model (overrides the config).")
+    var fragments: Int?
     @Option(help: "Relative worker speeds, comma-separated, one per worker or one for all (default 1,1,0.5,0.5; with --resume, the run's own).")
     var speeds: String?
     @Option(help: "Emulated link of every worker, e.g. 100mbit,40ms or unlimited (default 100mbit,40ms; with --resume, the run's own).")
@@ -174,6 +178,8 @@ struct LocalCommand: AsyncParsableCommand {
         if let outerMomentum { cfg.strategy.outerMomentum = outerMomentum }
         if let errorFeedback { cfg.strategy.errorFeedback = errorFeedback }
         if overlap { cfg.strategy.overlap = true }
+        if let momentSync { cfg.strategy.momentSync = momentSync }
+        if let fragments { cfg.strategy.fragments = fragments }
         cfg.threads = 1
         try cfg.validate()
         try checkCodec(cfg)

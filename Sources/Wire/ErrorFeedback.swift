@@ -38,6 +38,22 @@ public final class ErrorFeedback {
         for i in 0..<residual.count { residual[i] -= decoded[i] }
     }
 
+    /// `compress` for one interleaved fragment of the vector (elements `fragment`, `fragment +
+    /// fragments`, …): `delta` holds that fragment's values in order; the rest of the residual waits.
+    public func compress(_ delta: UnsafeMutableBufferPointer<Float>, fragment: Int, of fragments: Int, codec: any VectorCodec,
+                         rounding: RoundingMode, random: inout LaneRandom) throws {
+        precondition(fragments >= 1 && (0..<fragments).contains(fragment)
+                     && delta.count == (residual.count - fragment + fragments - 1) / fragments,
+                     "[ErrorFeedback] fragment \(fragment) of \(fragments): \(delta.count) values for a residual of \(residual.count)")
+        var part = [Float](repeating: 0, count: delta.count)
+        for j in 0..<part.count { part[j] = beta * residual[fragment + j * fragments] + delta[j] }
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(codec.encodedByteCount(count: part.count))
+        part.withUnsafeBufferPointer { codec.encode($0, into: &buffer, rounding: rounding, random: &random) }
+        try codec.decode(buffer, into: delta, accumulate: false)
+        for j in 0..<part.count { residual[fragment + j * fragments] = part[j] - delta[j] }
+    }
+
     /// Adds `delta` to the residual and replaces `delta` with what the codec carries of the
     /// residual (encoded and decoded), keeping the rest for the next round.
     public func compress(_ delta: UnsafeMutableBufferPointer<Float>, codec: any VectorCodec, rounding: RoundingMode,

@@ -76,6 +76,70 @@ final class InProcessRunTests: XCTestCase {
         assertClose(parameters(workers[2]), alone[0].model.parameters.toArray(), tolerance: 1e-5, "G = mean of local models")
     }
 
+    /// Moment sync: after a round, every worker's AdamW moments are the mean of what the workers
+    /// had (in bf16), checked against workers trained alone whose moments are averaged by hand.
+    func testMomentSyncAveragesTheInnerOptimizerState() async throws {
+        let config = try tinyConfig("{name: diloco, codec: fp32, innerSteps: 3, round: steps, outerLearningRate: 1, outerMomentum: 0, momentSync: 1}",
+                                    steps: 6)
+        let workers = try trainers(config, ring: memoryRing(2))
+        assertAgree(await runTogether(workers))
+        // Reference: each alone for 3 steps; parameters and both moments set to their means; again,
+        // and the parameters set to their mean (the last round syncs no moments).
+        let alone = try (0..<2).map { try self.alone(config, rank: $0, of: 2) }
+        func average(_ slab: (Trainer) -> FloatSlab) {
+            let values = alone.map { slab($0).toArray() }
+            let mean = (0..<values[0].count).map { (values[0][$0] + values[1][$0]) / 2 }
+            for t in alone { _ = mean.withUnsafeBufferPointer { slab(t).buffer.update(fromContentsOf: $0) } }
+        }
+        for round in 0..<2 {
+            for t in alone { for _ in 0..<3 { _ = try t.trainStep() } }
+            average { $0.model.parameters }
+            if round == 0 {
+                average { $0.optimizer.m }
+                average { $0.optimizer.v }
+            }
+        }
+        assertClose(parameters(workers[0]), alone[0].model.parameters.toArray(), tolerance: 2e-3, "G with the moments averaged once")
+        let without = try trainers(try tinyConfig("{name: diloco, codec: fp32, innerSteps: 3, round: steps, outerLearningRate: 1, outerMomentum: 0}",
+                                                  steps: 6), ring: memoryRing(2))
+        assertAgree(await runTogether(without))
+        let reference = alone[0].model.parameters.toArray()
+        let apart = zip(parameters(without[0]), reference).map { abs($0 - $1) / max(1, abs($1)) }.max()!
+        XCTAssertGreaterThan(apart, 2e-3, "without the sync the run ends elsewhere, so the tolerance above can tell")
+    }
+
+    /// Streaming with 2 interleaved fragments: round r averages only the coordinates i ≡ r (mod 2);
+    /// the others keep training locally. Checked against workers trained alone that do exactly that.
+    func testStreamingFragmentsSyncInTurnAndTheRestKeepsTraining() async throws {
+        let config = try tinyConfig("{name: diloco, codec: fp32, innerSteps: 2, round: steps, outerLearningRate: 1, outerMomentum: 0, fragments: 2}",
+                                    steps: 8)
+        let workers = try trainers(config, ring: memoryRing(2))
+        let outcomes = await runTogether(workers)
+        assertAgree(outcomes)
+        XCTAssertEqual(outcomes[0].reports.map(\.round), [0, 1, 2, 3])
+        let alone = try (0..<2).map { try self.alone(config, rank: $0, of: 2) }
+        var shared = alone[0].model.parameters.toArray()
+        for round in 0..<4 {
+            for t in alone { for _ in 0..<2 { _ = try t.trainStep() } }
+            let p = alone.map { $0.model.parameters.toArray() }
+            for i in stride(from: round % 2, to: shared.count, by: 2) {
+                shared[i] = (p[0][i] + p[1][i]) / 2
+                for t in alone { t.model.parameters.base[i] = shared[i] }
+            }
+        }
+        assertClose(parameters(workers[0]), shared, tolerance: 1e-5, "G: each fragment the mean of its workers' at its sync")
+        let whole = try trainers(try tinyConfig("{name: diloco, codec: fp32, innerSteps: 2, round: steps, outerLearningRate: 1, outerMomentum: 0}",
+                                                steps: 8), ring: memoryRing(2))
+        assertAgree(await runTogether(whole))
+        let apart = zip(parameters(whole[0]), shared).map { abs($0 - $1) / max(1, abs($1)) }.max()!
+        XCTAssertGreaterThan(apart, 1e-3, "whole-model rounds end elsewhere")
+        // A lossy codec's residual serves each fragment in turn and every worker still agrees.
+        let int8 = try tinyConfig("{name: diloco, codec: int8, innerSteps: 2, round: steps, fragments: 3}", steps: 12)
+        let lossy = await runTogether(try trainers(int8, ring: memoryRing(3)))
+        assertAgree(lossy)
+        XCTAssertLessThan(lossy[0].final!.bytesSent, outcomes[0].final!.bytesSent * 3, "int8 fragments")
+    }
+
     func testDiLoCoWithACodecAgreesEveryRoundAndOverlapChangesWhatIsShared() async throws {
         let plain = try tinyConfig("{name: diloco, codec: int8, innerSteps: 3, round: steps}", steps: 12)
         let overlapped = try tinyConfig("{name: diloco, codec: int8, innerSteps: 3, round: steps, overlap: true}", steps: 12)

@@ -1,3 +1,4 @@
+import Foundation
 import Strategies
 import Training
 import XCTest
@@ -35,7 +36,7 @@ final class OuterOptimizerTests: XCTestCase {
     }
 
     /// The rule's momentum horizon is a fifteenth of the rounds, from none to DiLoCo's 0.9; the
-    /// step lr/(1−μ) grows with the workers; a config's own values win.
+    /// step lr/(1−μ) scales with the workers by `workerExponent`; a config's own values win.
     func testOuterSettingsFollowTheRunShape() {
         var strategy = StrategyConfig()
         strategy.name = .diloco
@@ -48,7 +49,7 @@ final class OuterOptimizerTests: XCTestCase {
         let long = OuterSettings(strategy: strategy, workers: 4, rounds: 3000)
         XCTAssertEqual(long.momentum, 0.9, accuracy: 1e-6)
         let four = OuterSettings(strategy: strategy, workers: 4, rounds: 30)
-        XCTAssertGreaterThan(four.learningRate, thirty.learningRate)
+        XCTAssertEqual(Double(four.learningRate), Double(thirty.learningRate) * pow(4, OuterSettings.workerExponent), accuracy: 1e-6)
         XCTAssertEqual(four.momentum, thirty.momentum)
         strategy.outerLearningRate = 0.7
         strategy.outerMomentum = 0.9

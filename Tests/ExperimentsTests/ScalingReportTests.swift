@@ -1,0 +1,53 @@
+import Experiments
+import Foundation
+import ModelCore
+import XCTest
+
+final class ScalingReportTests: XCTestCase {
+    /// A cell as `results.json` holds it.
+    func cell(_ method: String, workers: Int, loss: Double, bytes: Int, factor: Double? = nil) -> [String: Any] {
+        var c: [String: Any] = ["size": "small", "method": method, "workers": workers, "globalBatch": 32, "steps": 400,
+                                "learningRate": 0.002, "folder": "\(method)-m\(workers)-\(factor ?? 0)", "validationLoss": loss,
+                                "bytesSent": bytes, "wallSeconds": 10, "tokens": 819_200]
+        if let factor { c.merge(["innerSteps": 20, "outerLearningRate": factor, "outerMomentum": 0.25, "outerFactor": factor]) { $1 } }
+        return c
+    }
+
+    func report(_ cells: [[String: Any]]) throws -> ScalingReport {
+        let model = GPTConfig(vocabSize: 64, contextLength: 16, layers: 1, heads: 1, channels: 8)
+        let modelJSON = try JSONSerialization.jsonObject(with: JSONEncoder().encode(model))
+        let json: [String: Any] = ["quick": true, "steps": 400, "globalBatch": 32, "sequenceLength": 64, "innerSteps": 20,
+                                   "sizes": [["name": "small", "model": modelJSON, "learningRates": [0.002]]], "cells": cells,
+                                   "wallSeconds": 60]
+        let data = try JSONSerialization.data(withJSONObject: json)
+        return ScalingReport(report: try JSONDecoder().decode(ScalingExperiment.Report.self, from: data))
+    }
+
+    /// Gaps are against DDP's best run; DDP's bytes for M workers are (M−1)× its two-worker run;
+    /// the sweep's best run stands for its cell; targets are judged on those.
+    func testGapsBytesAndTargets() throws {
+        let r = try report([
+            cell("ddp", workers: 2, loss: 5.2, bytes: 1_000_000_000),
+            cell("ddp", workers: 2, loss: 5.0, bytes: 1_000_000_000),
+            cell("diloco", workers: 1, loss: 4.99, bytes: 0, factor: 1),
+            cell("diloco", workers: 4, loss: 5.2, bytes: 150_000_000, factor: 0.67),
+            cell("diloco", workers: 4, loss: 5.05, bytes: 150_000_000, factor: 1),
+            cell("diloco-topk", workers: 4, loss: 5.09, bytes: 1_000_000, factor: 1),
+            cell("diloco-topk", workers: 8, loss: 5.5, bytes: 2_000_000, factor: 1),
+        ])
+        XCTAssertEqual(r.ddp("small")?.validationLoss, 5.0)
+        XCTAssertEqual(r.ddpBytes("small", workers: 4), 3_000_000_000)
+        let best = r.bestCells
+        XCTAssertEqual(best.count, 5)
+        let dense4 = best.first { $0.method == "diloco" && $0.workers == 4 }!
+        XCTAssertEqual(dense4.outerFactor, 1)
+        XCTAssertEqual(r.gap(dense4)!, 1.0, accuracy: 1e-9)
+        XCTAssertEqual(r.fewerBytes(dense4)!, 20, accuracy: 1e-9)
+        let md = r.markdown()
+        XCTAssertTrue(md.contains("small, M=1 DiLoCo at least as good as DDP (-0.20%): **met**"), md)
+        XCTAssertTrue(md.contains("small, M=4 within 2% of DDP at ≥500× fewer bytes (diloco-topk, +1.80% at 3000× fewer bytes): **met**"), md)
+        XCTAssertTrue(md.contains("small, M=8 within 4% of DDP at ≥500× fewer bytes (diloco-topk, +10.00% at 3500× fewer bytes): **not met**"), md)
+        XCTAssertTrue(md.contains("small, M=4 diloco-topk at 3000× within 1 point of dense DiLoCo's gap (+1.80% vs +1.00%): **met**"), md)
+        XCTAssertEqual(r.plots().count, 2)
+    }
+}
