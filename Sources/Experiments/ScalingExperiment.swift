@@ -13,9 +13,10 @@ import Training
 /// DDP's learning rate (and, for the small model, its batch at equal tokens) comes from a sweep
 /// the experiment runs, and DDP also runs with Muon; DiLoCo (Muon inside, the recipe this
 /// experiment found best) gets its outer learning rate from a sweep around `OuterSettings`' rule
-/// per M on the small model, whose best factor the large model reuses (the paper finds the best
-/// outer learning rate independent of model size). DiLoCo with AdamW inside, int4 and top-k
-/// codecs run at those settings. Every run is a real `tributary local` run
+/// and its global batch (at equal tokens) from a second one, per M on the small model, whose best
+/// the large model reuses (the paper finds the best outer learning rate independent of model
+/// size). DiLoCo with AdamW inside, int4 and top-k codecs, streaming fragments and moment sync
+/// run at those settings. Every run is a real `tributary local` run
 /// (coordinator, worker processes, ring over loopback) with unlimited links: loss does not
 /// depend on the link.
 public struct ScalingExperiment {
@@ -40,7 +41,8 @@ public struct ScalingExperiment {
     /// One run: what it was and what it measured.
     public struct Cell: Codable, Sendable {
         public var size: String
-        /// `ddp`, `ddp-muon`, `diloco` (fp32, AdamW inside), `diloco-muon`, `diloco-int4-muon`, `diloco-topk-muon`.
+        /// `ddp`, `ddp-muon`, `diloco` (fp32, AdamW inside), `diloco-muon`, and `diloco-muon-` `int4`, `topk`,
+        /// `streaming` (4 fragments, a quarter of H per round) or `momentsync` (every 2 rounds).
         public var method: String
         public var workers: Int
         /// Global batch in sequences (all workers together, per step).
@@ -72,12 +74,12 @@ public struct ScalingExperiment {
 
     public var sizes: [Size] {
         let small = Size(name: "small", model: GPTConfig(vocabSize: 4096, contextLength: 128, layers: 4, heads: 4, channels: 128),
-                         learningRates: quick ? [0.002] : [0.001, 0.002, 0.004])
+                         learningRates: quick ? [0.004] : [0.002, 0.004, 0.008])
         let large = Size(name: "large", model: GPTConfig(vocabSize: 4096, contextLength: 128, layers: 6, heads: 8, channels: 256),
-                         learningRates: [0.001, 0.002])
+                         learningRates: [0.002, 0.004])
         return quick ? [small] : [small, large]
     }
-    public var steps: Int { quick ? 200 : 400 }
+    public var steps: Int { quick ? 200 : 300 }
     public let globalBatch = 16
     public let sequenceLength = 64
     public let innerSteps = 20
@@ -116,9 +118,15 @@ public struct ScalingExperiment {
             config.batchSize = batch / workers
             config.evaluation.interval = steps / 4
             config.optimizer.learningRate = learningRate
-            config.optimizer.name = method.hasSuffix("muon") ? .muon : .adamw
+            config.optimizer.name = method.contains("muon") ? .muon : .adamw
             config.strategy.name = method.hasPrefix("ddp") ? .ddp : .diloco
             config.strategy.codec = method.contains("int4") ? "int4" : method.contains("topk") ? "topk" : "fp32"
+            if method.hasSuffix("streaming") {
+                // The same bytes as whole-model rounds of H: a quarter of the model every H/4 steps.
+                config.strategy.fragments = 4
+                config.strategy.innerSteps = innerSteps / 4
+            }
+            if method.hasSuffix("momentsync") { config.strategy.momentSync = 2 }
             var outer: OuterSettings?
             if config.strategy.name == .diloco {
                 let rule = OuterSettings(strategy: config.strategy, workers: workers, rounds: (steps + innerSteps - 1) / innerSteps)
@@ -139,7 +147,7 @@ public struct ScalingExperiment {
                                              isInterrupted: isInterrupted, events: events).run()
             guard let loss = summary.validationLoss else { throw LocalRunError(reason: "\(name) ended without a validation loss") }
             let cell = Cell(size: size.name, method: method, workers: workers, globalBatch: batch, steps: steps, learningRate: learningRate,
-                            innerSteps: outer == nil ? nil : innerSteps, outerLearningRate: outer?.learningRate,
+                            innerSteps: outer == nil ? nil : config.strategy.innerSteps, outerLearningRate: outer?.learningRate,
                             outerMomentum: outer?.momentum, outerFactor: outerFactor, folder: name, validationLoss: loss,
                             bytesSent: summary.bytesSent, wallSeconds: summary.wallSeconds, tokens: summary.tokens)
             cells.append(cell)
@@ -150,41 +158,58 @@ public struct ScalingExperiment {
             return cell
         }
 
-        // The outer learning rate's best factor per M, from the small model's sweep of Muon-DiLoCo.
-        var bestOuterFactor: [Int: Double] = [:]
+        // Per M, the outer learning rate's factor and the global batch (at equal tokens) that did
+        // best in the small model's sweep of Muon-DiLoCo.
+        var bestSetting: [Int: (factor: Double, batch: Int, steps: Int)] = [:]
+        // DDP's best global batch on the small model, which the large model's DDP uses.
+        var ddpBatch = (batch: globalBatch, steps: steps)
         for (index, size) in sizes.enumerated() {
             let sweeping = index == 0 && !quick
             // DDP on two workers (the same gradient as one worker with the whole batch, on both cores).
             var ddp: [Cell] = []
             for lr in size.learningRates {
-                ddp.append(try await run(size, "ddp", workers: 2, batch: globalBatch, steps: steps, learningRate: lr))
+                ddp.append(try await run(size, "ddp", workers: 2, batch: ddpBatch.batch, steps: ddpBatch.steps, learningRate: lr))
             }
             if sweeping {
                 // DDP's batch at equal tokens, at its best learning rate.
                 let lr = ddp.min { $0.validationLoss < $1.validationLoss }!.learningRate
-                for (batch, batchSteps) in [(globalBatch / 2, steps * 2), (globalBatch * 2, steps / 2)] {
+                for (batch, batchSteps) in [(globalBatch / 4, steps * 4), (globalBatch / 2, steps * 2), (globalBatch * 2, steps / 2)] {
                     ddp.append(try await run(size, "ddp", workers: 2, batch: batch, steps: batchSteps, learningRate: lr))
                 }
             }
             let best = ddp.min { $0.validationLoss < $1.validationLoss }!
+            if sweeping { ddpBatch = (best.globalBatch, best.steps) }
             let lr = best.learningRate
             _ = try await run(size, "ddp-muon", workers: 2, batch: best.globalBatch, steps: best.steps, learningRate: lr)
             for m in workerCounts {
-                var tried: [Cell] = []
-                for factor in sweeping ? outerFactors : [bestOuterFactor[m] ?? 1] {
-                    tried.append(try await run(size, "diloco-muon", workers: m, batch: globalBatch, steps: steps, learningRate: lr,
-                                               outerFactor: factor))
+                guard !sweeping else {
+                    var tried: [Cell] = []
+                    for factor in outerFactors {
+                        tried.append(try await run(size, "diloco-muon", workers: m, batch: globalBatch, steps: steps, learningRate: lr,
+                                                   outerFactor: factor))
+                    }
+                    let factor = tried.min { $0.validationLoss < $1.validationLoss }!.outerFactor ?? 1
+                    // DiLoCo's global batch at equal tokens: half the batch, twice the steps.
+                    tried.append(try await run(size, "diloco-muon", workers: m, batch: globalBatch / 2, steps: steps * 2,
+                                               learningRate: lr, outerFactor: factor))
+                    let winner = tried.min { $0.validationLoss < $1.validationLoss }!
+                    bestSetting[m] = (factor, winner.globalBatch, winner.steps)
+                    continue
                 }
-                if sweeping { bestOuterFactor[m] = tried.min { $0.validationLoss < $1.validationLoss }!.outerFactor }
+                let setting = bestSetting[m] ?? (1, globalBatch, steps)
+                _ = try await run(size, "diloco-muon", workers: m, batch: setting.batch, steps: setting.steps, learningRate: lr,
+                                  outerFactor: setting.factor)
             }
-            // DiLoCo with AdamW inside (the rule's outer settings), and the compressed codecs with Muon.
+            // DiLoCo with AdamW inside, the compressed codecs, streaming fragments and moment
+            // sync, each at its M's best setting.
             let variants: [(String, Int)] = index == 0
-                ? [("diloco", 1), ("diloco", 2), ("diloco", 4), ("diloco", 8), ("diloco-int4-muon", 4), ("diloco-topk-muon", 4),
-                   ("diloco-int4-muon", 8), ("diloco-topk-muon", 8)]
-                : [("diloco", 4), ("diloco-int4-muon", 4), ("diloco-topk-muon", 4)]
+                ? [("diloco", 1), ("diloco", 2), ("diloco", 4), ("diloco", 8), ("diloco-muon-int4", 4), ("diloco-muon-topk", 4),
+                   ("diloco-muon-int4", 8), ("diloco-muon-topk", 8), ("diloco-muon-streaming", 4), ("diloco-muon-momentsync", 4)]
+                : [("diloco-muon-topk", 4)]
             for (method, m) in variants {
-                _ = try await run(size, method, workers: m, batch: globalBatch, steps: steps, learningRate: lr,
-                                  outerFactor: method == "diloco" ? 1 : bestOuterFactor[m] ?? 1)
+                let setting = bestSetting[m] ?? (1, globalBatch, steps)
+                _ = try await run(size, method, workers: m, batch: setting.batch, steps: setting.steps, learningRate: lr,
+                                  outerFactor: setting.factor)
             }
         }
         let report = Report(quick: quick, steps: steps, globalBatch: globalBatch, sequenceLength: sequenceLength, innerSteps: innerSteps,

@@ -43,20 +43,21 @@ public struct ScalingReport {
         let tokens = report.steps * report.globalBatch * report.sequenceLength
         var md = "# DiLoCo against DDP by workers and model size\(report.quick ? " (quick)" : "")\n\n"
         md += "Every cell trains on the same \(formatCount(Double(tokens))) tokens of the fortunes corpus: a global batch of "
-        md += "\(report.globalBatch)×\(report.sequenceLength) tokens for \(report.steps) steps (DiLoCo: each of M workers takes "
-        md += "\(report.globalBatch)/M sequences per inner step, H = \(report.innerSteps)). Gap: validation loss against DDP's best "
-        md += "run of the same size. Real `tributary local` runs, unlimited links. Wall time \(formatDuration(report.wallSeconds)).\n\n"
+        md += "\(report.globalBatch)×\(report.sequenceLength) tokens for \(report.steps) steps, or a batch sweep's other batch for "
+        md += "as many more or fewer steps (DiLoCo: each of M workers takes batch/M sequences per inner step, H = \(report.innerSteps)). "
+        md += "Gap: validation loss against DDP's best run of the same size (either optimizer). Real `tributary local` runs, "
+        md += "unlimited links. Wall time \(formatDuration(report.wallSeconds)).\n\n"
         for size in report.sizes {
             md += "- \(size.name): \(formatCount(Double(size.parameters))) parameters (\(size.model.layers) layers, "
             md += "\(size.model.channels) channels, \(size.model.heads) heads, vocabulary \(size.model.vocabSize))\n"
         }
         md += "\n## Best run of each cell\n\n"
-        md += "| size | method | M | outer lr / momentum | validation loss | gap vs DDP | bytes sent (all workers) | fewer bytes than DDP |\n"
-        md += "|---|---|---|---|---|---|---|---|\n"
+        md += "| size | method | M | batch × steps | outer lr / momentum | validation loss | gap vs DDP | bytes sent (all workers) | "
+        md += "fewer bytes than DDP |\n|---|---|---|---|---|---|---|---|---|\n"
         for c in bestCells {
             let outer = c.outerLearningRate.map { String(format: "%.2f / %.2f", $0, c.outerMomentum ?? 0) } ?? "–"
             let fewer = fewerBytes(c).map { String(format: "%.0f×", $0) } ?? "–"
-            md += "| \(c.size) | \(c.method) | \(c.workers) | \(outer) | \(String(format: "%.4f", c.validationLoss)) | "
+            md += "| \(c.size) | \(c.method) | \(c.workers) | \(c.globalBatch) × \(c.steps) | \(outer) | \(String(format: "%.4f", c.validationLoss)) | "
             md += "\(gap(c).map { String(format: "%+.2f%%", $0) } ?? "–") | \(formatBytes(c.bytesSent)) | \(fewer) |\n"
         }
         md += "\n## Every run (the sweeps)\n\n| run | validation loss | gap | wall |\n|---|---|---|---|\n"
@@ -76,7 +77,9 @@ public struct ScalingReport {
         func percent(_ x: Double?) -> String { x.map { String(format: "%+.2f%%", $0) } ?? "–" }
         let dilocos = bestCells.filter { $0.method.hasPrefix("diloco") }
         for size in report.sizes.map(\.name) {
-            let solo = dilocos.first { $0.size == size && $0.method == "diloco" && $0.workers == 1 }
+            // Dense DiLoCo with either inner optimizer: the best of them is the recipe.
+            let solo = dilocos.filter { $0.size == size && $0.workers == 1 && Self.isDense($0.method) }
+                .min { $0.validationLoss < $1.validationLoss }
             line("\(size), M=1 DiLoCo at least as good as DDP (\(percent(solo.flatMap(gap))))", solo.flatMap(gap).map { $0 <= 0 })
             for (m, bound) in [(4, 2.0), (8, 4.0)] {
                 let frugal = dilocos.filter { $0.size == size && $0.workers == m && (fewerBytes($0) ?? 0) >= 500 }
@@ -86,9 +89,11 @@ public struct ScalingReport {
                      best.flatMap(gap).map { $0 <= bound })
             }
             for m in report.cells.filter({ $0.size == size }).map(\.workers).uniqued() {
-                guard let dense = dilocos.first(where: { $0.size == size && $0.method == "diloco" && $0.workers == m }),
-                      let denseGap = gap(dense) else { continue }
                 for c in dilocos where c.size == size && c.workers == m && (fewerBytes(c) ?? 0) >= 1000 {
+                    // The dense variant of the same recipe: the method without its codec.
+                    let denseMethod = c.method.replacingOccurrences(of: "-topk", with: "").replacingOccurrences(of: "-int4", with: "")
+                    guard let dense = dilocos.first(where: { $0.size == size && $0.method == denseMethod && $0.workers == m }),
+                          let denseGap = gap(dense) else { continue }
                     let g = gap(c) ?? .infinity
                     line("\(size), M=\(m) \(c.method) at \(String(format: "%.0f", fewerBytes(c)!))× within 1 point of dense DiLoCo's gap "
                          + "(\(percent(g)) vs \(percent(denseGap)))", g <= denseGap + 1)
@@ -97,6 +102,9 @@ public struct ScalingReport {
         }
         return md
     }
+
+    /// Whether a DiLoCo method sends its pseudo-gradients whole, in fp32, every round.
+    static func isDense(_ method: String) -> Bool { method == "diloco" || method == "diloco-muon" }
 
     /// File name and SVG text of each plot.
     public func plots() -> [(String, String)] {

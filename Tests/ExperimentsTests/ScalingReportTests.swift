@@ -32,19 +32,20 @@ final class ScalingReportTests: XCTestCase {
             cell("diloco", workers: 1, loss: 4.99, bytes: 0, factor: 1),
             cell("diloco", workers: 4, loss: 5.2, bytes: 150_000_000, factor: 0.67),
             cell("diloco", workers: 4, loss: 5.05, bytes: 150_000_000, factor: 1),
+            cell("diloco-muon", workers: 1, loss: 4.9, bytes: 0, factor: 1),
             cell("diloco-topk", workers: 4, loss: 5.09, bytes: 1_000_000, factor: 1),
             cell("diloco-topk", workers: 8, loss: 5.5, bytes: 2_000_000, factor: 1),
         ])
         XCTAssertEqual(r.ddp("small")?.validationLoss, 5.0)
         XCTAssertEqual(r.ddpBytes("small", workers: 4), 3_000_000_000)
         let best = r.bestCells
-        XCTAssertEqual(best.count, 5)
+        XCTAssertEqual(best.count, 6)
         let dense4 = best.first { $0.method == "diloco" && $0.workers == 4 }!
         XCTAssertEqual(dense4.outerFactor, 1)
         XCTAssertEqual(r.gap(dense4)!, 1.0, accuracy: 1e-9)
         XCTAssertEqual(r.fewerBytes(dense4)!, 20, accuracy: 1e-9)
         let md = r.markdown()
-        XCTAssertTrue(md.contains("small, M=1 DiLoCo at least as good as DDP (-0.20%): **met**"), md)
+        XCTAssertTrue(md.contains("small, M=1 DiLoCo at least as good as DDP (-2.00%): **met**"), md)
         XCTAssertTrue(md.contains("small, M=4 within 2% of DDP at ≥500× fewer bytes (diloco-topk, +1.80% at 3000× fewer bytes): **met**"), md)
         XCTAssertTrue(md.contains("small, M=8 within 4% of DDP at ≥500× fewer bytes (diloco-topk, +10.00% at 3500× fewer bytes): **not met**"), md)
         XCTAssertTrue(md.contains("small, M=4 diloco-topk at 3000× within 1 point of dense DiLoCo's gap (+1.80% vs +1.00%): **met**"), md)
