@@ -191,12 +191,15 @@ def finite_difference_check(params, tokens, targets, grads, rng):
     return worst
 
 
-def adamw_steps(params, tokens, targets):
+def optimizer_steps(params, tokens, targets, muon):
+    """Three clipped steps: AdamW on every tensor, or with `muon` the block matrices by Muon
+    (Nesterov momentum, orthogonalised, scaled to AdamW's update RMS) and the rest by AdamW, one
+    learning rate for both."""
     p = {k: v.copy() for k, v in params.items()}
     m = {k: np.zeros_like(v) for k, v in p.items()}
     v2 = {k: np.zeros_like(v) for k, v in p.items()}
     shapes = dict(layout(CFG))
-    a = ADAM
+    a, mu = ADAM, MUON["momentum"]
     for step in range(1, a["steps"] + 1):
         _, _, st = forward(p, tokens, targets, CFG)
         g = backward(p, tokens, targets, CFG, st)
@@ -206,6 +209,11 @@ def adamw_steps(params, tokens, targets):
             gk = g[k] * scale
             wd = a["weight_decay"] if decayed(k, shapes[k]) else 0.0
             p[k] = p[k] * (1 - a["lr"] * wd)
+            if muon and k.startswith("h.") and len(shapes[k]) == 2:
+                m[k] = mu * m[k] + (1 - mu) * gk
+                o = orthogonalize((1 - mu) * gk + mu * m[k])
+                p[k] = p[k] - a["lr"] * MUON["rms_scale"] * np.sqrt(max(shapes[k])) * o
+                continue
             m[k] = a["beta1"] * m[k] + (1 - a["beta1"]) * gk
             v2[k] = a["beta2"] * v2[k] + (1 - a["beta2"]) * gk ** 2
             mhat = m[k] / (1 - a["beta1"] ** step)
@@ -225,36 +233,6 @@ def orthogonalize(g):
         b = mu["ns_b"] * a + mu["ns_c"] * a @ a
         x = mu["ns_a"] * x + b @ x
     return x.T if g.shape[0] > g.shape[1] else x
-
-
-def muon_steps(params, tokens, targets):
-    """Three Muon steps: block matrices by Muon (Nesterov momentum, orthogonalised, scaled to
-    AdamW's update RMS), every other tensor by AdamW, one learning rate and global-norm clip."""
-    p = {k: v.copy() for k, v in params.items()}
-    m = {k: np.zeros_like(v) for k, v in p.items()}
-    v2 = {k: np.zeros_like(v) for k, v in p.items()}
-    shapes = dict(layout(CFG))
-    a, mu = ADAM, MUON["momentum"]
-    for step in range(1, a["steps"] + 1):
-        _, _, st = forward(p, tokens, targets, CFG)
-        g = backward(p, tokens, targets, CFG, st)
-        norm = np.sqrt(sum((x ** 2).sum() for x in g.values()))
-        scale = a["clip"] / norm if norm > a["clip"] else 1.0
-        for k in p:
-            gk = g[k] * scale
-            wd = a["weight_decay"] if decayed(k, shapes[k]) else 0.0
-            p[k] = p[k] * (1 - a["lr"] * wd)
-            if k.startswith("h.") and len(shapes[k]) == 2:
-                m[k] = mu * m[k] + (1 - mu) * gk
-                o = orthogonalize((1 - mu) * gk + mu * m[k])
-                p[k] = p[k] - a["lr"] * MUON["rms_scale"] * np.sqrt(max(shapes[k])) * o
-                continue
-            m[k] = a["beta1"] * m[k] + (1 - a["beta1"]) * gk
-            v2[k] = a["beta2"] * v2[k] + (1 - a["beta2"]) * gk ** 2
-            mhat = m[k] / (1 - a["beta1"] ** step)
-            vhat = v2[k] / (1 - a["beta2"] ** step)
-            p[k] = p[k] - a["lr"] * mhat / (np.sqrt(vhat) + a["eps"])
-    return p
 
 
 def check_orthogonalize(rng):
@@ -294,8 +272,8 @@ def main():
     logits, loss, st = forward(params, tokens, targets, CFG)
     grads = backward(params, tokens, targets, CFG, st)
     worst = finite_difference_check(params, tokens, targets, grads, rng)
-    after = adamw_steps(params, tokens, targets)
-    after_muon = muon_steps(params, tokens, targets)
+    after = optimizer_steps(params, tokens, targets, muon=False)
+    after_muon = optimizer_steps(params, tokens, targets, muon=True)
     check_orthogonalize(np.random.default_rng(7))
 
     f32 = lambda a: np.asarray(a, dtype=np.float32)

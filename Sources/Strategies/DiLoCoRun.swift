@@ -1,3 +1,4 @@
+import Basics
 import Collectives
 import Coordination
 import Dispatch
@@ -77,7 +78,7 @@ extension DistributedTrainer {
             // This round's progress (of its fragment), weighted (see `DiLoCoRounds`), then the exact tail.
             let (guess, weight) = plan.weight(roundTokens: roundTokens)
             let fragment = round % fragments
-            let share = (count - fragment + fragments - 1) / fragments
+            let share = interleavedFragmentSize(count: count, fragment: fragment, of: fragments)
             let message = FloatSlab(count: share + tail)
             let pseudo = UnsafeMutableBufferPointer(rebasing: message.buffer[..<share])
             let progress = [Float](unsafeUninitializedCapacity: share) { out, filled in

@@ -1,3 +1,5 @@
+import Basics
+
 /// DiLoCo's outer optimizer: SGD with Nesterov momentum on the shared parameters, fed the
 /// averaged pseudo-gradient (global − local) of a round.
 ///
@@ -30,8 +32,8 @@ public struct NesterovSGD: Sendable {
     /// (elements `fragment`, `fragment + fragments`, …), whose gradient `gradient` holds in order.
     public mutating func step(parameters: UnsafeMutableBufferPointer<Float>, gradient: UnsafeBufferPointer<Float>,
                               fragment: Int, of fragments: Int) {
-        precondition(parameters.count == velocity.count && (0..<fragments).contains(fragment)
-                     && gradient.count == (velocity.count - fragment + fragments - 1) / fragments,
+        precondition(parameters.count == velocity.count
+                     && gradient.count == interleavedFragmentSize(count: velocity.count, fragment: fragment, of: fragments),
                      "[NesterovSGD] \(parameters.count) parameters, \(gradient.count) gradients of fragment \(fragment) of \(fragments) for \(velocity.count)")
         let (lr, mu) = (learningRate, momentum)
         velocity.withUnsafeMutableBufferPointer { m in

@@ -29,17 +29,25 @@ public final class AdamW: Optimizer {
     public func step(parameters: FloatSlab, gradients: FloatSlab, learningRate: Float, gradientScale: Float = 1, parallelism: Parallelism) {
         precondition(parameters.count == m.count && gradients.count == m.count, "[AdamW] slab size mismatch")
         stepCount += 1
-        for run in runs {
-            let hyper = AdamWStep(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
-                                  weightDecay: run.decayed ? weightDecay : 0, step: stepCount, gradientScale: gradientScale)
-            let o = run.range.lowerBound
-            adamWUpdate(params: parameters.base + o, grads: gradients.base + o, m: m.base + o, v: v.base + o,
-                        count: run.range.count, hyper: hyper, parallelism: parallelism)
-        }
+        let hyper = AdamWStep(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
+                              weightDecay: weightDecay, step: stepCount, gradientScale: gradientScale)
+        adamWUpdate(runs: runs, parameters: parameters, gradients: gradients, m: m, v: v, hyper: hyper, parallelism: parallelism)
     }
 
     /// Restores the step counter (from a checkpoint).
     public func restore(stepCount: Int) { self.stepCount = stepCount }
+}
+
+/// One AdamW update of the slab ranges `runs`, with `hyper`'s weight decay only where a run is decayed.
+func adamWUpdate(runs: [(range: Range<Int>, decayed: Bool)], parameters: FloatSlab, gradients: FloatSlab, m: FloatSlab, v: FloatSlab,
+                 hyper: AdamWStep, parallelism: Parallelism) {
+    for run in runs {
+        var h = hyper
+        if !run.decayed { h.weightDecay = 0 }
+        let o = run.range.lowerBound
+        adamWUpdate(params: parameters.base + o, grads: gradients.base + o, m: m.base + o, v: v.base + o,
+                    count: run.range.count, hyper: h, parallelism: parallelism)
+    }
 }
 
 /// The L2 norm of a whole gradient slab.

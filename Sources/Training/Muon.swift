@@ -50,13 +50,9 @@ public final class Muon: Optimizer {
                      parallelism: Parallelism) {
         precondition(parameters.count == m.count && gradients.count == m.count, "[Muon] slab size mismatch")
         stepCount += 1
-        for run in adamRuns {
-            let hyper = AdamWStep(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
-                                  weightDecay: run.decayed ? weightDecay : 0, step: stepCount, gradientScale: gradientScale)
-            let o = run.range.lowerBound
-            adamWUpdate(params: parameters.base + o, grads: gradients.base + o, m: m.base + o, v: v.base + o,
-                        count: run.range.count, hyper: hyper, parallelism: parallelism)
-        }
+        let hyper = AdamWStep(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
+                              weightDecay: weightDecay, step: stepCount, gradientScale: gradientScale)
+        adamWUpdate(runs: adamRuns, parameters: parameters, gradients: gradients, m: m, v: v, hyper: hyper, parallelism: parallelism)
         let mu = momentum
         for (tensor, orthogonalizer) in zip(matrices, orthogonalizers) {
             let o = tensor.offset, n = tensor.count

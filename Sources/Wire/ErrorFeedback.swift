@@ -1,3 +1,4 @@
+import Basics
 import NIOCore
 
 /// Error feedback for a lossy codec: what the wire could not carry this round is added to the
@@ -42,8 +43,7 @@ public final class ErrorFeedback {
     /// fragments`, …): `delta` holds that fragment's values in order; the rest of the residual waits.
     public func compress(_ delta: UnsafeMutableBufferPointer<Float>, fragment: Int, of fragments: Int, codec: any VectorCodec,
                          rounding: RoundingMode, random: inout LaneRandom) throws {
-        precondition(fragments >= 1 && (0..<fragments).contains(fragment)
-                     && delta.count == (residual.count - fragment + fragments - 1) / fragments,
+        precondition(delta.count == interleavedFragmentSize(count: residual.count, fragment: fragment, of: fragments),
                      "[ErrorFeedback] fragment \(fragment) of \(fragments): \(delta.count) values for a residual of \(residual.count)")
         var part = [Float](repeating: 0, count: delta.count)
         for j in 0..<part.count { part[j] = beta * residual[fragment + j * fragments] + delta[j] }

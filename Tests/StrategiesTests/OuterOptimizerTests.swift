@@ -35,19 +35,23 @@ final class OuterOptimizerTests: XCTestCase {
         XCTAssertEqual(global, local)
     }
 
-    /// The rule's momentum horizon is a fifteenth of the rounds, from none to DiLoCo's 0.9; the
-    /// step lr/(1−μ) scales with the workers by `workerExponent`; a config's own values win.
+    /// The rule's momentum horizon is a fifteenth of the rounds, from none to DiLoCo's 0.9; the step
+    /// lr/(1−μ) is 1.4 for short runs and grows to DiLoCo's 0.7/0.9 for long ones; a config's own values win.
     func testOuterSettingsFollowTheRunShape() {
         var strategy = StrategyConfig()
         strategy.name = .diloco
         let short = OuterSettings(strategy: strategy, workers: 1, rounds: 10)
         XCTAssertEqual(short.momentum, 0)
-        XCTAssertEqual(Double(short.learningRate), OuterSettings.soloStep, accuracy: 1e-6)
+        XCTAssertEqual(short.learningRate, 1.4, accuracy: 1e-6)
         let thirty = OuterSettings(strategy: strategy, workers: 1, rounds: 30)
         XCTAssertEqual(thirty.momentum, 0.5, accuracy: 1e-6)
-        XCTAssertEqual(Double(thirty.learningRate), OuterSettings.soloStep / 2, accuracy: 1e-6)
+        XCTAssertEqual(thirty.learningRate, 0.7, accuracy: 1e-6)
         let long = OuterSettings(strategy: strategy, workers: 4, rounds: 3000)
         XCTAssertEqual(long.momentum, 0.9, accuracy: 1e-6)
+        XCTAssertEqual(long.learningRate, 0.7, accuracy: 1e-6)
+        let sixty = OuterSettings(strategy: strategy, workers: 1, rounds: 60)
+        XCTAssertEqual(sixty.momentum, 0.75, accuracy: 1e-6)
+        XCTAssertEqual(sixty.learningRate, 0.7, accuracy: 1e-6)
         let four = OuterSettings(strategy: strategy, workers: 4, rounds: 30)
         XCTAssertEqual(Double(four.learningRate), Double(thirty.learningRate) * pow(4, OuterSettings.workerExponent), accuracy: 1e-6)
         XCTAssertEqual(four.momentum, thirty.momentum)
