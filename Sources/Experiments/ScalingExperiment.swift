@@ -100,6 +100,9 @@ public struct ScalingExperiment {
         return config
     }
 
+    /// The run of `cells` (a sweep, never empty) with the lowest validation loss.
+    private func lowestLoss(_ cells: [Cell]) -> Cell { cells.min { $0.validationLoss < $1.validationLoss }! }
+
     public func run(folder: URL, isInterrupted: @escaping @Sendable () -> Bool,
                     events: @escaping @Sendable (LocalRunEvent) -> Void) async throws -> Report {
         let started = Date()
@@ -172,12 +175,12 @@ public struct ScalingExperiment {
             }
             if sweeping {
                 // DDP's batch at equal tokens, at its best learning rate.
-                let lr = ddp.min { $0.validationLoss < $1.validationLoss }!.learningRate
+                let lr = lowestLoss(ddp).learningRate
                 for (batch, batchSteps) in [(globalBatch / 4, steps * 4), (globalBatch / 2, steps * 2), (globalBatch * 2, steps / 2)] {
                     ddp.append(try await run(size, "ddp", workers: 2, batch: batch, steps: batchSteps, learningRate: lr))
                 }
             }
-            let best = ddp.min { $0.validationLoss < $1.validationLoss }!
+            let best = lowestLoss(ddp)
             if sweeping { ddpBatch = (best.globalBatch, best.steps) }
             let lr = best.learningRate
             _ = try await run(size, "ddp-muon", workers: 2, batch: best.globalBatch, steps: best.steps, learningRate: lr)
@@ -188,11 +191,11 @@ public struct ScalingExperiment {
                         tried.append(try await run(size, "diloco-muon", workers: m, batch: globalBatch, steps: steps, learningRate: lr,
                                                    outerFactor: factor))
                     }
-                    let factor = tried.min { $0.validationLoss < $1.validationLoss }!.outerFactor ?? 1
+                    let factor = lowestLoss(tried).outerFactor ?? 1
                     // DiLoCo's global batch at equal tokens: half the batch, twice the steps.
                     tried.append(try await run(size, "diloco-muon", workers: m, batch: globalBatch / 2, steps: steps * 2,
                                                learningRate: lr, outerFactor: factor))
-                    let winner = tried.min { $0.validationLoss < $1.validationLoss }!
+                    let winner = lowestLoss(tried)
                     bestSetting[m] = (factor, winner.globalBatch, winner.steps)
                     continue
                 }

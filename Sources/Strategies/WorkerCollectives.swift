@@ -33,14 +33,9 @@ final class WorkerCollectives {
     }
 
     /// Puts the residual through the codec once (error feedback) so that what is sent is what
-    /// the codec can carry; a no-op for fp32.
-    func compress(_ vector: UnsafeMutableBufferPointer<Float>) throws {
-        if let feedback { try feedback.compress(vector, codec: codec.codec, rounding: .nearest, random: &random) }
-    }
-
-    /// `compress` for an interleaved fragment of the vector (see `ErrorFeedback`).
-    func compress(_ vector: UnsafeMutableBufferPointer<Float>, fragment: Int, of fragments: Int) throws {
-        guard fragments > 1 else { return try compress(vector) }
+    /// the codec can carry; a no-op for fp32. With `fragments` > 1, `vector` is one interleaved
+    /// fragment of the whole (see `ErrorFeedback`).
+    func compress(_ vector: UnsafeMutableBufferPointer<Float>, fragment: Int = 0, of fragments: Int = 1) throws {
         try feedback?.compress(vector, fragment: fragment, of: fragments, codec: codec.codec, rounding: .nearest, random: &random)
     }
 

@@ -11,12 +11,10 @@ public final class ErrorFeedback {
     public private(set) var residual: [Float]
     /// Decay of the residual per round (SparseLoCo uses 0.95).
     public let beta: Float
-    private var decoded: [Float]
 
     /// A zero residual for a range of `count` values.
     public init(count: Int, beta: Float = 1) {
         residual = [Float](repeating: 0, count: count)
-        decoded = residual
         self.beta = beta
     }
 
@@ -30,37 +28,36 @@ public final class ErrorFeedback {
     /// Adds `delta` to the residual, appends its encoding to `buffer`, and keeps what was lost.
     public func encode(_ delta: UnsafeBufferPointer<Float>, codec: any VectorCodec, rounding: RoundingMode,
                        random: inout LaneRandom, into buffer: inout ByteBuffer) throws {
-        precondition(delta.count == residual.count, "[ErrorFeedback] \(delta.count) values for a residual of \(residual.count)")
-        for i in 0..<residual.count { residual[i] = beta * residual[i] + delta[i] }
-        let start = buffer.writerIndex
-        residual.withUnsafeBufferPointer { codec.encode($0, into: &buffer, rounding: rounding, random: &random) }
-        let sent = buffer.getSlice(at: start, length: buffer.writerIndex - start)!
-        try decoded.withUnsafeMutableBufferPointer { try codec.decode(sent, into: $0, accumulate: false) }
-        for i in 0..<residual.count { residual[i] -= decoded[i] }
+        var decoded = [Float](repeating: 0, count: delta.count)
+        try decoded.withUnsafeMutableBufferPointer {
+            try feed(delta, fragment: 0, of: 1, codec: codec, rounding: rounding, random: &random, into: &buffer, decoded: $0)
+        }
     }
 
-    /// `compress` for one interleaved fragment of the vector (elements `fragment`, `fragment +
+    /// Adds `delta` to the residual and replaces `delta` with what the codec carries of the
+    /// residual (encoded and decoded), keeping the rest for the next round. With `fragments` > 1
+    /// it serves one interleaved fragment of the vector (elements `fragment`, `fragment +
     /// fragments`, …): `delta` holds that fragment's values in order; the rest of the residual waits.
-    public func compress(_ delta: UnsafeMutableBufferPointer<Float>, fragment: Int, of fragments: Int, codec: any VectorCodec,
+    public func compress(_ delta: UnsafeMutableBufferPointer<Float>, fragment: Int = 0, of fragments: Int = 1, codec: any VectorCodec,
                          rounding: RoundingMode, random: inout LaneRandom) throws {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(codec.encodedByteCount(count: delta.count))
+        try feed(UnsafeBufferPointer(delta), fragment: fragment, of: fragments, codec: codec, rounding: rounding, random: &random,
+                 into: &buffer, decoded: delta)
+    }
+
+    /// e ← β·e + δ on the fragment, appends Q(e) to `buffer`, writes decode(Q(e)) to `decoded`
+    /// (which may be `delta` itself: δ is read first), and keeps e − decode(Q(e)).
+    private func feed(_ delta: UnsafeBufferPointer<Float>, fragment: Int, of fragments: Int, codec: any VectorCodec,
+                      rounding: RoundingMode, random: inout LaneRandom, into buffer: inout ByteBuffer,
+                      decoded: UnsafeMutableBufferPointer<Float>) throws {
         precondition(delta.count == interleavedFragmentSize(count: residual.count, fragment: fragment, of: fragments),
                      "[ErrorFeedback] fragment \(fragment) of \(fragments): \(delta.count) values for a residual of \(residual.count)")
         var part = [Float](repeating: 0, count: delta.count)
         for j in 0..<part.count { part[j] = beta * residual[fragment + j * fragments] + delta[j] }
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(codec.encodedByteCount(count: part.count))
+        let start = buffer.writerIndex
         part.withUnsafeBufferPointer { codec.encode($0, into: &buffer, rounding: rounding, random: &random) }
-        try codec.decode(buffer, into: delta, accumulate: false)
-        for j in 0..<part.count { residual[fragment + j * fragments] = part[j] - delta[j] }
-    }
-
-    /// Adds `delta` to the residual and replaces `delta` with what the codec carries of the
-    /// residual (encoded and decoded), keeping the rest for the next round.
-    public func compress(_ delta: UnsafeMutableBufferPointer<Float>, codec: any VectorCodec, rounding: RoundingMode,
-                         random: inout LaneRandom) throws {
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(codec.encodedByteCount(count: delta.count))
-        try encode(UnsafeBufferPointer(delta), codec: codec, rounding: rounding, random: &random, into: &buffer)
-        try codec.decode(buffer, into: delta, accumulate: false)
+        try codec.decode(buffer.getSlice(at: start, length: buffer.writerIndex - start)!, into: decoded, accumulate: false)
+        for j in 0..<part.count { residual[fragment + j * fragments] = part[j] - decoded[j] }
     }
 }
