@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "Collectives", targets: ["Collectives"]),
         .library(name: "Coordination", targets: ["Coordination"]),
         .library(name: "CoordinationServer", targets: ["CoordinationServer"]),
+        .library(name: "RunViews", targets: ["RunViews"]),
         .library(name: "CoordinationClient", targets: ["CoordinationClient"]),
         .library(name: "Strategies", targets: ["Strategies"]),
         .library(name: "Planner", targets: ["Planner"]),
@@ -32,6 +33,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         // Without its default traits Hummingbird leaves out swift-configuration: a shorter build.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(
@@ -74,11 +77,15 @@ let package = Package(
         // The coordinator's protocol (messages, membership state), its HTTP server and its client:
         // workers link the client only, not Hummingbird.
         .target(name: "Coordination", dependencies: ["Basics"]),
+        // What people look at: the live dashboard page, the charts of a run, `tributary report`'s pages.
+        .target(name: "RunViews", dependencies: ["Basics", "Coordination"]),
         .target(
             name: "CoordinationServer",
             dependencies: [
-                "Basics", "Coordination",
+                "Basics", "Coordination", "RunViews",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -124,7 +131,7 @@ let package = Package(
             name: "TributaryCLI",
             dependencies: [
                 "Basics", "Training", "ModelCore", "TensorCore", "Wire", "Transport", "Collectives", "Coordination", "CoordinationServer",
-                "CoordinationClient", "Strategies", "Planner", "ClusterRuns", "Benchmarks", "Experiments",
+                "CoordinationClient", "Strategies", "Planner", "ClusterRuns", "Benchmarks", "Experiments", "RunViews",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -154,6 +161,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["TributaryCLI", "Wire", "Training"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner"]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "ModelCore"]),
+        .testTarget(name: "RunViewsTests", dependencies: ["RunViews", "Coordination"]),
         .testTarget(name: "CoordinationTests", dependencies: [
             "Coordination", "CoordinationServer", "CoordinationClient", .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -17,3 +17,12 @@ public func formatDuration(_ seconds: Double) -> String {
     if s >= 60 { return String(format: "%dm%02ds", s / 60, s % 60) }
     return "\(s)s"
 }
+
+/// 1234567 → "1.23 MB" (decimal units).
+public func formatBytes(_ bytes: Int) -> String {
+    let b = Double(bytes)
+    if b >= 1e9 { return String(format: "%.2f GB", b / 1e9) }
+    if b >= 1e6 { return String(format: "%.2f MB", b / 1e6) }
+    if b >= 1e3 { return String(format: "%.1f kB", b / 1e3) }
+    return "\(bytes) B"
+}

@@ -22,7 +22,8 @@ public enum SVGChart {
     public static func lines(title: String, xLabel: String, yLabel: String, series: [Series]) -> String {
         let all = series.flatMap(\.points).filter { $0.x.isFinite && $0.y.isFinite }
         guard !all.isEmpty else { return frame(title: title, body: axes(xLabel: xLabel, yLabel: yLabel)) }
-        let (x0, x1) = (all.map(\.x).min()!, max(all.map(\.x).max()!, all.map(\.x).min()! + 1))
+        let x0 = all.map(\.x).min()!, xMax = all.map(\.x).max()!
+        let x1 = xMax > x0 ? xMax : x0 + 1
         var (y0, y1) = (all.map(\.y).min()!, all.map(\.y).max()!)
         if y1 - y0 < 1e-6 { (y0, y1) = (y0 - 0.5, y1 + 0.5) }
         let pad = (y1 - y0) * 0.05
@@ -34,7 +35,7 @@ public enum SVGChart {
             let y = y0 + (y1 - y0) * Double(i) / 4, x = x0 + (x1 - x0) * Double(i) / 4
             body += "<line x1=\"70\" y1=\(quoted(py(y))) x2=\"730\" y2=\(quoted(py(y))) stroke=\"#ddd\"/>\n"
             body += "<text x=\"64\" y=\(quoted(py(y) + 4)) text-anchor=\"end\" font-size=\"11\">\(String(format: "%.3f", y))</text>\n"
-            body += "<text x=\(quoted(px(x))) y=\"406\" text-anchor=\"middle\" font-size=\"11\">\(formatCount(x))</text>\n"
+            body += "<text x=\(quoted(px(x))) y=\"406\" text-anchor=\"middle\" font-size=\"11\">\(tick(x, span: x1 - x0))</text>\n"
         }
         for (i, line) in series.enumerated() {
             let color = colors[i % colors.count]
@@ -68,6 +69,11 @@ public enum SVGChart {
             body += "<text x=\"\(x + width * 0.35)\" y=\"406\" text-anchor=\"middle\" font-size=\"11\">\(escape(name))</text>\n"
         }
         return frame(title: title, body: body)
+    }
+
+    /// An x tick: whole numbers with separators for wide axes, decimals for narrow ones.
+    private static func tick(_ x: Double, span: Double) -> String {
+        span >= 10 ? formatCount(x) : String(format: span >= 1 ? "%.1f" : "%.2f", x)
     }
 
     private static func quoted(_ v: Double) -> String { "\"" + String(format: "%.1f", v) + "\"" }

@@ -4,12 +4,14 @@ import Synchronization
 import Training
 
 /// The run folder of a multi-worker run, written by the coordinator: `config.yaml`,
-/// `metrics.jsonl` (every worker's round reports, one JSON object per line) and `loss.svg`
-/// (training loss of the first worker by name, and validation loss of the shared model).
+/// `metrics.jsonl` (every worker's round reports with the time they arrived, one JSON object per
+/// line), `events.jsonl` (the run's events) and `loss.svg` (training loss of the first worker by
+/// name, and validation loss of the shared model). A restarted coordinator appends to them.
 public final class ClusterRunFolder: Sendable {
     public let url: URL
     private struct State {
         var metrics: FileHandle
+        var events: FileHandle
         var curve: LossCurveFile
     }
     private let state: Mutex<State>
@@ -19,28 +21,32 @@ public final class ClusterRunFolder: Sendable {
         do {
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
             try config.yaml().write(to: url.appendingPathComponent("config.yaml"), atomically: true, encoding: .utf8)
-            let metricsURL = url.appendingPathComponent("metrics.jsonl")
-            // A resumed run appends: earlier reports are saved work too.
-            if !FileManager.default.fileExists(atPath: metricsURL.path) {
-                guard FileManager.default.createFile(atPath: metricsURL.path, contents: nil) else {
-                    throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: metricsURL.path])
-                }
-            }
-            let metrics = try FileHandle(forWritingTo: metricsURL)
-            try metrics.seekToEnd()
-            state = Mutex(State(metrics: metrics, curve: LossCurveFile(folder: url, plot: LossPlot(title: "loss: \(url.lastPathComponent)"))))
+            let metrics = try Self.appending(to: url.appendingPathComponent(RunHistory.reportsFile))
+            let events = try Self.appending(to: url.appendingPathComponent(RunHistory.eventsFile))
+            state = Mutex(State(metrics: metrics, events: events,
+                                curve: LossCurveFile(folder: url, plot: LossPlot(title: "loss: \(url.lastPathComponent)"))))
         } catch {
             throw TrainingError.runDirectory(path: url.path, reason: error.localizedDescription)
         }
     }
 
+    /// A handle that appends to `file`: a resumed run appends, earlier lines are saved work too.
+    private static func appending(to file: URL) throws -> FileHandle {
+        if !FileManager.default.fileExists(atPath: file.path) {
+            guard FileManager.default.createFile(atPath: file.path, contents: nil) else {
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: file.path])
+            }
+        }
+        let handle = try FileHandle(forWritingTo: file)
+        try handle.seekToEnd()
+        return handle
+    }
+
     /// Appends a report; those of the first worker by name also go into the loss curve
     /// (validation loss is the same on every worker).
-    public func append(_ report: WorkerReport, positionByName: Int) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        guard var line = try? encoder.encode(report) else { return }
-        line.append(0x0A)
+    public func append(_ record: RecordedReport, positionByName: Int) {
+        guard let line = Self.line(record) else { return }
+        let report = record.report
         state.withLock { s in
             try? s.metrics.write(contentsOf: line)
             if positionByName == 0 {
@@ -48,5 +54,19 @@ public final class ClusterRunFolder: Sendable {
                                  final: report.finished)
             }
         }
+    }
+
+    /// Appends an event to `events.jsonl`.
+    public func append(_ event: RunEvent) {
+        guard let line = Self.line(event) else { return }
+        state.withLock { s in try? s.events.write(contentsOf: line) }
+    }
+
+    private static func line(_ value: some Encodable) -> Data? {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        guard var line = try? encoder.encode(value) else { return nil }
+        line.append(0x0A)
+        return line
     }
 }

@@ -20,10 +20,12 @@ public func serveCoordinator(config: TrainConfig, workers: Int, token: String, h
     let layout = ParameterLayout(config: config.model)
     let run = RunDescription(runID: UInt64.random(in: 1...UInt64.max), expectedWorkers: workers, configYAML: try config.yaml(),
                              layoutHash: hex16(layout.hash))
+    // What the run did before (a restarted coordinator, a resumed run) stays on its dashboard.
+    let (history, skipped) = try RunHistory.load(folder: folder)
+    if skipped > 0 { logger.warning("skipped lines of the run folder that are not reports or events", metadata: ["lines": "\(skipped)"]) }
     let runFolder = try ClusterRunFolder(url: folder, config: config)
-    let coordinator = Coordinator(state: CoordinatorState(run: run, token: token, heartbeatTimeout: heartbeatTimeout), logger: logger) {
-        runFolder.append($0, positionByName: $1)
-    }
+    let coordinator = Coordinator(state: CoordinatorState(run: run, token: token, heartbeatTimeout: heartbeatTimeout), history: history,
+                                  logger: logger, onReport: { runFolder.append($0, positionByName: $1) }, onEvent: { runFolder.append($0) })
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask {
             do {

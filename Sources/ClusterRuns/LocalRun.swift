@@ -151,6 +151,7 @@ public struct LocalRun: Sendable {
                 var iterator = ports.stream.makeAsyncIterator()
                 guard let port = await iterator.next() else { throw LocalRunError(reason: "the coordinator did not start") }
                 let client = CoordinatorClient(host: "127.0.0.1", port: port)
+                events(.notice("dashboard: http://127.0.0.1:\(port)/ (live while the run trains)"))
                 let started = try (0..<options.workers).map { i in
                     try spawnWorker(index: i, port: port, tokenFile: tokenURL, speed: throttles[i])
                 }

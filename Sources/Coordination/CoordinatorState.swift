@@ -48,6 +48,10 @@ public struct CoordinatorState: Sendable {
     private(set) var members: [Member] = []
     /// The next name's admission number: never reused.
     private var nextAdmission = 0
+    /// What happened since the owner last took the events (`takeEvents`), oldest first.
+    public private(set) var pendingEvents: [RunEvent] = []
+    /// Events kept untaken at most: an owner that never takes them cannot grow the state.
+    static let maxPendingEvents = 1_000
 
     public init(run: RunDescription, token: String, heartbeatTimeout: Double = 15) {
         self.run = run
@@ -89,7 +93,8 @@ public struct CoordinatorState: Sendable {
             members[i].lastSeen = now
             members[i].lastReport = nil
             members[i].state = .active
-            bumpEpoch()
+            emit(.rejoined, members[i].name, now: now, "joined again (join \(members[i].joins)), data port \(request.dataPort)")
+            bumpEpoch(now: now)
             return reply(members[i], running: phase != .waiting)
         }
         guard phase != .finished else { throw CoordinatorRefusal(status: 409, reason: "the run has finished") }
@@ -112,8 +117,13 @@ public struct CoordinatorState: Sendable {
         members.append(Member(name: request.name, admission: nextAdmission, credential: credential, host: request.dataHost,
                               port: request.dataPort, state: .active, joins: 1, lastSeen: now, joinedRunning: running))
         nextAdmission += 1
-        bumpEpoch()
-        if phase == .waiting && activeCount == run.expectedWorkers { phase = .training }
+        emit(.joined, request.name, now: now, "admission \(nextAdmission - 1), data \(request.dataHost):\(request.dataPort)"
+             + (running ? ", into the training ring" : ""))
+        bumpEpoch(now: now)
+        if phase == .waiting && activeCount == run.expectedWorkers {
+            phase = .training
+            emit(.trainingStarted, nil, now: now, "\(activeCount) workers: " + ring.members.map(\.name).joined(separator: ", "))
+        }
         return reply(members[members.count - 1], running: running)
     }
 
@@ -152,9 +162,24 @@ public struct CoordinatorState: Sendable {
 
     /// A new epoch: the ring changes, and the state a newcomer takes comes from the active member
     /// that reported the newest round (the first by name among equals).
-    private mutating func bumpEpoch() {
+    private mutating func bumpEpoch(now: Double) {
         epoch += 1
         stateSource = newestActiveReport?.name
+        // Before training the joins are the news; once it trains, every new ring is a re-form.
+        if phase == .training {
+            emit(.ringChanged, nil, now: now, "epoch \(epoch): " + ring.members.map(\.name).joined(separator: ", "))
+        }
+    }
+
+    /// Hands the events emitted since the last call to the owner (the server records them).
+    public mutating func takeEvents() -> [RunEvent] {
+        defer { pendingEvents.removeAll() }
+        return pendingEvents
+    }
+
+    private mutating func emit(_ kind: RunEvent.Kind, _ worker: String?, now: Double, _ detail: String) {
+        pendingEvents.append(RunEvent(time: now, kind: kind, worker: worker, epoch: epoch, round: round, detail: detail))
+        if pendingEvents.count > Self.maxPendingEvents { pendingEvents.removeFirst(pendingEvents.count - Self.maxPendingEvents) }
     }
 
     /// Records that `name` is alive and returns the ring as it is now.
@@ -165,7 +190,8 @@ public struct CoordinatorState: Sendable {
         }
         if members[i].state == .lost {
             members[i].state = .active
-            bumpEpoch()
+            emit(.returned, name, now: now, "heard from again after \(String(format: "%.1f", now - members[i].lastSeen)) s")
+            bumpEpoch(now: now)
         }
         members[i].lastSeen = now
         return ring
@@ -176,7 +202,8 @@ public struct CoordinatorState: Sendable {
         let i = try index(of: name)
         if members[i].state != .left {
             members[i].state = .left
-            bumpEpoch()
+            emit(.left, name, now: now, "said goodbye")
+            bumpEpoch(now: now)
         }
     }
 
@@ -187,11 +214,21 @@ public struct CoordinatorState: Sendable {
         _ = try heartbeat(report.name, now: now)
         let i = try index(of: report.name)
         if let last = members[i].lastReport, (last.epoch ?? 0) >= (report.epoch ?? 0), last.round >= report.round || last.finished { return false }
+        if let last = members[i].lastReport, report.round <= last.round {
+            emit(.resumed, report.name, now: now, "went back to round \(report.round + 1) from \(last.round + 1) in ring epoch \(report.epoch ?? 0)")
+        }
         members[i].lastReport = report
+        if report.checkpointSaved == true {
+            emit(.checkpoint, report.name, now: now, "shared model saved after round \(report.round + 1) of \(report.rounds)")
+        }
         // Finished when every active worker has finished, except one that joined the training
         // ring too late to be taken in (it has never reported): it does not hold the run open.
         let counted = members.filter { $0.state == .active && !($0.joinedRunning && $0.lastReport == nil) }
-        if !counted.isEmpty, counted.allSatisfy({ $0.lastReport?.finished == true }) { phase = .finished }
+        if phase != .finished, !counted.isEmpty, counted.allSatisfy({ $0.lastReport?.finished == true }) {
+            phase = .finished
+            let validation = report.validationLoss.map { String(format: ", validation loss %.4f", $0) } ?? ""
+            emit(.finished, nil, now: now, "every worker reported its last round (\(report.rounds))" + validation)
+        }
         return true
     }
 
@@ -207,7 +244,8 @@ public struct CoordinatorState: Sendable {
             members[i].state = .lost
             lost.append(members[i].name)
         }
-        if !lost.isEmpty { bumpEpoch() }
+        for name in lost { emit(.lost, name, now: now, "no heartbeat for over \(String(format: "%g", heartbeatTimeout)) s") }
+        if !lost.isEmpty { bumpEpoch(now: now) }
         return lost
     }
 

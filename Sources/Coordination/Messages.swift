@@ -118,6 +118,11 @@ public struct WorkerReport: Codable, Sendable, Equatable {
     /// The ring epoch the round ran in: after a worker is lost the others go back to their last
     /// saved round, and their reports of a later epoch replace those of the old one.
     public var epoch: Int?
+    /// The emulated link's rate on this worker's connections, in bytes per second; nil when not
+    /// shaped. Dashboards draw the bytes it sent against it.
+    public var linkBytesPerSecond: Double?
+    /// Whether this round's end saved the shared model to a checkpoint.
+    public var checkpointSaved: Bool?
 
     public init(name: String, round: Int, rounds: Int, steps: Int, tokens: Int, loss: Double, validationLoss: Double?,
                 bytesSent: Int, bytesReceived: Int, computeSeconds: Double, waitSeconds: Double, elapsedSeconds: Double,

@@ -5,23 +5,53 @@ import Logging
 import NIOCore
 import Basics
 import Coordination
+import RunViews
 
-/// The coordinator's state behind an actor, with the clock it runs on.
+/// The coordinator's state behind an actor, with the clock it runs on, the run's history (for
+/// the dashboard) and its metrics.
 public actor Coordinator {
     public private(set) var state: CoordinatorState
+    /// Every accepted report and every event, in Unix time.
+    public private(set) var history: RunHistory
     private let start = DispatchTime.now().uptimeNanoseconds
-    private let onReport: @Sendable (WorkerReport, Int) -> Void
+    private let startUnixTime = Date().timeIntervalSince1970
+    private let onReport: @Sendable (RecordedReport, Int) -> Void
+    private let onEvent: @Sendable (RunEvent) -> Void
     private let logger: Logger
+    private let metrics = CoordinatorMetrics()
+    /// Counts changes of what the dashboard shows, so that live views send only what changed.
+    public private(set) var changes = 0
+    /// Live views open now, and whether they were told to close (the server stops).
+    private(set) var liveViews = 0
+    private(set) var liveViewsClosed = false
 
-    /// `onReport` sees every accepted round report with its worker's rank (the run folder's log).
-    public init(state: CoordinatorState, logger: Logger, onReport: @escaping @Sendable (WorkerReport, Int) -> Void = { _, _ in }) {
+    /// `history` is what the run did before this coordinator started (read back from its run
+    /// folder); `onReport` sees every accepted round report with its worker's position by name and
+    /// `onEvent` every event (the run folder's files).
+    public init(state: CoordinatorState, history: RunHistory = RunHistory(), logger: Logger,
+                onReport: @escaping @Sendable (RecordedReport, Int) -> Void = { _, _ in },
+                onEvent: @escaping @Sendable (RunEvent) -> Void = { _ in }) {
         self.state = state
+        self.history = history
         self.logger = logger
         self.onReport = onReport
+        self.onEvent = onEvent
+        for r in history.reports { metrics.record(r.report) }
     }
 
     /// Seconds since the coordinator started.
     public var now: Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+
+    /// Records the state machine's new events in Unix time.
+    private func recordEvents() {
+        for var event in state.takeEvents() {
+            event.time = startUnixTime + event.time
+            history.append(event)
+            metrics.record(event)
+            onEvent(event)
+            changes += 1
+        }
+    }
 
     func join(_ r: JoinRequest) throws(CoordinatorRefusal) -> JoinReply {
         do {
@@ -29,6 +59,7 @@ public actor Coordinator {
             var generator = SystemRandomNumberGenerator()
             let credential = (0..<2).map { _ in String(generator.next() as UInt64, radix: 16) }.joined(separator: "-")
             let reply = try state.join(r, credential: credential, now: now)
+            recordEvents()
             logger.info("worker joined", metadata: ["name": "\(r.name)", "admission": "\(reply.admission)", "data": "\(r.dataHost):\(r.dataPort)"])
             return reply
         } catch {
@@ -39,32 +70,65 @@ public actor Coordinator {
 
     func heartbeat(_ name: String, credential: String?) throws(CoordinatorRefusal) -> RingView {
         try state.authenticate(name, credential: credential)
+        defer { recordEvents() }
         return try state.heartbeat(name, now: now)
     }
 
     func leave(_ name: String, credential: String?) throws(CoordinatorRefusal) {
         try state.authenticate(name, credential: credential)
         try state.leave(name, now: now)
+        recordEvents()
         logger.info("worker left", metadata: ["name": "\(name)"])
     }
 
     func report(_ r: WorkerReport, credential: String?) throws(CoordinatorRefusal) {
         try state.authenticate(r.name, credential: credential)
-        if try state.report(r, now: now), let position = state.positionByName(of: r.name) { onReport(r, position) }
+        defer { recordEvents() }
+        guard try state.report(r, now: now) else { return }
+        let record = RecordedReport(report: r, receivedAt: Date().timeIntervalSince1970)
+        history.append(record)
+        metrics.record(r)
+        changes += 1
+        if let position = state.positionByName(of: r.name) { onReport(record, position) }
     }
 
     /// Marks silent workers as lost.
     public func expire() {
         for name in state.expire(now: now) { logger.warning("worker lost: no heartbeat", metadata: ["name": "\(name)"]) }
+        recordEvents()
     }
 
     public func status() -> StatusReport { state.status(now: now) }
+
+    /// `/metrics`: the Prometheus text of the run as it is now.
+    public func metricsText() -> String { metrics.render(status()) }
+
+    /// What the dashboard shows now.
+    public func dashboardSnapshot() -> DashboardSnapshot {
+        DashboardSnapshot(status: status(), ring: state.ring, history: history)
+    }
+
+    /// Live views a coordinator serves at once: each one costs a snapshot a second.
+    public static let maxLiveViews = 32
+
+    /// Takes a live view's place, or says there is none left.
+    func openLiveView() -> Bool {
+        guard !liveViewsClosed, liveViews < Self.maxLiveViews else { return false }
+        liveViews += 1
+        return true
+    }
+
+    func closeLiveView() { liveViews -= 1 }
+
+    /// Tells every live view to end (the server is stopping, and waits for open responses).
+    func closeLiveViews() { liveViewsClosed = true }
 }
 
 /// The coordinator's HTTP/JSON API on Hummingbird.
 ///
 /// `POST /v1/join`, `/v1/heartbeat`, `/v1/leave`, `/v1/report` take JSON bodies; `GET /v1/run`, `/v1/ring`,
-/// `/status` (JSON) and `/metrics` (Prometheus text) read state. Every refusal or malformed
+/// `/status` (JSON) and `/metrics` (Prometheus text) read state; `GET /` is the live dashboard and
+/// `/v1/live` its server-sent events. Every refusal or malformed
 /// request gets a 4xx with a JSON `{"error": ...}` naming what was wrong.
 public enum CoordinatorServer {
     /// Largest request body accepted.
@@ -96,10 +160,15 @@ public enum CoordinatorServer {
         router.get("/v1/ring") { _, _ in try await answer { await coordinator.state.ring } }
         router.get("/status") { _, _ in try await answer { await coordinator.status() } }
         router.get("/metrics") { _, _ in
-            let text = PrometheusText.render(await coordinator.status())
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+            let text = await coordinator.metricsText()
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }
+        router.get("/") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
+                     body: ResponseBody(byteBuffer: ByteBuffer(string: DashboardPage.html)))
+        }
+        router.get("/v1/live") { _, _ in try await liveView(coordinator) }
         return router
     }
 
@@ -118,7 +187,14 @@ public enum CoordinatorServer {
             logger: serverLogger
         )
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.runService(gracefulShutdownSignals: []) }
+            group.addTask {
+                // Open live views would hold a graceful shutdown: they end first.
+                try await withTaskCancellationHandler {
+                    try await app.runService(gracefulShutdownSignals: [])
+                } onCancel: {
+                    Task { await coordinator.closeLiveViews() }
+                }
+            }
             group.addTask {
                 while !Task.isCancelled {
                     try await Task.sleep(nanoseconds: 1_000_000_000)
@@ -128,6 +204,45 @@ public enum CoordinatorServer {
             try await group.next()
             group.cancelAll()
         }
+    }
+
+    /// Seconds between live snapshots, and the longest a live view goes without one (so that
+    /// "last heard" ages on the page and a dead connection is noticed).
+    static let liveInterval: Duration = .seconds(1)
+    static let liveRefreshTicks = 5
+
+    /// `/v1/live`: the dashboard's server-sent events, a `snapshot` event whenever the run changed
+    /// (and every few seconds regardless), until the run finishes, the viewer leaves or the
+    /// server stops.
+    static func liveView(_ coordinator: Coordinator) async throws -> Response {
+        guard await coordinator.openLiveView() else {
+            return json(ErrorBody(error: "\(Coordinator.maxLiveViews) live views are open, the most this coordinator serves; "
+                                  + "close one or read /status"), status: .serviceUnavailable)
+        }
+        let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            defer { Task { await coordinator.closeLiveView() } }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            var sentChanges = -1, quietTicks = 0
+            while await !coordinator.liveViewsClosed {
+                let changes = await coordinator.changes
+                if changes != sentChanges || quietTicks >= liveRefreshTicks {
+                    let snapshot = await coordinator.dashboardSnapshot()
+                    let data = try encoder.encode(snapshot)
+                    var buffer = ByteBuffer(string: "event: snapshot\ndata: ")
+                    buffer.writeBytes(data)
+                    buffer.writeString("\n\n")
+                    try await writer.write(buffer)
+                    (sentChanges, quietTicks) = (changes, 0)
+                    if snapshot.phase == RunPhase.finished.rawValue { break }
+                } else {
+                    quietTicks += 1
+                }
+                try await Task.sleep(for: liveInterval)
+            }
+            try await writer.finish(nil)
+        })
     }
 
     /// The member credential a request carries (`Authorization: Bearer …`), if any.

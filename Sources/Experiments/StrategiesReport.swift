@@ -82,11 +82,3 @@ public struct StrategiesReport {
         return [("validation.svg", lines), ("bytes.svg", bars)]
     }
 }
-
-public func formatBytes(_ bytes: Int) -> String {
-    let b = Double(bytes)
-    if b >= 1e9 { return String(format: "%.2f GB", b / 1e9) }
-    if b >= 1e6 { return String(format: "%.2f MB", b / 1e6) }
-    if b >= 1e3 { return String(format: "%.1f kB", b / 1e3) }
-    return "\(bytes) B"
-}

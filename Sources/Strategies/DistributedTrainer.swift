@@ -30,6 +30,8 @@ public final class DistributedTrainer {
     var tokens = 0
     private var start = DispatchTime.now().uptimeNanoseconds
     private var continuing = false
+    /// Whether the shared model was saved since the last report (the report says so).
+    private var savedCheckpoint = false
     /// Asked after every round but the last: true when the ring should be formed anew (a worker
     /// joined), which ends `run` with `RingChange`.
     public var ringChanged: (@Sendable () -> Bool)?
@@ -100,7 +102,10 @@ public final class DistributedTrainer {
         state.feedbackResidual = collectives.feedback?.residual
         memory?.remember(trainer, state: state)
         guard final || due else { return }
-        try checkpoints?.save(trainer)
+        if let checkpoints {
+            try checkpoints.save(trainer)
+            savedCheckpoint = true
+        }
         try workerState?.save(trainer, strategy: state.record())
     }
 
@@ -138,11 +143,15 @@ public final class DistributedTrainer {
 
     func makeReport(round: Int, rounds: Int, loss: Double, validation: Double?, finished: Bool) -> WorkerReport {
         let totals = collectives.totals
-        return WorkerReport(name: name, round: round, rounds: rounds, steps: trainer.step, tokens: tokens, loss: loss, validationLoss: validation,
-                            bytesSent: totals.bytesSent, bytesReceived: totals.bytesReceived, computeSeconds: computeSeconds,
-                            waitSeconds: collectives.waitSeconds, elapsedSeconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9,
-                            tokensPerComputeSecond: Double(tokens) / max(computeSeconds, 1e-9), finished: finished,
-                            parameterHash: parameterHash())
+        var report = WorkerReport(name: name, round: round, rounds: rounds, steps: trainer.step, tokens: tokens, loss: loss,
+                                  validationLoss: validation, bytesSent: totals.bytesSent, bytesReceived: totals.bytesReceived,
+                                  computeSeconds: computeSeconds, waitSeconds: collectives.waitSeconds,
+                                  elapsedSeconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9,
+                                  tokensPerComputeSecond: Double(tokens) / max(computeSeconds, 1e-9), finished: finished,
+                                  parameterHash: parameterHash())
+        report.checkpointSaved = savedCheckpoint ? true : nil
+        savedCheckpoint = false
+        return report
     }
 }
 

@@ -160,6 +160,7 @@ public enum WorkerSession {
                     final = try await worker.run(resume: resume) { report in
                         var stamped = report
                         stamped.epoch = epoch
+                        stamped.linkBytesPerSecond = options.link.bytesPerSecond
                         latest.withLock { $0 = stamped }
                         outbox.yield(stamped)
                     }

@@ -75,6 +75,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
             try await serveCoordinator(config: cfg, workers: workers, token: token, host: host, port: port, folder: folder,
                                        heartbeatTimeout: heartbeatTimeout, logger: makeLogger("coordinator", level: .info)) { port in
                 print("coordinator on \(host):\(port), waiting for \(workers) workers; run folder \(folder.path)")
+                let shown = ["0.0.0.0", "::", ""].contains(host) ? "127.0.0.1" : host
+                print("dashboard: http://\(shown.contains(":") ? "[\(shown)]" : shown):\(port)/")
                 fflush(nil)
             }
             print("run finished; run folder \(folder.path)")

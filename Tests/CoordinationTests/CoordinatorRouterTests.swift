@@ -64,6 +64,79 @@ final class CoordinatorRouterTests: XCTestCase {
         let stranger = try await send(router, .post, "/v1/heartbeat", body: try json(WorkerName(name: "stranger")))
         XCTAssertEqual(stranger.status.code / 100, 4, "a worker that never joined is refused: \(stranger.body)")
     }
+
+    func report(_ name: String, round: Int, sent: Int, elapsed: Double, wait: Double, finished: Bool = false) -> WorkerReport {
+        var r = WorkerReport(name: name, round: round, rounds: 3, steps: round + 1, tokens: 64 * (round + 1), loss: 2.5, validationLoss: 2.75,
+                             bytesSent: sent, bytesReceived: sent, computeSeconds: elapsed - wait, waitSeconds: wait, elapsedSeconds: elapsed,
+                             tokensPerComputeSecond: 100, finished: finished)
+        r.epoch = 1
+        return r
+    }
+
+    /// swift-metrics through swift-prometheus: counters that only rise (a restarted worker's totals
+    /// start again from zero), round-time histograms, events by kind.
+    func testMetricsAddWhatEachReportAddsAndTimeTheRounds() async throws {
+        let router = responder()
+        let join = try json(JoinRequest(token: "secret", name: "w0", layoutHash: "abc", dataHost: "127.0.0.1", dataPort: 5000))
+        let reply = try JSONDecoder().decode(JoinReply.self, from: Data(try await send(router, .post, "/v1/join", body: join).body.utf8))
+        for r in [report("w0", round: 0, sent: 1000, elapsed: 2, wait: 0.5), report("w0", round: 1, sent: 3000, elapsed: 5, wait: 1.5)] {
+            let sent = try await send(router, .post, "/v1/report", body: try json(r), credential: reply.credential)
+            XCTAssertEqual(sent.status, .noContent, sent.body)
+        }
+        var metrics = try await send(router, .get, "/metrics").body
+        XCTAssertTrue(metrics.contains("tributary_bytes_sent_total{worker=\"w0\"} 3000"), metrics)
+        XCTAssertTrue(metrics.contains("# TYPE tributary_round_duration_seconds histogram"), metrics)
+        // One round followed another: 3 s long, 1 s of it waiting.
+        XCTAssertTrue(metrics.contains("tributary_round_duration_seconds_count{worker=\"w0\"} 1"), metrics)
+        XCTAssertTrue(metrics.contains("tributary_round_duration_seconds_sum{worker=\"w0\"} 3.0"), metrics)
+        XCTAssertTrue(metrics.contains("tributary_allreduce_duration_seconds_sum{worker=\"w0\"} 1.0"), metrics)
+        XCTAssertTrue(metrics.contains("tributary_events_total{kind=\"joined\"} 1"), metrics)
+        XCTAssertTrue(metrics.contains("tributary_workers{state=\"active\"} 1"), metrics)
+
+        // The worker restarts and joins again: its totals count from zero, the counter goes on rising.
+        let again = try JSONDecoder().decode(JoinReply.self, from: Data(try await send(router, .post, "/v1/join", body: join).body.utf8))
+        var restarted = report("w0", round: 2, sent: 500, elapsed: 1, wait: 0.2)
+        restarted.epoch = 2
+        _ = try await send(router, .post, "/v1/report", body: try json(restarted), credential: again.credential)
+        metrics = try await send(router, .get, "/metrics").body
+        XCTAssertTrue(metrics.contains("tributary_bytes_sent_total{worker=\"w0\"} 3500"), metrics)
+        XCTAssertTrue(metrics.contains("tributary_events_total{kind=\"rejoined\"} 1"), metrics)
+    }
+
+    /// The dashboard: one page with nothing from elsewhere, and its live view of server-sent events,
+    /// which ends with the run.
+    func testTheDashboardPageAndItsLiveSnapshots() async throws {
+        let router = responder()
+        let page = try await send(router, .get, "/")
+        XCTAssertEqual(page.status, .ok)
+        XCTAssertTrue(page.body.contains("new EventSource(\"v1/live\")"), "the page listens to the live view")
+        for external in ["http://", "https://", "src=", "@import", "url("] {
+            XCTAssertFalse(page.body.contains(external), "the page must work offline, but it has \(external)")
+        }
+
+        let join = try json(JoinRequest(token: "secret", name: "w0", layoutHash: "abc", dataHost: "127.0.0.1", dataPort: 5000))
+        let reply = try JSONDecoder().decode(JoinReply.self, from: Data(try await send(router, .post, "/v1/join", body: join).body.utf8))
+        let last = report("w0", round: 2, sent: 4096, elapsed: 3, wait: 1, finished: true)
+        _ = try await send(router, .post, "/v1/report", body: try json(last), credential: reply.credential)
+        // The run finished: the live view sends the snapshot and ends (a running one would go on).
+        let live = try await send(router, .get, "/v1/live")
+        XCTAssertEqual(live.status, .ok)
+        let events = live.body.components(separatedBy: "\n\n").filter { !$0.isEmpty }
+        XCTAssertEqual(events.count, 1, live.body)
+        XCTAssertTrue(events[0].hasPrefix("event: snapshot\ndata: "), events[0])
+        let snapshot = try JSONSerialization.jsonObject(with: Data(events[0].dropFirst("event: snapshot\ndata: ".count).utf8)) as? [String: Any]
+        XCTAssertEqual(snapshot?["phase"] as? String, "finished")
+        XCTAssertEqual(snapshot?["bytesSent"] as? Int, 4096)
+        XCTAssertEqual(snapshot?["validationLoss"] as? Double, 2.75)
+        let members = snapshot?["members"] as? [[String: Any]]
+        XCTAssertEqual(members?.first?["name"] as? String, "w0")
+        XCTAssertEqual(members?.first?["round"] as? Int, 3, "rounds count from 1 on the page")
+        let charts = snapshot?["charts"] as? [String: String]
+        XCTAssertEqual(charts?.keys.sorted(), ["bytes", "loss", "throughput", "utilisation"])
+        XCTAssertTrue(charts?["loss"]?.hasPrefix("<svg") == true)
+        let timeline = (snapshot?["events"] as? [[String: Any]])?.map { $0["kind"] as? String }
+        XCTAssertEqual(timeline, ["finished", "training-started", "joined"], "newest first")
+    }
 }
 
 /// Collects a response body (the writer is consumed, so it keeps the bytes in a shared box).

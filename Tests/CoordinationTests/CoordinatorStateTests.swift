@@ -134,10 +134,6 @@ final class CoordinatorStateTests: XCTestCase {
         try s.report(report("c", finished: true), now: 1)
         XCTAssertEqual(s.phase, .finished)
         XCTAssertEqual(s.status(now: 2).members.compactMap(\.lastReport?.tokens), [100, 100, 100])
-        let text = PrometheusText.render(s.status(now: 2))
-        XCTAssertTrue(text.contains("tributary_worker_bytes_sent_total{worker=\"a\",admission=\"0\"} 10"), text)
-        XCTAssertTrue(text.contains("tributary_workers{state=\"active\"} 3"), text)
-        XCTAssertTrue(text.contains("# TYPE tributary_worker_tokens_total counter"), text)
     }
 
     func testCurrentRoundAndTheStateSourceANewcomerIsToldOf() throws {
@@ -158,7 +154,6 @@ final class CoordinatorStateTests: XCTestCase {
         try s.report(report("c", round: 4, epoch: epoch), now: 1)
         XCTAssertEqual(s.round, 4)
         XCTAssertEqual(s.status(now: 1).round, 4)
-        XCTAssertTrue(PrometheusText.render(s.status(now: 1)).contains("tributary_run_round 4\n"))
         XCTAssertNil(s.ring.stateSource, "the source is chosen when the ring changes, so that one epoch has one")
 
         // A newcomer hears the round and where the state comes from: b and c are newest, b first by name.
@@ -174,13 +169,56 @@ final class CoordinatorStateTests: XCTestCase {
 
         // b is lost: the others re-form and the state comes from the newest survivor.
         for name in ["a", "c", "d"] { _ = try s.heartbeat(name, now: 12) }
-        XCTAssertEqual(s.expire(now: 12), ["b"])
+        XCTAssertEqual(s.expire(now: 12.5), ["b"])
         XCTAssertEqual(s.ring.stateSource, "c")
         // A report of a newer epoch counts before an older epoch's later round.
         try s.report(report("a", round: 3, epoch: s.epoch), now: 13)
         XCTAssertEqual(s.round, 3, "after a loss the ring went back; its newest epoch's round is the run's")
         try s.leave("c", now: 14)
         XCTAssertEqual(s.ring.stateSource, "a")
+    }
+
+    /// The timeline a dashboard and `tributary report` show: what happened, to whom, in order.
+    func testEveryChangeOfMembershipAndProgressIsAnEvent() throws {
+        var s = CoordinatorState(run: RunDescription(runID: 7, expectedWorkers: 2, configYAML: "", layoutHash: "abc"),
+                                 token: "secret", heartbeatTimeout: 10)
+        _ = try s.join(request("a"), now: 0)
+        _ = try s.join(request("b"), now: 1)
+        var events = s.takeEvents()
+        XCTAssertEqual(events.map(\.kind), [.joined, .joined, .trainingStarted])
+        XCTAssertEqual(events.map(\.worker), ["a", "b", nil])
+        XCTAssertEqual(events.map(\.time), [0, 1, 1])
+        XCTAssertTrue(s.takeEvents().isEmpty, "taken events are gone")
+
+        func report(_ name: String, round: Int, epoch: Int, saved: Bool = false, finished: Bool = false) -> WorkerReport {
+            var r = WorkerReport(name: name, round: round, rounds: 3, steps: round + 1, tokens: 100, loss: 2, validationLoss: 2.5,
+                                 bytesSent: 10, bytesReceived: 10, computeSeconds: 1, waitSeconds: 0.1, elapsedSeconds: 1.1,
+                                 tokensPerComputeSecond: 100, finished: finished)
+            (r.epoch, r.checkpointSaved) = (epoch, saved ? true : nil)
+            return r
+        }
+        let epoch = s.epoch
+        try s.report(report("a", round: 1, epoch: epoch, saved: true), now: 2)
+        try s.report(report("b", round: 1, epoch: epoch), now: 2)
+        _ = try s.heartbeat("a", now: 12)
+        XCTAssertEqual(s.expire(now: 12.5), ["b"])
+        _ = try s.heartbeat("b", now: 13)
+        events = s.takeEvents()
+        XCTAssertEqual(events.map(\.kind), [.checkpoint, .lost, .ringChanged, .returned, .ringChanged])
+        XCTAssertEqual(events[0].detail, "shared model saved after round 2 of 3")
+        XCTAssertEqual(events[0].round, 1)
+        XCTAssertEqual(events[2].detail, "epoch \(epoch + 1): a")
+        XCTAssertEqual(events[4].detail, "epoch \(epoch + 2): a, b")
+
+        // After the loss the ring went back to round 1 in the new epoch: a resume, then the end.
+        try s.report(report("a", round: 1, epoch: s.epoch), now: 14)
+        try s.report(report("a", round: 2, epoch: s.epoch, finished: true), now: 15)
+        try s.report(report("b", round: 2, epoch: s.epoch, finished: true), now: 15)
+        try s.leave("a", now: 16)
+        events = s.takeEvents()
+        XCTAssertEqual(events.map(\.kind), [.resumed, .finished, .left])
+        XCTAssertEqual(events[0].detail, "went back to round 2 from 2 in ring epoch \(epoch + 2)")
+        XCTAssertEqual(events[1].detail, "every worker reported its last round (3), validation loss 2.5000")
     }
 }
 
