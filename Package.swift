@@ -114,7 +114,7 @@ let package = Package(
         .target(
             name: "ClusterRuns",
             dependencies: [
-                "Basics", "Training", "ModelCore", "Coordination", "CoordinationServer", "CoordinationClient",
+                "Basics", "Training", "ModelCore", "Coordination", "CoordinationServer", "CoordinationClient", "RunViews",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -158,7 +158,7 @@ let package = Package(
                            .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")],
             swiftSettings: vectorISA
         ),
-        .testTarget(name: "CLITests", dependencies: ["TributaryCLI", "Wire", "Training"]),
+        .testTarget(name: "CLITests", dependencies: ["TributaryCLI", "Wire", "Training", "Coordination", "CoordinationClient"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner"]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "ModelCore"]),
         .testTarget(name: "RunViewsTests", dependencies: ["RunViews", "Coordination"]),

@@ -3,6 +3,7 @@ import Coordination
 import CoordinationServer
 import Foundation
 import Logging
+import RunViews
 import ModelCore
 import Training
 
@@ -41,5 +42,11 @@ public func serveCoordinator(config: TrainConfig, workers: Int, token: String, h
         }
         try await group.next()
         group.cancelAll()
+    }
+    // The finished run's page beside its files (`tributary report` writes it again on demand).
+    do {
+        try Data(try RunReportPage.render(folder: folder).utf8).write(to: folder.appendingPathComponent("report.html"), options: .atomic)
+    } catch {
+        logger.warning("could not write the run's report page", metadata: ["reason": "\(error)"])
     }
 }

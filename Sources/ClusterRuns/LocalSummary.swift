@@ -72,7 +72,7 @@ public struct LocalSummary: Codable, Sendable {
         line += String(format: "(%.0f%% of the %@ tokens/s the workers do alone), ", 100 * tokensPerSecond / max(sumOfAloneTokensPerSecond, 1e-9),
                        formatCount(sumOfAloneTokensPerSecond))
         line += String(format: "%.2f MB sent, computing %.1f%% of the time", Double(bytesSent) / 1e6, 100 * computeUtilisation)
-        lines += [line, "run folder: \(runFolder)"]
+        lines += [line, "run folder: \(runFolder) (its page: report.html)"]
         return lines.joined(separator: "\n")
     }
 }

@@ -17,6 +17,8 @@ public struct RunEvent: Codable, Sendable, Equatable {
         /// The shared model was saved to a checkpoint.
         case checkpoint
         case finished
+        /// A coordinator started on a run folder that already held this run's history.
+        case coordinatorRestarted = "coordinator-restarted"
     }
 
     /// When, in seconds: the state machine's clock when it emits the event; Unix time once the

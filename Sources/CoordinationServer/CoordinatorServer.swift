@@ -37,6 +37,21 @@ public actor Coordinator {
         self.onReport = onReport
         self.onEvent = onEvent
         for r in history.reports { metrics.record(r.report) }
+        if !history.reports.isEmpty || !history.events.isEmpty {
+            // An actor's initialiser cannot call its methods: the same steps as `record`.
+            let event = RunEvent(time: startUnixTime, kind: .coordinatorRestarted, worker: nil, epoch: 0, round: nil,
+                                 detail: "read back \(history.reports.count) reports and \(history.events.count) events from the run folder")
+            self.history.append(event)
+            metrics.record(event)
+            onEvent(event)
+        }
+    }
+
+    private func record(_ event: RunEvent) {
+        history.append(event)
+        metrics.record(event)
+        onEvent(event)
+        changes += 1
     }
 
     /// Seconds since the coordinator started.
@@ -46,10 +61,7 @@ public actor Coordinator {
     private func recordEvents() {
         for var event in state.takeEvents() {
             event.time = startUnixTime + event.time
-            history.append(event)
-            metrics.record(event)
-            onEvent(event)
-            changes += 1
+            record(event)
         }
     }
 
@@ -127,8 +139,8 @@ public actor Coordinator {
 /// The coordinator's HTTP/JSON API on Hummingbird.
 ///
 /// `POST /v1/join`, `/v1/heartbeat`, `/v1/leave`, `/v1/report` take JSON bodies; `GET /v1/run`, `/v1/ring`,
-/// `/status` (JSON) and `/metrics` (Prometheus text) read state; `GET /` is the live dashboard and
-/// `/v1/live` its server-sent events. Every refusal or malformed
+/// `/status` (JSON) and `/metrics` (Prometheus text) read state; `GET /` is the live dashboard,
+/// `/v1/live` its server-sent events and `/v1/dashboard` one snapshot of them as JSON. Every refusal or malformed
 /// request gets a 4xx with a JSON `{"error": ...}` naming what was wrong.
 public enum CoordinatorServer {
     /// Largest request body accepted.
@@ -169,6 +181,7 @@ public enum CoordinatorServer {
                      body: ResponseBody(byteBuffer: ByteBuffer(string: DashboardPage.html)))
         }
         router.get("/v1/live") { _, _ in try await liveView(coordinator) }
+        router.get("/v1/dashboard") { _, _ in try await answer { await coordinator.dashboardSnapshot() } }
         return router
     }
 

@@ -1,3 +1,5 @@
+import Coordination
+import CoordinationClient
 import Foundation
 import XCTest
 
@@ -56,7 +58,7 @@ final class ClusterCommandTests: XCTestCase {
         return (coordinator, address, token, config, run)
     }
 
-    func testCoordinatorAndWorkersTrainAndRefuseWhatIsWrong() throws {
+    func testCoordinatorAndWorkersTrainAndRefuseWhatIsWrong() async throws {
         let dir = try temporaryDirectory()
         let (coordinator, address, token, config, run) = try startCoordinator(in: dir, steps: 20, evaluationInterval: 10)
         let wrong = dir.appendingPathComponent("wrong")
@@ -84,6 +86,36 @@ final class ClusterCommandTests: XCTestCase {
         XCTAssertEqual(metrics.split(separator: "\n").count, 4, "two rounds from each of two workers")
         XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent("loss.svg").path))
         XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent("checkpoints/step-00000020/model.safetensors").path))
+        let page = try String(contentsOf: run.appendingPathComponent("report.html"), encoding: .utf8)
+        XCTAssertTrue(page.contains("<td>w1</td><td>finished</td>"), "the finished run's page is written beside it")
+
+        // A coordinator started again on the run folder shows the run as it was: its reports, its
+        // events, and that it restarted; the folder's lines are not written twice.
+        let events = try String(contentsOf: run.appendingPathComponent("events.jsonl"), encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(events.filter { $0.contains("\"kind\":\"joined\"") }.count, 2, "\(events)")
+        XCTAssertEqual(events.filter { $0.contains("\"kind\":\"finished\"") }.count, 1, "\(events)")
+        let (again, output) = try start(["coordinator", "--listen", "127.0.0.1:0", "--token-file", token.path, "--config", config.path,
+                                         "--workers", "2", "--out", run.path])
+        let banner = try line(containing: "coordinator on", from: output)
+        let port = try XCTUnwrap(banner.split(separator: " ").first { $0.hasPrefix("127.0.0.1:") }?.split(separator: ":").last
+            .flatMap { Int($0.trimmingCharacters(in: .punctuationCharacters)) })
+        let snapshot = try JSONDecoder().decode(DashboardView.self, from: Data(
+            try await CoordinatorClient(host: "127.0.0.1", port: port).text("/v1/dashboard").utf8))
+        again.terminate()
+        XCTAssertEqual(snapshot.phase, "waiting", "nobody has joined the new coordinator yet")
+        XCTAssertEqual(snapshot.events.map(\.kind).first, .coordinatorRestarted)
+        XCTAssertEqual(snapshot.events.filter { $0.kind == .joined }.count, 2, "the earlier joins are on the page")
+        XCTAssertTrue(snapshot.charts["loss"]?.contains("w0 train") == true, "the earlier loss curves too")
+        let after = try String(contentsOf: run.appendingPathComponent("events.jsonl"), encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(after.count, events.count + 1, "only the restart was added")
+        XCTAssertEqual(try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n").count, 4)
+    }
+
+    /// The parts of `/v1/dashboard` the restart check reads.
+    struct DashboardView: Decodable {
+        var phase: String
+        var events: [RunEvent]
+        var charts: [String: String]
     }
 
     /// A third worker joins a run that two are training: the coordinator admits it, the two take
