@@ -29,6 +29,7 @@ EXPECTED = {
     "tributary_worker_round": "gauge",
     "tributary_training_loss": "gauge",
     "tributary_worker_seconds_since_seen": "gauge",
+    "tributary_worker_admission": "gauge",
     "tributary_round_duration_seconds": "histogram",
     "tributary_allreduce_duration_seconds": "histogram",
 }

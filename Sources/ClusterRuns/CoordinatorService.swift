@@ -37,16 +37,19 @@ public func serveCoordinator(config: TrainConfig, workers: Int, token: String, h
         }
         group.addTask {
             while await coordinator.status().phase != .finished { try await Task.sleep(nanoseconds: 200_000_000) }
-            // Let the last reports and goodbyes land.
+            // The finished run's page beside its files (every last report is in; `tributary report`
+            // writes it again on demand, goodbyes included). Before the wait: `local` stops the
+            // coordinator as soon as its workers exit.
+            do {
+                let page = try RunReportPage.render(folder: folder)
+                try Data(page.utf8).write(to: folder.appendingPathComponent("report.html"), options: .atomic)
+            } catch {
+                logger.warning("could not write the run's report page", metadata: ["reason": "\(error)"])
+            }
+            // Let the goodbyes land.
             try await Task.sleep(nanoseconds: 1_000_000_000)
         }
         try await group.next()
         group.cancelAll()
-    }
-    // The finished run's page beside its files (`tributary report` writes it again on demand).
-    do {
-        try Data(try RunReportPage.render(folder: folder).utf8).write(to: folder.appendingPathComponent("report.html"), options: .atomic)
-    } catch {
-        logger.warning("could not write the run's report page", metadata: ["reason": "\(error)"])
     }
 }

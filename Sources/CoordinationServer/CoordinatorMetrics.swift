@@ -14,7 +14,7 @@ final class CoordinatorMetrics {
     private struct Worker {
         var bytesSent, bytesReceived, tokens, steps: CoreMetrics.Counter
         var computeSeconds, waitSeconds: FloatingPointCounter
-        var round, loss, secondsSinceSeen: CoreMetrics.Gauge
+        var round, loss, secondsSinceSeen, admission: CoreMetrics.Gauge
         var roundDuration, allReduceDuration: CoreMetrics.Timer
         var last: WorkerReport?
     }
@@ -39,6 +39,7 @@ final class CoordinatorMetrics {
         "tributary_worker_round": "Last round the worker reported, from 0.",
         "tributary_training_loss": "Mean training loss of the worker's last round.",
         "tributary_worker_seconds_since_seen": "Seconds since the coordinator heard from the worker.",
+        "tributary_worker_admission": "When the coordinator admitted the worker's name (0 first).",
         "tributary_round_duration_seconds": "Wall seconds of each of the worker's rounds.",
         "tributary_allreduce_duration_seconds": "Seconds of each round the worker spent in collectives or waiting for peers.",
     ]
@@ -96,7 +97,9 @@ final class CoordinatorMetrics {
         finished.record(status.phase == .finished ? 1 : 0)
         if let r = status.round { round.record(r) }
         for member in status.members {
-            (workers[member.name] ?? makeWorker(member.name)).secondsSinceSeen.record(member.secondsSinceSeen)
+            let worker = workers[member.name] ?? makeWorker(member.name)
+            worker.secondsSinceSeen.record(member.secondsSinceSeen)
+            worker.admission.record(member.admission)
         }
         return registry.emitToString()
     }
@@ -113,6 +116,7 @@ final class CoordinatorMetrics {
             round: CoreMetrics.Gauge(label: "tributary_worker_round", dimensions: labels, factory: factory),
             loss: CoreMetrics.Gauge(label: "tributary_training_loss", dimensions: labels, factory: factory),
             secondsSinceSeen: CoreMetrics.Gauge(label: "tributary_worker_seconds_since_seen", dimensions: labels, factory: factory),
+            admission: CoreMetrics.Gauge(label: "tributary_worker_admission", dimensions: labels, factory: factory),
             roundDuration: CoreMetrics.Timer(label: "tributary_round_duration_seconds", dimensions: labels, factory: factory),
             allReduceDuration: CoreMetrics.Timer(label: "tributary_allreduce_duration_seconds", dimensions: labels, factory: factory),
             last: WorkerReport?.none)

@@ -131,7 +131,8 @@ public enum DashboardPage {
     source.addEventListener("snapshot", (event) => {
       latest = JSON.parse(event.data); updates++;
       $("updates").textContent = String(updates); $("updates").dataset.count = String(updates);
-      if (latest.phase === "finished") connection("run finished", true);
+      // A finished run's coordinator goes away: the last snapshot stays, without reconnecting.
+      if (latest.phase === "finished") { source.close(); connection("run finished", true); }
       if (!paused) render(latest);
     });
     </script>

@@ -4,7 +4,8 @@ import Foundation
 /// paragraphs, bullet lists, pipe tables, fenced code, and inline `code`, **bold** and links.
 /// Only that subset (the reports are ours); anything else comes out as escaped text.
 public enum MarkdownHTML {
-    public static func render(_ markdown: String) -> String {
+    /// `headingOffset` demotes headings (1: `#` becomes `<h2>`), for a report inside a page that has its own title.
+    public static func render(_ markdown: String, headingOffset: Int = 0) -> String {
         var html = ""
         var paragraph: [String] = [], list: [String] = [], table: [[String]] = []
         var code: [String]?
@@ -32,9 +33,9 @@ public enum MarkdownHTML {
                 code = []
             } else if trimmed.isEmpty {
                 flush()
-            } else if let level = headingLevel(trimmed) {
+            } else if let hashes = headingLevel(trimmed) {
                 flush()
-                let text = trimmed.dropFirst(level).trimmingCharacters(in: .whitespaces)
+                let text = trimmed.dropFirst(hashes).trimmingCharacters(in: .whitespaces), level = min(6, hashes + headingOffset)
                 html += "<h\(level)>" + inline(text) + "</h\(level)>\n"
             } else if trimmed.hasPrefix("- ") || trimmed.hasPrefix("* ") {
                 if !paragraph.isEmpty || !table.isEmpty { flush() }

@@ -13,7 +13,7 @@ public enum RunReportPage {
         let report = folder.appendingPathComponent("report.md")
         if let markdown = try read(report) {
             let plots = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".svg") }.sorted()
-            var body = MarkdownHTML.render(markdown)
+            var body = MarkdownHTML.render(markdown, headingOffset: 1)
             if !plots.isEmpty {
                 body += "<h2>Plots</h2>\n<div class=\"charts\">\n"
                 for plot in plots {

@@ -68,7 +68,7 @@ final class RunReportPageTests: XCTestCase {
         try "<?xml version=\"1.0\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\"><text>gap</text></svg>\n"
             .write(to: experiment.appendingPathComponent("gap.svg"), atomically: true, encoding: .utf8)
         let page = try RunReportPage.render(folder: experiment)
-        XCTAssertTrue(page.contains("<h1>Gap &lt;by&gt; workers</h1>"), page)
+        XCTAssertTrue(page.contains("<h2>Gap &lt;by&gt; workers</h2>"), "under the page's own title: \(page)")
         XCTAssertTrue(page.contains("<p>See <code>gap.svg</code> and <strong>this</strong>.</p>"), page)
         XCTAssertTrue(page.contains("<thead><tr><th scope=\"col\">M</th><th scope=\"col\">gap</th></tr></thead>\n<tbody>\n<tr><td>2</td><td>+1.0%</td></tr>"), page)
         XCTAssertTrue(page.contains("<ul>\n<li>one</li>\n<li>two</li>\n</ul>"), page)
