@@ -115,9 +115,13 @@ public actor Coordinator {
     /// `/metrics`: the Prometheus text of the run as it is now.
     public func metricsText() -> String { metrics.render(status()) }
 
+    /// The charts of the history as of `changes`: drawn once per change, however many views look.
+    private var charts: (changes: Int, byName: [String: String])?
+
     /// What the dashboard shows now.
     public func dashboardSnapshot() -> DashboardSnapshot {
-        DashboardSnapshot(status: status(), ring: state.ring, history: history)
+        if charts?.changes != changes { charts = (changes, RunCharts(history).byName) }
+        return DashboardSnapshot(status: status(), ring: state.ring, history: history, charts: charts?.byName)
     }
 
     /// Live views a coordinator serves at once: each one costs a snapshot a second.

@@ -61,7 +61,8 @@ public struct DashboardSnapshot: Codable, Sendable, Equatable {
 
     public static let maxEvents = 200
 
-    public init(status: StatusReport, ring: RingView, history: RunHistory) {
+    /// `charts` are `RunCharts(history)` by name, when the caller keeps them between snapshots.
+    public init(status: StatusReport, ring: RingView, history: RunHistory, charts: [String: String]? = nil) {
         runID = String(status.runID, radix: 16)
         phase = status.phase.rawValue
         epoch = status.epoch
@@ -77,7 +78,7 @@ public struct DashboardSnapshot: Codable, Sendable, Equatable {
         }
         self.ring = ring.members.map(\.name)
         stateSource = status.stateSource
-        charts = Dictionary(uniqueKeysWithValues: RunCharts(history).all.map { ($0.name, $0.svg) })
+        self.charts = charts ?? RunCharts(history).byName
         events = Array(history.events.suffix(Self.maxEvents).reversed())
     }
 }

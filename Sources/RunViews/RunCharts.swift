@@ -73,6 +73,9 @@ public struct RunCharts: Sendable {
         [("loss", loss), ("throughput", throughput), ("bytes", bytes), ("utilisation", utilisation)]
     }
 
+    /// Every chart's SVG by its name.
+    public var byName: [String: String] { Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0.svg) }) }
+
     static func thinned(_ points: [(x: Double, y: Double)]) -> [(x: Double, y: Double)] {
         guard points.count > maxPoints else { return points }
         let stride = (points.count + maxPoints - 1) / maxPoints

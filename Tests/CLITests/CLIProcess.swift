@@ -20,8 +20,13 @@ var tributaryExecutable: URL {
 
 /// Runs `tributary` with `arguments` as a child process, as a user would, and waits for it.
 func runTributary(_ arguments: [String]) throws -> CLIResult {
+    try runProcess(tributaryExecutable, arguments)
+}
+
+/// Runs `executable` with `arguments` as a child process and waits for it.
+func runProcess(_ executable: URL, _ arguments: [String]) throws -> CLIResult {
     let process = Process()
-    process.executableURL = tributaryExecutable
+    process.executableURL = executable
     process.arguments = arguments
     let out = Pipe(), err = Pipe()
     process.standardOutput = out

@@ -38,7 +38,7 @@ final class DashboardBrowserTests: XCTestCase {
     /// Skips where the browser or the Python modules are missing, unless this is CI.
     func requireBrowserTools() throws {
         let chromium = ProcessInfo.processInfo.environment["CHROMIUM"] ?? "/usr/bin/chromium"
-        let python = run("/usr/bin/env", ["python3", "-c", "import websocket, prometheus_client"])
+        let python = run("python3", ["-c", "import websocket, prometheus_client"])
         let missing = [FileManager.default.isExecutableFile(atPath: chromium) ? nil : "chromium (\(chromium))",
                        python.status == 0 ? nil : "python3 with websocket-client and prometheus_client"].compactMap { $0 }
         guard !missing.isEmpty else { return }
@@ -47,20 +47,10 @@ final class DashboardBrowserTests: XCTestCase {
         throw XCTSkip(message)
     }
 
-    func run(_ executable: String, _ arguments: [String]) -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        (process.standardOutput, process.standardError) = (out, err)
-        do { try process.run() } catch { return (127, "", "\(error)") }
-        nonisolated(unsafe) var stderr = Data()
-        let reader = Thread { stderr = err.fileHandleForReading.readDataToEndOfFile() }
-        reader.start()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        while !reader.isFinished { Thread.sleep(forTimeInterval: 0.01) }
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    /// Runs a program found on the PATH; a program that cannot start is exit status 127.
+    func run(_ executable: String, _ arguments: [String]) -> CLIResult {
+        (try? runProcess(URL(fileURLWithPath: "/usr/bin/env"), [executable] + arguments))
+            ?? CLIResult(status: 127, stdout: "", stderr: "cannot start \(executable)")
     }
 
     /// Starts `tributary local` and returns it with its dashboard address (from its standard error).
@@ -115,7 +105,7 @@ final class DashboardBrowserTests: XCTestCase {
         }
         let output = ProcessInfo.processInfo.environment["TRIBUTARY_TEST_OUTPUT"].map { URL(fileURLWithPath: $0) }
             ?? repository.appendingPathComponent(".build/test-output/dashboard")
-        let browser = run("/usr/bin/env", ["python3", repository.appendingPathComponent("tools/dashboard_check.py").path,
+        let browser = run("python3", [repository.appendingPathComponent("tools/dashboard_check.py").path,
                                            dashboard.absoluteString, "--out", output.path, "--wait", "30"])
         XCTAssertEqual(browser.status, 0, browser.stderr)
         let check = try JSONDecoder().decode(Check.self, from: Data(browser.stdout.utf8))
@@ -149,7 +139,7 @@ final class DashboardBrowserTests: XCTestCase {
         for shot in check.screenshots { XCTAssertGreaterThan((try? Data(contentsOf: URL(fileURLWithPath: shot)).count) ?? 0, 10_000) }
 
         // /metrics of the same run, through Prometheus' parser.
-        let metrics = run("/usr/bin/env", ["python3", repository.appendingPathComponent("tools/check_metrics.py").path,
+        let metrics = run("python3", [repository.appendingPathComponent("tools/check_metrics.py").path,
                                            dashboard.appendingPathComponent("metrics").absoluteString])
         XCTAssertEqual(metrics.status, 0, metrics.stderr)
         XCTAssertTrue(metrics.stdout.contains(#"tributary_bytes_sent_total{worker=\"worker-2\"}"#), metrics.stdout)
