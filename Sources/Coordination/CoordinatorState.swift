@@ -1,4 +1,5 @@
 import Foundation
+import Basics
 
 /// Why the coordinator refused a request; `status` is the HTTP status it answers with.
 public struct CoordinatorRefusal: Error, Equatable, CustomStringConvertible {
@@ -137,6 +138,18 @@ public struct CoordinatorState: Sendable {
         }
     }
 
+    /// Checks that a request carries the run's token (what `/v1/run` asks: the run id and layout it
+    /// serves are what a data-plane hello needs, so they are not for everyone who can reach the port).
+    public func authenticateRun(token presented: String?) throws(CoordinatorRefusal) {
+        guard let presented else {
+            throw CoordinatorRefusal(status: 401, reason: "the run's description needs the run's token "
+                + "(Authorization: Bearer <the token file's contents>)")
+        }
+        guard constantTimeEqual(presented, token) else {
+            throw CoordinatorRefusal(status: 401, reason: "wrong token; use the token file the coordinator was started with")
+        }
+    }
+
     /// Checks that a request for member `name` carries its credential (heartbeat, report, leave).
     public func authenticate(_ name: String, credential: String?) throws(CoordinatorRefusal) {
         let i = try index(of: name)
@@ -263,7 +276,7 @@ public struct CoordinatorState: Sendable {
 
     /// Everything `/status` shows.
     public func status(now: Double) -> StatusReport {
-        StatusReport(runID: run.runID, phase: phase, epoch: epoch, expectedWorkers: run.expectedWorkers,
+        StatusReport(runFingerprint: Self.fingerprint(of: run.runID), phase: phase, epoch: epoch, expectedWorkers: run.expectedWorkers,
                      members: members.map {
                          MemberStatus(name: $0.name, admission: $0.admission, state: $0.state, host: $0.host, port: $0.port, joins: $0.joins,
                                       secondsSinceSeen: max(0, now - $0.lastSeen), lastReport: $0.lastReport)
@@ -272,6 +285,14 @@ public struct CoordinatorState: Sendable {
     }
 
     private var activeCount: Int { members.count { $0.state == .active } }
+
+    /// What `/status` and the dashboard call the run: a hash of its id, to tell runs apart without
+    /// giving away the id a data-plane hello must carry.
+    static func fingerprint(of runID: UInt64) -> String {
+        var hasher = FNV1a()
+        withUnsafeBytes(of: runID.littleEndian) { hasher.add($0) }
+        return String(hex16(hasher.value).prefix(8))
+    }
 
     private func index(of name: String) throws(CoordinatorRefusal) -> Int {
         guard let i = members.firstIndex(where: { $0.name == name }) else {

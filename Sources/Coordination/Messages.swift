@@ -187,7 +187,8 @@ public enum RunPhase: String, Codable, Sendable {
 
 /// The body of `/status`.
 public struct StatusReport: Codable, Sendable, Equatable {
-    public var runID: UInt64
+    /// A hash of the run's id (not the id: that is for the run's token holders, see `/v1/run`).
+    public var runFingerprint: String
     public var phase: RunPhase
     public var epoch: Int
     public var expectedWorkers: Int

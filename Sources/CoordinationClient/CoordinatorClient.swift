@@ -39,8 +39,11 @@ public struct CoordinatorClient: Sendable {
     public func heartbeat(_ name: String, credential: String) async throws -> RingView {
         try await send("POST", "/v1/heartbeat", WorkerName(name: name), credential: credential)
     }
-    /// The run's description (config and layout hash), which a worker needs before it joins.
-    public func run() async throws -> RunDescription { try await send("GET", "/v1/run", Optional<WorkerName>.none) }
+    /// The run's description (config, layout hash, run id), which a worker needs before it joins:
+    /// only for holders of the run's token, since the run id and layout open the data plane's door.
+    public func run(token: String) async throws -> RunDescription {
+        try await send("GET", "/v1/run", Optional<WorkerName>.none, credential: token)
+    }
     public func ring() async throws -> RingView { try await send("GET", "/v1/ring", Optional<WorkerName>.none) }
     public func status() async throws -> StatusReport { try await send("GET", "/status", Optional<WorkerName>.none) }
     public func leave(_ name: String, credential: String) async throws {

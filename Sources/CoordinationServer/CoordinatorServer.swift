@@ -172,7 +172,12 @@ public enum CoordinatorServer {
                 return nil
             }
         }
-        router.get("/v1/run") { _, _ in try await answer { await coordinator.state.run } }
+        router.get("/v1/run") { request, _ in
+            try await answer { () async throws -> RunDescription in
+                try await coordinator.state.authenticateRun(token: credential(request))
+                return await coordinator.state.run
+            }
+        }
         router.get("/v1/ring") { _, _ in try await answer { await coordinator.state.ring } }
         router.get("/status") { _, _ in try await answer { await coordinator.status() } }
         router.get("/metrics") { _, _ in

@@ -84,7 +84,7 @@ public enum DashboardPage {
     }
     function fill(tbody, items, build) { tbody.replaceChildren(...items.map(build)); }
     function render(s) {
-      $("run-id").textContent = s.runID;
+      $("run-id").textContent = s.runFingerprint;
       $("phase").textContent = s.phase;
       $("round").textContent = s.round == null ? "not started" : s.round + " / " + (s.rounds ?? "?");
       $("validation-loss").textContent = num(s.validationLoss, 4);

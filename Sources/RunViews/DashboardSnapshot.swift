@@ -38,7 +38,8 @@ public struct MemberRow: Codable, Sendable, Equatable {
 /// Everything the dashboard page shows at one moment: what the coordinator pushes to it (as one
 /// server-sent event) whenever the run changes.
 public struct DashboardSnapshot: Codable, Sendable, Equatable {
-    public var runID: String
+    /// A hash of the run's id, to tell runs apart.
+    public var runFingerprint: String
     public var phase: String
     public var epoch: Int
     public var expectedWorkers: Int
@@ -63,7 +64,7 @@ public struct DashboardSnapshot: Codable, Sendable, Equatable {
 
     /// `charts` are `RunCharts(history)` by name, when the caller keeps them between snapshots.
     public init(status: StatusReport, ring: RingView, history: RunHistory, charts: [String: String]? = nil) {
-        runID = String(status.runID, radix: 16)
+        runFingerprint = status.runFingerprint
         phase = status.phase.rawValue
         epoch = status.epoch
         expectedWorkers = status.expectedWorkers

@@ -56,7 +56,7 @@ public enum WorkerSession {
     public static func run<C: Clock>(_ options: WorkerOptions, logger: Logger, clock: C) async throws -> WorkerReport
         where C.Duration == Duration {
         let client = options.coordinator
-        let run = try await retrying(patience: options.patience, logger: logger) { try await client.run() }
+        let run = try await retrying(patience: options.patience, logger: logger) { try await client.run(token: options.token) }
         var config = try TrainConfig.load(yaml: run.configYAML, source: "the coordinator's config")
         config.threads = options.threads
         let layout = ParameterLayout(config: config.model)

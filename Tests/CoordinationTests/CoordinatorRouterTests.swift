@@ -65,6 +65,30 @@ final class CoordinatorRouterTests: XCTestCase {
         XCTAssertEqual(stranger.status.code / 100, 4, "a worker that never joined is refused: \(stranger.body)")
     }
 
+    /// The run id and layout hash are what a data-plane hello needs: only the token's holders get
+    /// them (issue 17: they were served to anyone and a forged hello was welcomed as a peer).
+    func testTheRunsDescriptionNeedsTheTokenAndNothingElseGivesAwayTheRunID() async throws {
+        let router = responder()
+        let anonymous = try await send(router, .get, "/v1/run")
+        XCTAssertEqual(anonymous.status, .unauthorized)
+        XCTAssertTrue(anonymous.body.contains("needs the run's token"), anonymous.body)
+        let guessed = try await send(router, .get, "/v1/run", credential: "guess")
+        XCTAssertEqual(guessed.status, .unauthorized)
+        let described = try await send(router, .get, "/v1/run", credential: "secret")
+        XCTAssertEqual(described.status, .ok)
+        let run = try JSONDecoder().decode(RunDescription.self, from: Data(described.body.utf8))
+        XCTAssertEqual(run.runID, 1)
+
+        let join = try json(JoinRequest(token: "secret", name: "w0", layoutHash: "abc", dataHost: "127.0.0.1", dataPort: 5000))
+        _ = try await send(router, .post, "/v1/join", body: join)
+        for path in ["/status", "/metrics", "/v1/dashboard", "/v1/ring"] {
+            let body = try await send(router, .get, path).body
+            XCTAssertFalse(body.contains("\"runID\"") || body.contains("runID="), "\(path) shows the run id: \(body)")
+        }
+        let status = try await send(router, .get, "/status").body
+        XCTAssertTrue(status.contains("\"runFingerprint\""), status)
+    }
+
     func report(_ name: String, round: Int, sent: Int, elapsed: Double, wait: Double, finished: Bool = false) -> WorkerReport {
         var r = WorkerReport(name: name, round: round, rounds: 3, steps: round + 1, tokens: 64 * (round + 1), loss: 2.5, validationLoss: 2.75,
                              bytesSent: sent, bytesReceived: sent, computeSeconds: elapsed - wait, waitSeconds: wait, elapsedSeconds: elapsed,
