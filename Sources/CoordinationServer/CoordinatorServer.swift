@@ -194,9 +194,28 @@ public enum CoordinatorServer {
         return router
     }
 
+    /// How much of itself the server gives to connections: what a flood of idle sockets cannot take.
+    public struct Limits: Sendable {
+        /// Seconds a connection may sit without a request (or without finishing one) before it is
+        /// closed; a response being written (a live view) does not count as idle.
+        public var idleSeconds = 15.0
+        /// Connections served at once; more wait, unaccepted, until one closes (so that a flood
+        /// neither spins on a full descriptor table nor starves the workers for long).
+        public var maxConnections = Limits.defaultMaxConnections
+
+        public init() {}
+
+        /// 512, or half this process's descriptor limit if that is lower.
+        public static var defaultMaxConnections: Int {
+            var limit = rlimit()
+            guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 512 }
+            return max(16, min(512, Int(clamping: limit.rlim_cur) / 2))
+        }
+    }
+
     /// Serves `coordinator` on `host:port` until the task is cancelled; `onListening` gets the
     /// bound port (useful with port 0). Expires silent workers once a second.
-    public static func run(_ coordinator: Coordinator, host: String, port: Int, logger: Logger,
+    public static func run(_ coordinator: Coordinator, host: String, port: Int, limits: Limits = Limits(), logger: Logger,
                            onListening: @escaping @Sendable (Int) async -> Void) async throws {
         let router = router(for: coordinator)
         // Hummingbird logs a cancelled shutdown as an error; our own events go to `logger`.
@@ -204,7 +223,9 @@ public enum CoordinatorServer {
         serverLogger.logLevel = .critical
         let app = Application(
             router: router,
-            configuration: .init(address: .hostname(host, port: port), serverName: "tributary-coordinator"),
+            server: .http1(configuration: .init(idleTimeout: .nanoseconds(Int64(limits.idleSeconds * 1e9)))),
+            configuration: .init(address: .hostname(host, port: port), serverName: "tributary-coordinator",
+                                 availableConnectionsDelegate: .maximum(limits.maxConnections, logger: serverLogger)),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
             logger: serverLogger
         )

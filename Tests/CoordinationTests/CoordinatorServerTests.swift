@@ -9,12 +9,12 @@ import XCTest
 /// The HTTP API on a real loopback socket.
 final class CoordinatorServerTests: XCTestCase {
     /// Starts a coordinator on port 0 and returns its client and the serving task.
-    func start(expected: Int = 2) async throws -> (CoordinatorClient, Task<Void, any Error>) {
+    func start(expected: Int = 2, limits: CoordinatorServer.Limits = .init()) async throws -> (CoordinatorClient, Task<Void, any Error>) {
         let run = RunDescription(runID: 1, expectedWorkers: expected, configYAML: "steps: 1", layoutHash: "abc")
         let coordinator = Coordinator(state: CoordinatorState(run: run, token: "secret"), logger: Logger(label: "test"))
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let task = Task {
-            try await CoordinatorServer.run(coordinator, host: "127.0.0.1", port: 0, logger: Logger(label: "test")) { port in
+            try await CoordinatorServer.run(coordinator, host: "127.0.0.1", port: 0, limits: limits, logger: Logger(label: "test")) { port in
                 continuation.yield(port)
             }
         }
@@ -134,6 +134,44 @@ final class CoordinatorServerTests: XCTestCase {
         try await client.report(forged, credential: a.credential)
         let after = try await client.status()
         XCTAssertEqual(after.members[0].lastReport?.round, 0, "its own credential works")
+    }
+
+    /// Issue 17: idle sockets stayed open for good, and 300 of them under a 256-descriptor limit made
+    /// `/status` time out. Idle connections are now closed, and past the connection limit the rest wait.
+    func testIdleSocketsAreClosedAndAFloodOfThemDoesNotStarveTheAPI() async throws {
+        var limits = CoordinatorServer.Limits()
+        (limits.idleSeconds, limits.maxConnections) = (0.5, 8)
+        let (client, server) = try await start(limits: limits)
+        defer { server.cancel() }
+        let port = client.port
+        let sockets = try (0..<20).map { _ in try idleSocket(port: port) }
+        defer { for fd in sockets { close(fd) } }
+        let started = Date()
+        let status = try await client.status()
+        XCTAssertEqual(status.phase, .waiting)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 10, "the API answers once idle sockets are closed")
+        // Every idle socket was closed by the server: reading gives end-of-file, not a timeout.
+        for fd in sockets {
+            var byte: UInt8 = 0
+            XCTAssertEqual(recv(fd, &byte, 1, 0), 0, "an idle connection is closed after \(limits.idleSeconds) s")
+        }
+    }
+
+    /// A TCP connection to the server that never sends a byte, with a 5 s receive timeout.
+    func idleSocket(port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw CoordinatorClientError(reason: "socket() failed") }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw CoordinatorClientError(reason: "connect() failed") }
+        return fd
     }
 }
 
