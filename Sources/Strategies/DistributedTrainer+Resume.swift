@@ -11,8 +11,9 @@ extension DistributedTrainer {
     func restoreAgreedState() async throws -> StrategyState? {
         var mine: [(url: URL, state: StrategyState)] = []
         for url in joinsRunningRing ? [] : workerState?.checkpoints() ?? [] {
-            // A checkpoint that cannot be read is passed over: an older one may still serve.
-            guard let record = try? CheckpointStore.strategyRecord(at: url),
+            // A damaged state is passed over, whole files checked before it is offered: the
+            // others then go back to an older state this worker still has.
+            guard (try? CheckpointStore.verifyFiles(at: url)) != nil, let record = try? CheckpointStore.strategyRecord(at: url),
                   let state = try? StrategyState(record: record, path: url.path) else { continue }
             mine.append((url, state))
         }

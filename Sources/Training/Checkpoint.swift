@@ -206,6 +206,22 @@ extension CheckpointStore {
         return StrategyRecord(json: metadata[StrategyRecord.metadataKey].map { Data($0.utf8) }, vectors: vectors)
     }
 
+    /// Checks that every file `state.json` lists is there whole (size and CRC32C), without loading
+    /// it: what a resuming worker asks of a state before offering it to its peers.
+    public static func verifyFiles(at url: URL) throws {
+        let state = try readState(at: url)
+        for (file, expected) in state.files {
+            let path = url.appendingPathComponent(file)
+            guard let data = try? Data(contentsOf: path, options: .alwaysMapped) else {
+                throw CheckpointError(path: url.path, reason: "\(file) is missing or unreadable")
+            }
+            let actual = FileDigest(of: data)
+            guard actual == expected else {
+                throw CheckpointError(path: url.path, reason: "\(file) does not match its digest in \(stateFile) (damaged or truncated)")
+            }
+        }
+    }
+
     /// The tensors of `files` in a checkpoint folder, after checking each file's size and CRC32C
     /// against `state.json`.
     static func verifiedTensors(at url: URL, state: CheckpointState, files: [String]) throws -> [String: SafeTensor] {

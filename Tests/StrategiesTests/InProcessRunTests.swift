@@ -206,6 +206,29 @@ final class InProcessRunTests: XCTestCase {
         }
     }
 
+    /// Issue 17: a flipped byte in one worker's newest saved state dropped that worker at resume; it
+    /// now offers its previous valid state, and every worker goes back to that round.
+    func testADamagedNewestStateFallsBackToThePreviousValidOne() async throws {
+        let config = try tinyConfig("{name: diloco, codec: int8, innerSteps: 2, round: steps}", steps: 10, checkpointInterval: 2)
+        let whole = await runTogether(try trainers(config, ring: memoryRing(2)))
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("inprocess-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let first = try trainers(config, ring: memoryRing(2), folder: folder)
+        stopAfter(3, first)
+        _ = await runTogether(first)
+        let saved = CheckpointStore(directory: folder.appendingPathComponent("w1"), keep: 2).checkpoints()
+        XCTAssertEqual(saved.count, 2, "two states kept: \(saved)")
+        let newest = try XCTUnwrap(saved.first).appendingPathComponent("optimizer.safetensors")
+        var bytes = try Data(contentsOf: newest)
+        bytes[bytes.count - 3] ^= 0x10
+        try bytes.write(to: newest)
+
+        let resumed = await runTogether(try trainers(config, ring: memoryRing(2), folder: folder), resume: true)
+        assertAgree(resumed)
+        XCTAssertEqual(resumed[0].reports.first?.round, 2, "both went back to the round before w1's damaged one")
+        XCTAssertEqual(resumed[0].final?.parameterHash, whole[0].final?.parameterHash)
+    }
+
     func testAJoiningWorkerTakesTheSharedStateAndTheRingAgreesFromThen() async throws {
         for round in ["steps", "time"] {
             let config = try tinyConfig("{name: diloco, codec: fp32, innerSteps: 2, round: \(round)}", steps: 10)
