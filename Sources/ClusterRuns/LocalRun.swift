@@ -25,6 +25,8 @@ public struct LocalRunOptions: Sendable {
     public var workerThreads = 1
     /// Go on from the state the workers saved in the run folder.
     public var resume = false
+    /// Faults to inject on purpose, by worker index (`--inject-fault` of `tributary worker`).
+    public var faults: [Int: String] = [:]
     /// The `tributary` binary the worker processes run.
     public var executable: URL
 
@@ -180,7 +182,7 @@ public struct LocalRun: Sendable {
         process.executableURL = options.executable
         process.arguments = ["worker", "--join", "127.0.0.1:\(port)", "--token-file", tokenFile.path, "--name", "worker-\(index)",
                              "--speed", String(speed), "--link", options.link, "--threads", String(options.workerThreads), "--out", folder.path, "--log-level", "warning"]
-            + (options.resume ? ["--resume"] : [])
+            + (options.resume ? ["--resume"] : []) + (options.faults[index].map { ["--inject-fault", $0] } ?? [])
         let log = folder.appendingPathComponent("logs/worker-\(index).log")
         guard FileManager.default.createFile(atPath: log.path, contents: nil) else { throw LocalRunError(reason: "cannot create \(log.path)") }
         let handle = try FileHandle(forWritingTo: log)

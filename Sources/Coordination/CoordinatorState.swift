@@ -51,6 +51,9 @@ public struct CoordinatorState: Sendable {
     private var nextAdmission = 0
     /// What happened since the owner last took the events (`takeEvents`), oldest first.
     public private(set) var pendingEvents: [RunEvent] = []
+    /// The last rejected update an event was emitted for (every worker reports it).
+    private var lastRejectedRound: Int?
+    private var lastRejectedEpoch: Int?
     /// Events kept untaken at most: an owner that never takes them cannot grow the state.
     static let maxPendingEvents = 1_000
 
@@ -231,6 +234,13 @@ public struct CoordinatorState: Sendable {
             emit(.resumed, report.name, now: now, "went back to round \(report.round + 1) from \(last.round + 1) in ring epoch \(report.epoch ?? 0)")
         }
         members[i].lastReport = report
+        if let rejection = report.rejectedUpdate, rejection.round != lastRejectedRound || report.epoch != lastRejectedEpoch {
+            // Every worker reports the same rejection: one event.
+            (lastRejectedRound, lastRejectedEpoch) = (rejection.round, report.epoch)
+            let named = rejection.workers.isEmpty ? "no single worker stood out" : "named: " + rejection.workers.joined(separator: ", ")
+            emit(.updateRejected, rejection.workers.first, now: now, "round \(rejection.round + 1)'s update kept out of the shared "
+                 + "model (\(rejection.reason)); \(named)")
+        }
         if report.checkpointSaved == true {
             emit(.checkpoint, report.name, now: now, "shared model saved after round \(report.round + 1) of \(report.rounds)")
         }

@@ -123,6 +123,8 @@ public struct WorkerReport: Codable, Sendable, Equatable {
     public var linkBytesPerSecond: Double?
     /// Whether this round's end saved the shared model to a checkpoint.
     public var checkpointSaved: Bool?
+    /// The round's update, when the workers rejected it (not finite, or far outside the recent ones).
+    public var rejectedUpdate: UpdateRejection?
 
     public init(name: String, round: Int, rounds: Int, steps: Int, tokens: Int, loss: Double, validationLoss: Double?,
                 bytesSent: Int, bytesReceived: Int, computeSeconds: Double, waitSeconds: Double, elapsedSeconds: Double,
@@ -142,6 +144,22 @@ public struct WorkerReport: Codable, Sendable, Equatable {
         self.tokensPerComputeSecond = tokensPerComputeSecond
         self.finished = finished
         self.parameterHash = parameterHash
+    }
+}
+
+/// A round's update that never reached the shared model, and the workers whose contributions
+/// were named for it (none when no single one stood out).
+public struct UpdateRejection: Codable, Sendable, Equatable {
+    /// The round, from 0.
+    public var round: Int
+    /// Why, with numbers: "not finite", or the norm against the recent median.
+    public var reason: String
+    public var workers: [String]
+
+    public init(round: Int, reason: String, workers: [String]) {
+        self.round = round
+        self.reason = reason
+        self.workers = workers
     }
 }
 

@@ -17,6 +17,8 @@ public struct RunEvent: Codable, Sendable, Equatable {
         /// The shared model was saved to a checkpoint.
         case checkpoint
         case finished
+        /// A round's update was rejected by the workers' guard (not finite, or an outlier).
+        case updateRejected = "update-rejected"
         /// A coordinator started on a run folder that already held this run's history.
         case coordinatorRestarted = "coordinator-restarted"
     }

@@ -30,6 +30,7 @@ final class CoordinatorMetrics {
         "tributary_run_round": "The run's current round (the newest an active worker reported), from 0.",
         "tributary_validation_loss": "Latest validation loss of the shared parameters.",
         "tributary_events_total": "Run events by kind (joins, losses, re-forms, resumes, checkpoints).",
+        "tributary_rejected_updates_total": "Rounds whose update the workers kept out of the shared model, by the worker named first.",
         "tributary_bytes_sent_total": "Bytes the worker sent to peers.",
         "tributary_bytes_received_total": "Bytes the worker received from peers.",
         "tributary_tokens_total": "Training tokens the worker processed.",
@@ -86,6 +87,10 @@ final class CoordinatorMetrics {
 
     func record(_ event: RunEvent) {
         CoreMetrics.Counter(label: "tributary_events_total", dimensions: [("kind", event.kind.rawValue)], factory: factory).increment()
+        if event.kind == .updateRejected {
+            CoreMetrics.Counter(label: "tributary_rejected_updates_total", dimensions: [("worker", event.worker ?? "none named")],
+                                factory: factory).increment()
+        }
     }
 
     /// The exposition text, with the gauges that age (seconds since seen) and the run's state as

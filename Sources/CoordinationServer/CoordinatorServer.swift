@@ -61,6 +61,7 @@ public actor Coordinator {
     private func recordEvents() {
         for var event in state.takeEvents() {
             event.time = startUnixTime + event.time
+            if event.kind == .updateRejected { logger.warning("update rejected", metadata: ["detail": "\(event.detail)"]) }
             record(event)
         }
     }

@@ -23,6 +23,7 @@ extension DistributedTrainer {
             let mine = balancer.sequences[ring.rank]
             let (loss, c1) = try await throttle.run { try trainer.computeGradients(sequences: mine) }
             computeSeconds += c1
+            let ownNorm = try screenOwnContribution(gradients, round: step - 1)
             if timed {
                 let body = UnsafeMutableBufferPointer(rebasing: message.buffer[..<count])
                 _ = body.update(fromContentsOf: gradients)
@@ -36,6 +37,13 @@ extension DistributedTrainer {
                 })
             } else {
                 try await collectives.average(gradients, weight: 1 / Float(n))
+            }
+            // A rejected gradient is dropped: the step goes on with none (the optimizer's momentum
+            // only), the same on every worker.
+            let verdict = updateGuard.judge(UnsafeBufferPointer(gradients))
+            if !verdict.isAccepted {
+                gradients.initialize(repeating: 0)
+                try await rejectUpdate(verdict, ownNorm: ownNorm, round: step - 1)
             }
             let (_, c2) = try await throttle.run { trainer.applyGradients() }
             computeSeconds += c2

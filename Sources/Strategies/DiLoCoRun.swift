@@ -12,6 +12,8 @@ extension DistributedTrainer {
         let message: FloatSlab
         let guess: Float
         let fragment: Int
+        let ownNorm: Float
+        let round: Int
     }
 
     /// DiLoCo: rounds of inner steps from the shared parameters G, then the averaged progress
@@ -45,15 +47,19 @@ extension DistributedTrainer {
         var inFlight: InFlight?
         var last: WorkerReport?
 
-        /// Applies an all-reduced message to G: undo the weight guess, outer step, next budget.
-        func apply(_ message: FloatSlab, guess: Float, fragment: Int) throws {
+        /// Applies an all-reduced message to G: undo the weight guess, outer step, next budget —
+        /// unless the guard rejects the update, which then never reaches G.
+        func apply(_ message: FloatSlab, guess: Float, fragment: Int) throws -> UpdateGuard.Verdict {
             let share = message.count - tail
             let pseudo = UnsafeMutableBufferPointer(rebasing: message.buffer[..<share])
             let correction = try plan.absorb(tail: UnsafeBufferPointer(rebasing: message.buffer[share...]), guess: guess)
             if plan.timed { for i in 0..<share { pseudo[i] *= correction } }
+            let verdict = updateGuard.judge(UnsafeBufferPointer(pseudo))
+            guard verdict.isAccepted else { return verdict }
             global.withUnsafeMutableBufferPointer {
                 outer.step(parameters: $0, gradient: UnsafeBufferPointer(pseudo), fragment: fragment, of: fragments)
             }
+            return verdict
         }
 
         for round in (saved?.progress ?? 0)..<rounds {
@@ -88,6 +94,7 @@ extension DistributedTrainer {
                 filled = share
             }
             for j in 0..<share { pseudo[j] = progress[j] * weight }
+            let ownNorm = try screenOwnContribution(pseudo, round: round)
             plan.fillTail(UnsafeMutableBufferPointer(rebasing: message.buffer[share...]), rank: ring.rank, roundTokens: roundTokens,
                           meanStepSeconds: roundCompute / Double(steps))
             try collectives.compress(pseudo, fragment: fragment, of: fragments)
@@ -95,7 +102,8 @@ extension DistributedTrainer {
             // Last round's exchange, if it ran in the background, lands in G now.
             if let pending = inFlight {
                 try await collectives.landed(pending.task)
-                try apply(pending.message, guess: pending.guess, fragment: pending.fragment)
+                let verdict = try apply(pending.message, guess: pending.guess, fragment: pending.fragment)
+                if !verdict.isAccepted { try await rejectUpdate(verdict, ownNorm: pending.ownNorm, round: pending.round) }
                 inFlight = nil
             }
             let final = round == rounds - 1
@@ -104,7 +112,8 @@ extension DistributedTrainer {
             let overlapped = strategy.overlap && !final
             if !overlapped {
                 try await collectives.allReduce(message.buffer, codec: collectives.codec, exactTail: tail)
-                try apply(message, guess: guess, fragment: fragment)
+                let verdict = try apply(message, guess: guess, fragment: fragment)
+                if !verdict.isAccepted { try await rejectUpdate(verdict, ownNorm: ownNorm, round: round) }
             }
             // Streaming: the fragments that wait keep this worker's own progress (not after the
             // last round: the run's result is G, and what those fragments did since their last sync stays unsent).
@@ -121,7 +130,8 @@ extension DistributedTrainer {
             let r = makeReport(round: round, rounds: rounds, loss: lossSum / Double(steps), validation: validation, finished: final)
             if overlapped {
                 // Send this round's progress in the background and go on from G plus it.
-                inFlight = InFlight(task: collectives.launch(message, exactTail: tail), message: message, guess: guess, fragment: fragment)
+                inFlight = InFlight(task: collectives.launch(message, exactTail: tail), message: message, guess: guess, fragment: fragment,
+                                    ownNorm: ownNorm, round: round)
                 for i in 0..<count { start[i] = global[i] - progress[i] }
                 _ = start.withUnsafeBufferPointer { parameters.update(fromContentsOf: $0) }
             } else {

@@ -32,6 +32,14 @@ public final class DistributedTrainer {
     private var continuing = false
     /// Whether the shared model was saved since the last report (the report says so).
     private var savedCheckpoint = false
+    /// Judges every round's all-reduced update before it reaches the shared model.
+    var updateGuard = UpdateGuard()
+    /// The last update the guard rejected, for the next report.
+    private var rejection: UpdateRejection?
+    /// A fault to inject on purpose (tests, demos of the guard).
+    public var fault: FaultInjection?
+    /// The ring's members' names in ring order, for naming a worker whose update was rejected.
+    public var memberNames: [String] = []
     /// Asked after every round but the last: true when the ring should be formed anew (a worker
     /// joined), which ends `run` with `RingChange`.
     public var ringChanged: (@Sendable () -> Bool)?
@@ -135,6 +143,48 @@ public final class DistributedTrainer {
         }
     }
 
+    /// Checks this worker's own contribution before it is sent (a codec could hide a NaN in a
+    /// finite sum): one that is not finite is dropped — replaced by zeros, the error-feedback
+    /// residual that carries it cleared — and the report names this worker. Returns its norm.
+    func screenOwnContribution(_ values: UnsafeMutableBufferPointer<Float>, round: Int) throws -> Float {
+        if let fault, fault.round == round { fault.apply(to: values) }
+        let norm = UpdateGuard.norm(UnsafeBufferPointer(values))
+        guard !norm.isFinite else { return norm }
+        values.initialize(repeating: 0)
+        if let feedback = collectives.feedback { _ = feedback.restore(residual: [Float](repeating: 0, count: feedback.residual.count)) }
+        rejection = UpdateRejection(round: round, reason: "not finite in \(name)'s own contribution, dropped before sending",
+                                    workers: [name])
+        _ = updateGuard.name((0..<ring.size).map { $0 == ring.rank ? .nan : 0 })
+        if updateGuard.mustStop(ring.rank) {
+            throw StrategyError.excluded(reason: "\(name)'s contribution was not finite \(updateGuard.maxOffences) times "
+                + "(the last in round \(round + 1)); it stops so that the others go on without it")
+        }
+        return 0
+    }
+
+    /// After the guard rejected round `round`'s update (`verdict`): the workers tell each other
+    /// their own contribution's norm, which names the worker(s) to blame; a named worker drops its
+    /// error-feedback residual (it carries the poison), and one named too often stops.
+    func rejectUpdate(_ verdict: UpdateGuard.Verdict, ownNorm: Float, round: Int) async throws {
+        let norms = try await collectives.exchangeAll([ownNorm]).map { $0[0] }
+        let named = updateGuard.name(norms)
+        if named.contains(ring.rank), let feedback = collectives.feedback {
+            _ = feedback.restore(residual: [Float](repeating: 0, count: feedback.residual.count))
+        }
+        let reason: String
+        switch verdict {
+        case .accepted: return
+        case .notFinite: reason = "not finite"
+        case let .outlier(norm, largest): reason = String(format: "norm %.3g, %.0f× the largest recent %.3g", norm, norm / largest, largest)
+        }
+        rejection = UpdateRejection(round: round, reason: reason,
+                                    workers: named.map { $0 < memberNames.count ? memberNames[$0] : "rank \($0)" })
+        if updateGuard.mustStop(ring.rank) {
+            throw StrategyError.excluded(reason: "\(name)'s contribution was named in \(updateGuard.maxOffences) rejected updates "
+                + "(the last: round \(round + 1), \(reason)); it stops so that the others go on without it")
+        }
+    }
+
     private func parameterHash() -> String {
         var hasher = FNV1a()
         hasher.add(UnsafeRawBufferPointer(trainer.model.parameters.buffer))
@@ -150,7 +200,9 @@ public final class DistributedTrainer {
                                   tokensPerComputeSecond: Double(tokens) / max(computeSeconds, 1e-9), finished: finished,
                                   parameterHash: parameterHash())
         report.checkpointSaved = savedCheckpoint ? true : nil
+        report.rejectedUpdate = rejection
         savedCheckpoint = false
+        rejection = nil
         return report
     }
 }

@@ -35,6 +35,8 @@ public struct WorkerOptions: Sendable {
     public var resume = false
     /// How long to wait for the coordinator and for the ring to fill.
     public var patience: TimeAmount = .seconds(600)
+    /// A fault to inject on purpose (`--inject-fault`, for tests and demos of the update guard).
+    public var fault: FaultInjection?
 
     public init(coordinator: CoordinatorClient, token: String, name: String) {
         self.coordinator = coordinator
@@ -152,6 +154,8 @@ public enum WorkerSession {
                                                         checkpoints: checkpoints, workerState: workerState, memory: memory)
                     if let earlier = latest.withLock({ $0 }) { worker.continueCounting(from: earlier, startedAt: started) }
                     worker.joinsRunningRing = takesState
+                    worker.memberNames = members.map(\.name)
+                    worker.fault = options.fault
                     worker.stateSource = members.firstIndex { $0.name == view!.stateSource }
                     let names = Set(members.map(\.name))
                     // Someone the ring does not have joined: re-form at the next round's end. (A lost

@@ -95,6 +95,8 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "A stable name; a restarted worker re-joins under it (default: host-pid).") var name: String?
     @Option(help: "Emulated relative speed in (0, 1]: 0.5 computes half as fast as this machine.") var speed = 1.0
     @Option(help: "Emulated link for this worker's connections, e.g. 100mbit,40ms.") var link = "unlimited"
+    @Option(help: "Spoil this worker's contribution on purpose, to see the update guard work: nan@ROUND or scale=FACTOR@ROUND.")
+    var injectFault: String?
     @Option(help: "Threads for the engine.") var threads = 1
     @Option(help: "Address for peer connections.") var listen = "127.0.0.1"
     @Option(help: "Address peers should dial, if not --listen.") var advertise: String?
@@ -117,6 +119,7 @@ struct WorkerCommand: AsyncParsableCommand {
                                         name: name ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())")
             options.speed = speed
             options.link = try LinkSpec(parsing: link)
+            options.fault = try injectFault.map(FaultInjection.init(parsing:))
             options.threads = threads
             options.listenHost = listen
             options.advertiseHost = advertise

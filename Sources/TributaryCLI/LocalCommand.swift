@@ -49,6 +49,8 @@ struct LocalCommand: AsyncParsableCommand {
     var heartbeatTimeout: Double?
     @Option(help: "Continue the run in this folder from the newest state its workers saved (its config; --workers may differ).") var resume: String?
     @Option(help: "Parent of new run folders and of the prepared default corpus.") var runs = "runs"
+    @Option(help: "Spoil one worker's contribution on purpose, to see the update guard: N:nan@ROUND or N:scale=FACTOR@ROUND (worker N, from 0).")
+    var injectFault: [String] = []
     @Option(help: "Prompt of the sample printed at the end.") var prompt = "The"
     @Flag(help: "Print the summary as JSON.") var json = false
 
@@ -119,6 +121,14 @@ struct LocalCommand: AsyncParsableCommand {
         if let link { options.link = link }
         if let cpuShare { options.cpuShare = cpuShare }
         if let heartbeatTimeout { options.heartbeatTimeout = heartbeatTimeout }
+        for fault in injectFault {
+            let parts = fault.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, let index = Int(parts[0]), (0..<options.workers).contains(index) else {
+                throw ValidationError("--inject-fault \(fault): expected N:nan@ROUND or N:scale=FACTOR@ROUND with N a worker from 0 to \(options.workers - 1)")
+            }
+            _ = try FaultInjection(parsing: String(parts[1]))
+            options.faults[index] = String(parts[1])
+        }
         if let throttles { options.throttles = throttles.split(separator: ",").map { Double($0) ?? .nan } }
         options.resume = resume != nil
         return options

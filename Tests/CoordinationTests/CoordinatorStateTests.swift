@@ -178,6 +178,24 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertEqual(s.ring.stateSource, "a")
     }
 
+    /// Every worker reports the same rejected update: the timeline shows it once, naming the worker.
+    func testARejectedUpdateIsOneEventNamingItsWorker() throws {
+        var s = CoordinatorState(run: RunDescription(runID: 7, expectedWorkers: 2, configYAML: "", layoutHash: "abc"), token: "secret")
+        for name in ["a", "b"] { _ = try s.join(request(name), now: 0) }
+        _ = s.takeEvents()
+        for name in ["a", "b"] {
+            var r = WorkerReport(name: name, round: 4, rounds: 9, steps: 5, tokens: 100, loss: 2, validationLoss: nil, bytesSent: 10,
+                                 bytesReceived: 10, computeSeconds: 1, waitSeconds: 0.1, elapsedSeconds: 1.1, tokensPerComputeSecond: 100,
+                                 finished: false)
+            (r.epoch, r.rejectedUpdate) = (s.epoch, UpdateRejection(round: 4, reason: "not finite", workers: ["b"]))
+            try s.report(r, now: 1)
+        }
+        let events = s.takeEvents()
+        XCTAssertEqual(events.map(\.kind), [.updateRejected])
+        XCTAssertEqual(events.first?.worker, "b")
+        XCTAssertEqual(events.first?.detail, "round 5's update kept out of the shared model (not finite); named: b")
+    }
+
     /// The timeline a dashboard and `tributary report` show: what happened, to whom, in order.
     func testEveryChangeOfMembershipAndProgressIsAnEvent() throws {
         var s = CoordinatorState(run: RunDescription(runID: 7, expectedWorkers: 2, configYAML: "", layoutHash: "abc"),

@@ -77,8 +77,10 @@ func trainers(_ config: TrainConfig, ring: [Ring], memories: [RoundMemory]? = ni
               secondsPerCall: [Double]? = nil) throws -> [DistributedTrainer] {
     try ring.enumerated().map { i, r in
         let state = folder.map { CheckpointStore(directory: $0.appendingPathComponent("w\(i)"), keep: 2) }
-        return try DistributedTrainer(config: config, ring: r, name: "w\(i)", speed: 1, checkpoints: nil, workerState: state,
-                                      memory: memories?[i], timing: secondsPerCall.map { FixedComputeTime(seconds: $0[i]) })
+        let trainer = try DistributedTrainer(config: config, ring: r, name: "w\(i)", speed: 1, checkpoints: nil, workerState: state,
+                                             memory: memories?[i], timing: secondsPerCall.map { FixedComputeTime(seconds: $0[i]) })
+        trainer.memberNames = ring.indices.map { "w\($0)" }
+        return trainer
     }
 }
 

@@ -229,6 +229,30 @@ final class InProcessRunTests: XCTestCase {
         XCTAssertEqual(resumed[0].final?.parameterHash, whole[0].final?.parameterHash)
     }
 
+    /// Issue 17: one worker's NaN or ×1000 update went straight into everyone's model. The guard
+    /// keeps the round out of the shared model, on every worker alike, and names the worker.
+    func testANaNOrScaledContributionNeverReachesTheSharedModelAndItsWorkerIsNamed() async throws {
+        for strategy in ["{name: diloco, codec: int8, innerSteps: 2, round: steps}", "{name: ddp, codec: fp32}"] {
+            let config = try tinyConfig(strategy, steps: 16)
+            let whole = await runTogether(try trainers(config, ring: memoryRing(3)))
+            for fault in [FaultInjection(kind: .nan, round: 1), FaultInjection(kind: .scale(1000), round: 5)] {
+                let workers = try trainers(config, ring: memoryRing(3))
+                workers[1].fault = fault
+                let outcomes = await runTogether(workers)
+                assertAgree(outcomes)
+                let what = "\(strategy) \(fault)"
+                // Every worker reports a rejected sum; a worker that caught its own NaN before sending reports it alone.
+                let rejected = outcomes.map { $0.reports.compactMap(\.rejectedUpdate) }.max { $0.count < $1.count } ?? []
+                XCTAssertEqual(rejected.map(\.round), [fault.round], what)
+                XCTAssertEqual(rejected.first?.workers, ["w1"], what)
+                XCTAssertEqual(rejected.first?.reason.hasPrefix(fault.kind == .nan ? "not finite" : "norm "), true, "\(what): \(rejected)")
+                let (loss, clean) = (outcomes[0].final!.loss, whole[0].final!.loss)
+                XCTAssertTrue(loss.isFinite, what)
+                XCTAssertLessThan(abs(loss - clean) / clean, 0.1, "\(what): one round's update dropped, not the run")
+            }
+        }
+    }
+
     func testAJoiningWorkerTakesTheSharedStateAndTheRingAgreesFromThen() async throws {
         for round in ["steps", "time"] {
             let config = try tinyConfig("{name: diloco, codec: fp32, innerSteps: 2, round: \(round)}", steps: 10)

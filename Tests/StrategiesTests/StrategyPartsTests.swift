@@ -138,4 +138,31 @@ final class StrategyPartsTests: XCTestCase {
             }
         }
     }
+
+    func testTheUpdateGuardRejectsWhatIsNotFiniteOrFarOutsideAndNamesWhoseContributionItWas() {
+        var guardian = UpdateGuard()
+        func judge(_ values: [Float]) -> UpdateGuard.Verdict { values.withUnsafeBufferPointer { guardian.judge($0) } }
+        XCTAssertEqual(judge([1, .nan]), .notFinite)
+        XCTAssertEqual(judge([300, 400]), .accepted, "before three accepted updates only finiteness is judged")
+        for norm: Float in [1, 2] { XCTAssertEqual(judge([norm]), .accepted) }
+        XCTAssertEqual(judge([5000]), .accepted, "10× the largest recent (500) is still in")
+        XCTAssertEqual(judge([60_000]), .outlier(norm: 60_000, recentLargest: 5000))
+        XCTAssertEqual(guardian.recentNorms, [500, 1, 2, 5000], "a rejected norm is not remembered")
+
+        // Naming: not finite, or over 10× the others' median.
+        XCTAssertEqual(guardian.name([1, .nan, 1.2]), [1])
+        XCTAssertEqual(guardian.name([1, 1.1, 50]), [2])
+        XCTAssertEqual(guardian.name([1, 1.1, 5]), [], "nobody stands out")
+        XCTAssertFalse(guardian.mustStop(1))
+        _ = guardian.name([1, .nan, 1])
+        _ = guardian.name([1, .infinity, 1])
+        XCTAssertTrue(guardian.mustStop(1), "named three times")
+        XCTAssertFalse(guardian.mustStop(2))
+
+        XCTAssertEqual(try FaultInjection(parsing: "nan@3"), FaultInjection(kind: .nan, round: 2))
+        XCTAssertEqual(try FaultInjection(parsing: "scale=1000@1"), FaultInjection(kind: .scale(1000), round: 0))
+        for bad in ["nan", "nan@0", "scale=x@2", "boom@2"] {
+            XCTAssertThrowsError(try FaultInjection(parsing: bad), bad)
+        }
+    }
 }
