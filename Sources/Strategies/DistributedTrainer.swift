@@ -151,31 +151,17 @@ public final class DistributedTrainer {
         let norm = UpdateGuard.norm(UnsafeBufferPointer(values))
         guard !norm.isFinite else { return norm }
         values.initialize(repeating: 0)
-        if let feedback = collectives.feedback { _ = feedback.restore(residual: [Float](repeating: 0, count: feedback.residual.count)) }
-        rejection = UpdateRejection(round: round, reason: "not finite in \(name)'s own contribution, dropped before sending",
-                                    workers: [name])
-        _ = updateGuard.name((0..<ring.size).map { $0 == ring.rank ? .nan : 0 })
-        if updateGuard.mustStop(ring.rank) {
-            throw StrategyError.excluded(reason: "\(name)'s contribution was not finite \(updateGuard.maxOffences) times "
-                + "(the last in round \(round + 1)); it stops so that the others go on without it")
-        }
+        updateGuard.countOffence(ring.rank)
+        try blame(round: round, reason: "not finite in \(name)'s own contribution, dropped before sending", named: [ring.rank])
         return 0
     }
 
-    /// After the guard rejected round `round`'s update (`verdict`): the workers tell each other
-    /// their own contribution's norm, which names the worker(s) to blame; a named worker drops its
-    /// error-feedback residual (it carries the poison), and one named too often stops.
-    func rejectUpdate(_ verdict: UpdateGuard.Verdict, ownNorm: Float, round: Int) async throws {
-        let norms = try await collectives.exchangeAll([ownNorm]).map { $0[0] }
-        let named = updateGuard.name(norms)
+    /// Records a rejection that named the workers at `named` (ring positions) for the next report;
+    /// a named worker clears its error-feedback residual (it carries the poison), and one named
+    /// too often stops.
+    private func blame(round: Int, reason: String, named: [Int]) throws {
         if named.contains(ring.rank), let feedback = collectives.feedback {
             _ = feedback.restore(residual: [Float](repeating: 0, count: feedback.residual.count))
-        }
-        let reason: String
-        switch verdict {
-        case .accepted: return
-        case .notFinite: reason = "not finite"
-        case let .outlier(norm, largest): reason = String(format: "norm %.3g, %.0f× the largest recent %.3g", norm, norm / largest, largest)
         }
         rejection = UpdateRejection(round: round, reason: reason,
                                     workers: named.map { $0 < memberNames.count ? memberNames[$0] : "rank \($0)" })
@@ -183,6 +169,20 @@ public final class DistributedTrainer {
             throw StrategyError.excluded(reason: "\(name)'s contribution was named in \(updateGuard.maxOffences) rejected updates "
                 + "(the last: round \(round + 1), \(reason)); it stops so that the others go on without it")
         }
+    }
+
+    /// After the guard rejected round `round`'s update (`verdict`): the workers tell each other
+    /// their own contribution's norm, which names the worker(s) to blame.
+    func rejectUpdate(_ verdict: UpdateGuard.Verdict, ownNorm: Float, round: Int) async throws {
+        let norms = try await collectives.exchangeAll([ownNorm]).map { $0[0] }
+        let named = updateGuard.name(norms)
+        let reason: String
+        switch verdict {
+        case .accepted: return
+        case .notFinite: reason = "not finite"
+        case let .outlier(norm, largest): reason = String(format: "norm %.3g, %.0f× the largest recent %.3g", norm, norm / largest, largest)
+        }
+        try blame(round: round, reason: reason, named: named)
     }
 
     private func parameterHash() -> String {

@@ -69,9 +69,12 @@ public struct UpdateGuard: Sendable, Equatable {
             guard let median = Self.median(others), median > 0 else { return false }
             return Double(norms[i]) > factor * median
         }
-        for i in named { offences[i, default: 0] += 1 }
+        for i in named { countOffence(i) }
         return named
     }
+
+    /// Counts one offence of the worker at ring position `rank`.
+    public mutating func countOffence(_ rank: Int) { offences[rank, default: 0] += 1 }
 
     /// Whether the worker at ring position `rank` was named too often to go on.
     public func mustStop(_ rank: Int) -> Bool { offences[rank, default: 0] >= maxOffences }
