@@ -1,4 +1,5 @@
 import Coordination
+import Dispatch
 import TensorCore
 import Training
 
@@ -20,6 +21,7 @@ extension DistributedTrainer {
         let message = FloatSlab(count: count + (timed ? 2 * n : 0))
         var last: WorkerReport?
         for step in ((saved?.progress ?? 0) + 1)...config.steps {
+            let stepStarted = DispatchTime.now().uptimeNanoseconds
             let mine = balancer.sequences[ring.rank]
             let (loss, c1) = try await throttle.run { try trainer.computeGradients(sequences: mine) }
             computeSeconds += c1
@@ -56,6 +58,7 @@ extension DistributedTrainer {
             try saveCheckpointIfDue(final: final, due: config.checkpoint.interval > 0 && step % config.checkpoint.interval == 0,
                                     state: StrategyState(progress: step, ddpSequences: timed ? balancer.sequences : nil))
             let r = makeReport(round: step - 1, rounds: config.steps, loss: Double(loss), validation: validation, finished: final)
+            collectives.roundEnded(seconds: Double(DispatchTime.now().uptimeNanoseconds - stepStarted) / 1e9)
             await report(r)
             last = r
             if !final, ringChanged?() == true { throw RingChange() }

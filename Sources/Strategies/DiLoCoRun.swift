@@ -63,6 +63,7 @@ extension DistributedTrainer {
         }
 
         for round in (saved?.progress ?? 0)..<rounds {
+            let roundStarted = DispatchTime.now().uptimeNanoseconds
             // Inner steps: a fixed count, or as many as fit the round's time budget.
             let fixed = min(h, config.steps - round * h)
             var steps = 0, lossSum = 0.0, roundCompute = 0.0
@@ -138,6 +139,7 @@ extension DistributedTrainer {
                 start = global
                 if let local { for i in 0..<count where i % fragments != fragment { parameters[i] = local[i] } }
             }
+            collectives.roundEnded(seconds: Double(DispatchTime.now().uptimeNanoseconds - roundStarted) / 1e9)
             await report(r)
             last = r
             if !final, ringChanged?() == true {

@@ -18,20 +18,19 @@ extension DistributedTrainer {
             mine.append((url, state))
         }
         let remembered = joinsRunningRing ? [] : memory?.progresses ?? []
-        let offer = ResumeAgreement.Offer(progress: max(mine.first?.state.progress ?? 0, remembered.first ?? 0), namedSource: stateSource)
+        let offer = ResumeAgreement.Offer(held: mine.map(\.state.progress) + remembered, namedSource: stateSource)
         let offers = try await collectives.exchangeAll(offer.values).map { try ResumeAgreement.Offer(values: $0[...]) }
         guard let agreement = ResumeAgreement(offers: offers) else { return nil }
         let agreed = agreement.progress
         var state: StrategyState?
         if !joinsRunningRing, let held = memory?.restore(progress: agreed, into: trainer) {
             state = held
-        } else if !mine.isEmpty || !remembered.isEmpty {
-            guard let (url, saved) = mine.first(where: { $0.state.progress == agreed }) else {
-                throw ConfigError(field: "resume", reason: "\(name) has no saved state at \(agreed), the newest every worker has (its own: \(mine.map(\.state.progress)) on disk, \(remembered) in memory)")
-            }
+        } else if let (url, saved) = mine.first(where: { $0.state.progress == agreed }) {
             try CheckpointStore.restore(from: url, into: trainer)
             state = saved
         }
+        // A worker without the agreed state (none, or only older: it fell behind while away)
+        // takes the source's below, like a newcomer.
         if let residual = state?.feedbackResidual, let feedback = collectives.feedback, !feedback.restore(residual: residual) {
             throw ConfigError(field: "resume", reason: "the saved error-feedback residual of round \(agreed) has the wrong size")
         }

@@ -7,7 +7,8 @@ import Wire
 /// sequence on every worker, sends through the run's codec with error feedback, and counts the
 /// bytes and the seconds spent waiting for peers.
 final class WorkerCollectives {
-    let ring: Ring
+    /// The ring; its frame timeout follows the measured round time (`roundEnded`).
+    private(set) var ring: Ring
     let codec: CodecID
     /// The residual of a lossy codec; nil for fp32.
     let feedback: ErrorFeedback?
@@ -24,6 +25,24 @@ final class WorkerCollectives {
         feedback = codec != .fp32 ? ErrorFeedback(count: count, beta: beta) : nil
         random = LaneRandom(seed: seed &+ UInt64(ring.rank) &* 7919)
     }
+
+    /// Wall seconds of the last rounds, for the frame timeout.
+    private var recentRounds: [Double] = []
+    /// The shortest frame timeout the adaptation sets: below it, a slow moment is not a failure.
+    static let minimumFrameTimeout = 5.0
+
+    /// Adapts the longest wait for one frame to the measured round time: twice the longest of the
+    /// last 8 rounds (at least 5 s, at most the ring's configured timeout), so that a frozen peer
+    /// or a silent link is found within about two rounds instead of the configured two minutes.
+    /// Rounds measure waiting too, so a slow peer's honest rounds widen it.
+    func roundEnded(seconds: Double) {
+        recentRounds.append(seconds)
+        if recentRounds.count > 8 { recentRounds.removeFirst() }
+        let adapted = max(Self.minimumFrameTimeout, 2 * (recentRounds.max() ?? 0))
+        let configured = Double(configuredTimeout.nanoseconds) / 1e9
+        ring.timeout = .nanoseconds(Int64(min(adapted, configured) * 1e9))
+    }
+    private lazy var configuredTimeout = ring.timeout
 
     /// Keeps counting from an earlier ring of this worker.
     func continueCounting(bytesSent: Int, bytesReceived: Int, waitSeconds: Double) {

@@ -79,14 +79,27 @@ public enum WorkerSession {
             logger.info("the run is training (round \(reply.round.map(String.init) ?? "?")): this worker takes its state from \(source) when the ring takes it in")
         }
 
-        // Heartbeats keep us in the ring while we train, and tell us when a worker joined.
+        // Heartbeats keep us in the ring while we train, and tell us when a worker joined — or was
+        // lost: then the ring we train in is closed at once, instead of waiting out a frame
+        // timeout for a peer the coordinator already gave up on (a frozen one, say).
         let newest = Mutex<(epoch: Int, members: Set<String>)>((0, []))
+        let training = Mutex<(ring: Ring, members: Set<String>)?>(nil)
         let heartbeat = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: UInt64(min(reply.heartbeatSeconds, 2) * 1e9))
                 do {
                     let view = try await client.heartbeat(options.name, credential: reply.credential)
-                    newest.withLock { $0 = (view.epoch, Set(view.members.map(\.name))) }
+                    let members = Set(view.members.map(\.name))
+                    newest.withLock { $0 = (view.epoch, members) }
+                    let gone = training.withLock { current -> Ring? in
+                        guard let ring = current?.ring, current?.members.isSubset(of: members) == false else { return nil }
+                        current = nil
+                        return ring
+                    }
+                    if let gone {
+                        logger.warning("a member of the ring was dropped by the coordinator; leaving the round to re-form without it")
+                        await gone.close()
+                    }
                 } catch { logger.warning("heartbeat failed: \(error)") }
             }
         }
@@ -161,6 +174,8 @@ public enum WorkerSession {
                     // Someone the ring does not have joined: re-form at the next round's end. (A lost
                     // member breaks the ring by itself.)
                     worker.ringChanged = { newest.withLock { $0.epoch > epoch && !$0.members.isSubset(of: names) } }
+                    training.withLock { $0 = (ring, Set(members.map(\.name))) }
+                    defer { training.withLock { $0 = nil } }
                     final = try await worker.run(resume: resume) { report in
                         var stamped = report
                         stamped.epoch = epoch

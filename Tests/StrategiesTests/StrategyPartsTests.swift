@@ -78,7 +78,7 @@ final class StrategyPartsTests: XCTestCase {
     func testResumeAgreementTakesTheLowestNewestProgressAndRankZerosSource() throws {
         typealias Offer = ResumeAgreement.Offer
         XCTAssertNil(ResumeAgreement(offers: [Offer(progress: 0, namedSource: nil), Offer(progress: 0, namedSource: nil)]), "a fresh start")
-        let a = try XCTUnwrap(ResumeAgreement(offers: [Offer(progress: 7, namedSource: 2), Offer(progress: 6, namedSource: 1),
+        let a = try XCTUnwrap(ResumeAgreement(offers: [Offer(held: [7, 6], namedSource: 2), Offer(progress: 6, namedSource: 1),
                                                        Offer(progress: 0, namedSource: 1)]))
         XCTAssertEqual(a.progress, 6)
         XCTAssertEqual(a.source, 0, "position 0 named worker 2, which has no state: the first with some serves")
@@ -86,6 +86,23 @@ final class StrategyPartsTests: XCTestCase {
         let b = try XCTUnwrap(ResumeAgreement(offers: [Offer(progress: 5, namedSource: 1), Offer(progress: 5, namedSource: 0)]))
         XCTAssertEqual(b.source, 1, "position 0's view decides")
         XCTAssertFalse(b.someHaveNone)
+    }
+
+    /// A worker that was away (frozen, say) while the others went on holds only older rounds than
+    /// the others keep: it takes their state instead of dragging them back to a round they no
+    /// longer hold (which stopped every worker).
+    func testAWorkerThatFellBehindTakesTheStateOfThoseWhoWentOn() throws {
+        typealias Offer = ResumeAgreement.Offer
+        let a = try XCTUnwrap(ResumeAgreement(offers: [Offer(held: [9, 8], namedSource: 2), Offer(held: [8, 9], namedSource: nil),
+                                                       Offer(held: [7, 6], namedSource: nil)]))
+        XCTAssertEqual(a.progress, 9)
+        XCTAssertEqual(a.source, 0, "the named worker does not hold round 9")
+        XCTAssertTrue(a.someHaveNone)
+        // Workers that can all go back to the lowest newest do so (checkpoints on disk included).
+        let b = try XCTUnwrap(ResumeAgreement(offers: [Offer(held: [29, 28, 20, 10], namedSource: nil), Offer(held: [20, 10], namedSource: nil)]))
+        XCTAssertEqual(b.progress, 20)
+        XCTAssertFalse(b.someHaveNone)
+        XCTAssertEqual(Offer(held: [5, 123_456_789, 5, 0], namedSource: 3).held, [123_456_789, 5], "newest first, once each")
     }
 
     func testStateHandOffCarriesTheStepExactlyAndRefusesABrokenOne() throws {
