@@ -69,11 +69,8 @@ public enum MarkdownHTML {
     /// The first row is the header; a `|---|` row after it is the separator.
     private static func renderTable(_ rows: [[String]]) -> String {
         let isSeparator = { (row: [String]) in row.allSatisfy { !$0.isEmpty && $0.allSatisfy { "-:".contains($0) } } }
-        let header = rows[0], body = rows.dropFirst().filter { !isSeparator($0) }
-        var html = "<div class=\"scroll\" tabindex=\"0\"><table>\n<thead><tr>"
-        html += header.map { "<th scope=\"col\">" + inline($0) + "</th>" }.joined() + "</tr></thead>\n<tbody>\n"
-        for row in body { html += "<tr>" + row.map { "<td>" + inline($0) + "</td>" }.joined() + "</tr>\n" }
-        return html + "</tbody></table></div>\n"
+        let body = rows.dropFirst().filter { !isSeparator($0) }
+        return PageStyle.table(header: rows[0].map(inline), rows: body.map { $0.map(inline) })
     }
 
     /// Escapes `text`, then turns `code`, **bold** and [text](url) into HTML.

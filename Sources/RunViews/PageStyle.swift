@@ -34,6 +34,14 @@ public enum PageStyle {
     pre { background: white; border: 1px solid var(--line); border-radius: 6px; padding: 0.6rem; overflow-x: auto; }
     """
 
+    /// A table that scrolls sideways inside its box on a narrow window; cells are HTML already.
+    public static func table(header: [String], rows: [[String]]) -> String {
+        var html = "<div class=\"scroll\" tabindex=\"0\"><table>\n<thead><tr>"
+        html += header.map { "<th scope=\"col\">\($0)</th>" }.joined() + "</tr></thead>\n<tbody>\n"
+        for row in rows { html += "<tr>" + row.map { "<td>\($0)</td>" }.joined() + "</tr>\n" }
+        return html + "</tbody></table></div>\n"
+    }
+
     /// `text` safe in HTML text and in quoted attributes.
     public static func escape(_ text: String) -> String {
         var out = ""

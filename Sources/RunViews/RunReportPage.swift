@@ -109,10 +109,7 @@ public enum RunReportPage {
     }
 
     private static func table(_ header: [String], _ rows: [[String]]) -> String {
-        var html = "<div class=\"scroll\" tabindex=\"0\"><table>\n<thead><tr>"
-        html += header.map { "<th scope=\"col\">\(PageStyle.escape($0))</th>" }.joined() + "</tr></thead>\n<tbody>\n"
-        for row in rows { html += "<tr>" + row.map { "<td>\(PageStyle.escape($0))</td>" }.joined() + "</tr>\n" }
-        return html + "</tbody></table></div>\n"
+        PageStyle.table(header: header.map(PageStyle.escape), rows: rows.map { $0.map(PageStyle.escape) })
     }
 
     /// An SVG file's markup without its XML prolog, to sit inside the page.
