@@ -299,5 +299,55 @@ final class LocalCommandTests: XCTestCase {
         XCTAssertEqual(survivors.map(\.round).max(), 19, "the survivors train to the end")
         XCTAssertGreaterThanOrEqual(survivors.map(\.round).min() ?? 0, before, "at most one round is redone")
     }
-}
 
+    /// Issue 17: a frozen worker (SIGSTOP) held the others for as long as it was frozen. Now the
+    /// coordinator drops it after the heartbeat timeout and the others leave the round at once and
+    /// go on; when it is resumed (SIGCONT) it comes back holding only older rounds, takes the
+    /// others' state, and all three finish the run in agreement.
+    func testAFrozenWorkerIsLeftBehindAndRejoinsWhenItWakes() throws {
+        let dir = try temporaryDirectory()
+        let config = try writeConfig(in: dir, steps: 150)
+        let folder = dir.appendingPathComponent("run")
+        let process = Process()
+        process.executableURL = tributaryExecutable
+        process.arguments = ["local", "--out", folder.path, "--config", config, "--workers", "3", "--strategy", "diloco", "--codec", "int8",
+                             "--inner-steps", "5", "--round", "steps", "--speeds", "1", "--link", "unlimited",
+                             "--throttles", "0.05,0.05,0.05", "--heartbeat-timeout", "1"]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = out
+        try process.run()
+        func signal(_ name: String, _ worker: String) throws {
+            let kill = Process()
+            kill.executableURL = URL(fileURLWithPath: "/usr/bin/pkill")
+            kill.arguments = [name, "-f", "\(folder.path)/token --name \(worker)"]
+            try kill.run()
+            kill.waitUntilExit()
+            XCTAssertEqual(kill.terminationStatus, 0, "\(worker) was not found to signal")
+        }
+        let deadline = Date().addingTimeInterval(60)
+        func all() -> [Report] { (try? reports(in: folder)) ?? [] }
+        while Date() < deadline, process.isRunning, (all().map(\.round).max() ?? -1) < 2 { Thread.sleep(forTimeInterval: 0.02) }
+        XCTAssertTrue(process.isRunning, "the run ended before a worker could be frozen")
+        try signal("-STOP", "worker-2")
+        let frozenAt = Date()
+        let epochAtFreeze = all().compactMap(\.epoch).max() ?? 0
+        // The others go on without it: a round of a newer epoch while it is still frozen.
+        while Date() < deadline, !all().contains(where: { $0.name == "worker-0" && ($0.epoch ?? 0) > epochAtFreeze }) {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        let wentOn = Date().timeIntervalSince(frozenAt)
+        try signal("-CONT", "worker-2")
+        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, output)
+        XCTAssertLessThan(wentOn, 15, "the others went on \(wentOn) s after the freeze (heartbeat timeout 1 s)")
+
+        let written = all()
+        let last = try XCTUnwrap(written.compactMap(\.epoch).max())
+        let final = written.filter { $0.epoch == last }
+        XCTAssertEqual(Set(final.map(\.name)), ["worker-0", "worker-1", "worker-2"], "the woken worker is back in the last ring")
+        assertIdenticalParameters(final, workers: 3)
+        XCTAssertEqual(final.map(\.round).max(), 29, "all train to the end")
+    }
+}
