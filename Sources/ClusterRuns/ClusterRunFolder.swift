@@ -56,6 +56,29 @@ public final class ClusterRunFolder: Sendable {
         }
     }
 
+    static let coordinatorStateFile = "coordinator-state.json"
+
+    /// Replaces the coordinator's saved state (atomically; readable by its owner only: it holds
+    /// the members' credentials).
+    public func save(_ state: CoordinatorState.Saved) {
+        guard let data = try? JSONEncoder().encode(state) else { return }
+        let file = url.appendingPathComponent(Self.coordinatorStateFile)
+        self.state.withLock { _ in
+            try? data.write(to: file, options: .atomic)
+            try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file.path)
+        }
+    }
+
+    /// The coordinator state saved in run folder `folder`, if any.
+    public static func savedCoordinatorState(in folder: URL) throws -> CoordinatorState.Saved? {
+        let file = folder.appendingPathComponent(coordinatorStateFile)
+        guard let data = FileManager.default.contents(atPath: file.path) else { return nil }
+        guard data.count < 64 << 20, let saved = try? JSONDecoder().decode(CoordinatorState.Saved.self, from: data) else {
+            throw TrainingError.runDirectory(path: file.path, reason: "the coordinator's saved state is damaged; move it away to start the run's coordinator afresh")
+        }
+        return saved
+    }
+
     /// Appends an event to `events.jsonl`.
     public func append(_ event: RunEvent) {
         guard let line = Self.line(event) else { return }

@@ -16,17 +16,32 @@ public struct CoordinatorServiceError: Error, CustomStringConvertible {
 
 /// Serves a run's coordinator until the run finishes: membership on `host:port` (`onListening`
 /// gets the bound port), every worker's reports into the run folder.
+/// `continuesSavedRun`: take back a coordinator state saved in `folder` (a restarted coordinator
+/// whose workers kept running); `local`, which starts its workers anew, starts a new one.
 public func serveCoordinator(config: TrainConfig, workers: Int, token: String, host: String, port: Int, folder: URL,
-                             heartbeatTimeout: Double, logger: Logger, onListening: @escaping @Sendable (Int) async -> Void) async throws {
+                             heartbeatTimeout: Double, continuesSavedRun: Bool = true, logger: Logger,
+                             onListening: @escaping @Sendable (Int) async -> Void) async throws {
     let layout = ParameterLayout(config: config.model)
-    let run = RunDescription(runID: UInt64.random(in: 1...UInt64.max), expectedWorkers: workers, configYAML: try config.yaml(),
+    let configYAML = try config.yaml()
+    let run = RunDescription(runID: UInt64.random(in: 1...UInt64.max), expectedWorkers: workers, configYAML: configYAML,
                              layoutHash: hex16(layout.hash))
+    // A coordinator restarted on its run folder goes on with the run it left: same id, members
+    // and credentials (the workers kept training and find it again). A finished run starts anew.
+    var state = CoordinatorState(run: run, token: token, heartbeatTimeout: heartbeatTimeout)
+    if continuesSavedRun, let saved = try ClusterRunFolder.savedCoordinatorState(in: folder), !saved.isFinished {
+        guard saved.runDescription.configYAML == configYAML, saved.runDescription.expectedWorkers == workers else {
+            throw CoordinatorServiceError(address: "\(host):\(port)", reason: "\(folder.path) holds the coordinator state of another run "
+                + "(other config or --workers); give the same config and --workers to continue it, or a new --out")
+        }
+        state = CoordinatorState(restoring: saved, token: token, heartbeatTimeout: heartbeatTimeout, now: 0)
+        logger.warning("continuing the run from its saved coordinator state", metadata: ["epoch": "\(state.epoch)"])
+    }
     // What the run did before (a restarted coordinator, a resumed run) stays on its dashboard.
     let (history, skipped) = try RunHistory.load(folder: folder)
     if skipped > 0 { logger.warning("skipped lines of the run folder that are not reports or events", metadata: ["lines": "\(skipped)"]) }
     let runFolder = try ClusterRunFolder(url: folder, config: config)
-    let coordinator = Coordinator(state: CoordinatorState(run: run, token: token, heartbeatTimeout: heartbeatTimeout), history: history,
-                                  logger: logger, onReport: { runFolder.append($0, positionByName: $1) }, onEvent: { runFolder.append($0) })
+    let coordinator = Coordinator(state: state, history: history, logger: logger, onReport: { runFolder.append($0, positionByName: $1) },
+                                  onEvent: { runFolder.append($0) }, onSave: { runFolder.save($0) })
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask {
             do {

@@ -145,7 +145,8 @@ public struct LocalRun: Sendable {
             try await withThrowingTaskGroup(of: StatusReport?.self) { group in
                 group.addTask { [config, options, folder, logger] in
                     try await serveCoordinator(config: config, workers: options.workers, token: token, host: "127.0.0.1", port: 0,
-                                               folder: folder, heartbeatTimeout: options.heartbeatTimeout, logger: logger) {
+                                               folder: folder, heartbeatTimeout: options.heartbeatTimeout, continuesSavedRun: false,
+                                               logger: logger) {
                         ports.continuation.yield($0)
                     }
                     return nil

@@ -27,7 +27,7 @@ public struct CoordinatorState: Sendable {
     /// changes and fixed until the next change, so that every member of a ring reads the same.
     public private(set) var stateSource: String?
 
-    struct Member: Sendable {
+    struct Member: Sendable, Codable {
         var name: String
         var admission: Int
         /// The secret its heartbeats, reports and leave must carry.
@@ -61,6 +61,38 @@ public struct CoordinatorState: Sendable {
         self.run = run
         self.token = token
         self.heartbeatTimeout = heartbeatTimeout
+    }
+
+    /// What a coordinator keeps on disk so that a restarted one goes on with the same run: the run
+    /// (its id included), the ring's epoch and phase, and every member with its credential.
+    public struct Saved: Codable, Sendable {
+        var run: RunDescription
+        var epoch: Int
+        var phase: RunPhase
+        var stateSource: String?
+        var members: [Member]
+        var nextAdmission: Int
+
+        /// The run this state belongs to.
+        public var runDescription: RunDescription { run }
+        public var isFinished: Bool { phase == .finished }
+    }
+
+    /// This state as a restarted coordinator would take it back.
+    public var saved: Saved {
+        Saved(run: run, epoch: epoch, phase: phase, stateSource: stateSource, members: members, nextAdmission: nextAdmission)
+    }
+
+    /// A coordinator's state taken back after a restart at `now` (its own clock): every member
+    /// counts as heard from now, so that each has a heartbeat timeout to find the new coordinator.
+    public init(restoring saved: Saved, token: String, heartbeatTimeout: Double = 15, now: Double) {
+        self.init(run: saved.run, token: token, heartbeatTimeout: heartbeatTimeout)
+        (epoch, phase, stateSource, nextAdmission) = (saved.epoch, saved.phase, saved.stateSource, saved.nextAdmission)
+        members = saved.members.map { m in
+            var m = m
+            m.lastSeen = now
+            return m
+        }
     }
 
     /// Members a run keeps at most, counting those lost or gone (whose slots newcomers take over).

@@ -17,6 +17,7 @@ public actor Coordinator {
     private let startUnixTime = Date().timeIntervalSince1970
     private let onReport: @Sendable (RecordedReport, Int) -> Void
     private let onEvent: @Sendable (RunEvent) -> Void
+    private let onSave: @Sendable (CoordinatorState.Saved) -> Void
     private let logger: Logger
     private let metrics = CoordinatorMetrics()
     /// Counts changes of what the dashboard shows, so that live views send only what changed.
@@ -26,16 +27,19 @@ public actor Coordinator {
     private(set) var liveViewsClosed = false
 
     /// `history` is what the run did before this coordinator started (read back from its run
-    /// folder); `onReport` sees every accepted round report with its worker's position by name and
-    /// `onEvent` every event (the run folder's files).
+    /// folder); `onReport` sees every accepted round report with its worker's position by name,
+    /// `onEvent` every event (the run folder's files) and `onSave` the state whenever membership
+    /// or a report changed it (what a restarted coordinator takes back).
     public init(state: CoordinatorState, history: RunHistory = RunHistory(), logger: Logger,
                 onReport: @escaping @Sendable (RecordedReport, Int) -> Void = { _, _ in },
-                onEvent: @escaping @Sendable (RunEvent) -> Void = { _ in }) {
+                onEvent: @escaping @Sendable (RunEvent) -> Void = { _ in },
+                onSave: @escaping @Sendable (CoordinatorState.Saved) -> Void = { _ in }) {
         self.state = state
         self.history = history
         self.logger = logger
         self.onReport = onReport
         self.onEvent = onEvent
+        self.onSave = onSave
         for r in history.reports { metrics.record(r.report) }
         if !history.reports.isEmpty || !history.events.isEmpty {
             // An actor's initialiser cannot call its methods: the same steps as `record`.
@@ -59,7 +63,9 @@ public actor Coordinator {
 
     /// Records the state machine's new events in Unix time.
     private func recordEvents() {
-        for var event in state.takeEvents() {
+        let events = state.takeEvents()
+        if !events.isEmpty { onSave(state.saved) }
+        for var event in events {
             event.time = startUnixTime + event.time
             if event.kind == .updateRejected { logger.warning("update rejected", metadata: ["detail": "\(event.detail)"]) }
             record(event)
@@ -102,6 +108,7 @@ public actor Coordinator {
         history.append(record)
         metrics.record(r)
         changes += 1
+        onSave(state.saved)
         if let position = state.positionByName(of: r.name) { onReport(record, position) }
     }
 

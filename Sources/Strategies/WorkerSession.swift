@@ -106,11 +106,14 @@ public enum WorkerSession {
         defer { heartbeat.cancel() }
 
         // Reports go out in order from one background task: training never waits for the
-        // coordinator, and the coordinator never sees round 5 before round 4.
+        // coordinator, and the coordinator never sees round 5 before round 4. While it cannot be
+        // reached (restarting, say) a report is retried, so that none is lost.
         let (reports, outbox) = AsyncStream.makeStream(of: WorkerReport.self)
         let sender = Task {
             for await report in reports {
-                do { try await client.report(report, credential: reply.credential) } catch { logger.warning("report of round \(report.round) failed: \(error)") }
+                do {
+                    try await retrying(patience: options.patience, logger: logger) { try await client.report(report, credential: reply.credential) }
+                } catch { logger.warning("report of round \(report.round) failed: \(error)") }
             }
         }
         defer { outbox.finish() }
@@ -130,7 +133,9 @@ public enum WorkerSession {
             switch action {
             case let .pollRing(pause):
                 if pause > .zero { try await clock.sleep(for: pause) }
-                let seen = try await client.heartbeat(options.name, credential: reply.credential)
+                let seen = try await retrying(patience: options.patience, logger: logger) {
+                    try await client.heartbeat(options.name, credential: reply.credential)
+                }
                 view = seen
                 action = life.ringSeen(.init(epoch: seen.epoch, ready: seen.ready, members: seen.members.count, expected: run.expectedWorkers,
                                              listsThisWorker: seen.members.contains { $0.name == options.name }), now: clock.now)

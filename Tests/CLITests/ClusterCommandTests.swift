@@ -111,6 +111,41 @@ final class ClusterCommandTests: XCTestCase {
         XCTAssertEqual(try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n").count, 4)
     }
 
+    /// Issue 17: the coordinator was a single point of failure. Killed mid-run (SIGKILL) and
+    /// started again with the same command line, it takes back its saved state (run id, members,
+    /// credentials); the workers, which kept training and retried their reports, finish the run,
+    /// and every worker's every round is in metrics.jsonl exactly once.
+    func testACoordinatorKilledMidRunAndRestartedWithTheSameCommandLetsTheRunFinish() throws {
+        let dir = try temporaryDirectory()
+        let (coordinator, address, token, config, run) = try startCoordinator(in: dir, steps: 200, evaluationInterval: 0)
+        let workers = try (0..<2).map { i in
+            try start(["worker", "--join", address, "--token-file", token.path, "--name", "w\(i)", "--out", run.path, "--speed", "0.1"],
+                      errorLog: dir.appendingPathComponent("w\(i).log")).0
+        }
+        func lines() -> [String] {
+            ((try? String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        }
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, lines().count < 4 { Thread.sleep(forTimeInterval: 0.05) }
+        XCTAssertGreaterThanOrEqual(lines().count, 4, "two rounds of each worker before the kill")
+        kill(coordinator.processIdentifier, SIGKILL)
+        coordinator.waitUntilExit()
+        Thread.sleep(forTimeInterval: 1.5)
+        let (again, output) = try start(["coordinator", "--listen", address, "--token-file", token.path, "--config", config.path,
+                                         "--workers", "2", "--out", run.path])
+        _ = try line(containing: "coordinator on", from: output)
+        for w in workers { w.waitUntilExit() }
+        XCTAssertEqual(workers.map(\.terminationStatus), [0, 0],
+                       (try? String(contentsOf: dir.appendingPathComponent("w0.log"), encoding: .utf8)) ?? "")
+        again.waitUntilExit()
+        XCTAssertEqual(again.terminationStatus, 0, "the restarted coordinator saw the run finish")
+        struct Line: Decodable { var name: String; var round: Int }
+        let rounds = try lines().map { try JSONDecoder().decode(Line.self, from: Data($0.utf8)) }
+        for name in ["w0", "w1"] {
+            XCTAssertEqual(rounds.filter { $0.name == name }.map(\.round), Array(0..<20), "\(name): every round once, none lost")
+        }
+    }
+
     /// The parts of `/v1/dashboard` the restart check reads.
     struct DashboardView: Decodable {
         var phase: String
