@@ -55,10 +55,7 @@ public func serveCoordinator(config: TrainConfig, workers: Int, token: String, h
             // The finished run's page beside its files (every last report is in; `tributary report`
             // writes it again on demand, goodbyes included). Before the wait: `local` stops the
             // coordinator as soon as its workers exit.
-            do {
-                let page = try RunReportPage.render(folder: folder)
-                try Data(page.utf8).write(to: folder.appendingPathComponent("report.html"), options: .atomic)
-            } catch {
+            do { try RunReportPage.write(folder: folder) } catch {
                 logger.warning("could not write the run's report page", metadata: ["reason": "\(error)"])
             }
             // Let the goodbyes land.

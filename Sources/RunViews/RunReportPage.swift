@@ -7,6 +7,14 @@ import Foundation
 /// link, utilisation, members, events, config), a single-process `train` run (loss and
 /// throughput by step), or an experiment's folder (its report with every plot beside it).
 public enum RunReportPage {
+    /// Writes the page of `folder` to `destination` (default: the folder's `report.html`), atomically; returns where.
+    @discardableResult
+    public static func write(folder: URL, to destination: URL? = nil) throws -> URL {
+        let url = destination ?? folder.appendingPathComponent("report.html")
+        try Data(try render(folder: folder).utf8).write(to: url, options: .atomic)
+        return url
+    }
+
     /// The page for run folder `folder`, or an error saying why there is none.
     public static func render(folder: URL) throws -> String {
         let name = folder.standardizedFileURL.lastPathComponent

@@ -19,10 +19,7 @@ struct ReportCommand: ParsableCommand {
             guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder), isFolder.boolValue else {
                 throw ValidationError("\(folder) is not a folder; give a run folder (runs/…) or an experiment's folder")
             }
-            let page = try RunReportPage.render(folder: url)
-            let destination = out.map { URL(fileURLWithPath: $0) } ?? url.appendingPathComponent("report.html")
-            try Data(page.utf8).write(to: destination, options: .atomic)
-            print(destination.path)
+            print(try RunReportPage.write(folder: url, to: out.map { URL(fileURLWithPath: $0) }).path)
         }
     }
 }

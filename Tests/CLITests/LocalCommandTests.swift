@@ -258,13 +258,11 @@ final class LocalCommandTests: XCTestCase {
         assertIdenticalParameters(resumed, workers: 3)
     }
 
-    /// A worker killed mid-run (SIGKILL): the coordinator drops it after the heartbeat timeout,
-    /// the others re-form the ring, go back at most one round (their last rounds are kept in
-    /// memory: this run saves no checkpoint until the end) and train to the end, bit-identical
-    /// every round; the run ends successfully.
-    func testAWorkerLostMidRunLeavesTheOthersTrainingToTheEnd() throws {
+    /// A slow 3-worker DiLoCo run (rounds of 5 steps, heartbeat timeout 1 s) of `steps` in the
+    /// background, returned once it reported round 2: what a test disturbs.
+    func startSlowRun(steps: Int) throws -> (process: Process, out: Pipe, folder: URL) {
         let dir = try temporaryDirectory()
-        let config = try writeConfig(in: dir, steps: 100)
+        let config = try writeConfig(in: dir, steps: steps)
         let folder = dir.appendingPathComponent("run")
         let process = Process()
         process.executableURL = tributaryExecutable
@@ -278,13 +276,27 @@ final class LocalCommandTests: XCTestCase {
         let deadline = Date().addingTimeInterval(60)
         func reported() -> Int { ((try? reports(in: folder)) ?? []).map(\.round).max() ?? -1 }
         while Date() < deadline, process.isRunning, reported() < 2 { Thread.sleep(forTimeInterval: 0.02) }
-        XCTAssertTrue(process.isRunning, "the run ended before a worker could be lost")
+        XCTAssertTrue(process.isRunning, "the run ended before a worker could be disturbed")
+        return (process, out, folder)
+    }
+
+    /// Sends `signal` (a pkill flag such as -KILL) to `worker` of the run in `folder`.
+    func signal(_ signal: String, _ worker: String, of folder: URL) throws {
         let kill = Process()
         kill.executableURL = URL(fileURLWithPath: "/usr/bin/pkill")
-        kill.arguments = ["-KILL", "-f", "\(folder.path)/token --name worker-2"]
+        kill.arguments = [signal, "-f", "\(folder.path)/token --name \(worker)"]
         try kill.run()
         kill.waitUntilExit()
-        XCTAssertEqual(kill.terminationStatus, 0, "worker-2 was not found to kill")
+        XCTAssertEqual(kill.terminationStatus, 0, "\(worker) was not found to signal")
+    }
+
+    /// A worker killed mid-run (SIGKILL): the coordinator drops it after the heartbeat timeout,
+    /// the others re-form the ring, go back at most one round (their last rounds are kept in
+    /// memory: this run saves no checkpoint until the end) and train to the end, bit-identical
+    /// every round; the run ends successfully.
+    func testAWorkerLostMidRunLeavesTheOthersTrainingToTheEnd() throws {
+        let (process, out, folder) = try startSlowRun(steps: 100)
+        try signal("-KILL", "worker-2", of: folder)
         let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         XCTAssertEqual(process.terminationStatus, 0, output)
@@ -305,31 +317,10 @@ final class LocalCommandTests: XCTestCase {
     /// go on; when it is resumed (SIGCONT) it comes back holding only older rounds, takes the
     /// others' state, and all three finish the run in agreement.
     func testAFrozenWorkerIsLeftBehindAndRejoinsWhenItWakes() throws {
-        let dir = try temporaryDirectory()
-        let config = try writeConfig(in: dir, steps: 150)
-        let folder = dir.appendingPathComponent("run")
-        let process = Process()
-        process.executableURL = tributaryExecutable
-        process.arguments = ["local", "--out", folder.path, "--config", config, "--workers", "3", "--strategy", "diloco", "--codec", "int8",
-                             "--inner-steps", "5", "--round", "steps", "--speeds", "1", "--link", "unlimited",
-                             "--throttles", "0.05,0.05,0.05", "--heartbeat-timeout", "1"]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = out
-        try process.run()
-        func signal(_ name: String, _ worker: String) throws {
-            let kill = Process()
-            kill.executableURL = URL(fileURLWithPath: "/usr/bin/pkill")
-            kill.arguments = [name, "-f", "\(folder.path)/token --name \(worker)"]
-            try kill.run()
-            kill.waitUntilExit()
-            XCTAssertEqual(kill.terminationStatus, 0, "\(worker) was not found to signal")
-        }
+        let (process, out, folder) = try startSlowRun(steps: 150)
         let deadline = Date().addingTimeInterval(60)
         func all() -> [Report] { (try? reports(in: folder)) ?? [] }
-        while Date() < deadline, process.isRunning, (all().map(\.round).max() ?? -1) < 2 { Thread.sleep(forTimeInterval: 0.02) }
-        XCTAssertTrue(process.isRunning, "the run ended before a worker could be frozen")
-        try signal("-STOP", "worker-2")
+        try signal("-STOP", "worker-2", of: folder)
         let frozenAt = Date()
         let epochAtFreeze = all().compactMap(\.epoch).max() ?? 0
         // The others go on without it: a round of a newer epoch while it is still frozen.
@@ -337,7 +328,7 @@ final class LocalCommandTests: XCTestCase {
             Thread.sleep(forTimeInterval: 0.05)
         }
         let wentOn = Date().timeIntervalSince(frozenAt)
-        try signal("-CONT", "worker-2")
+        try signal("-CONT", "worker-2", of: folder)
         let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         XCTAssertEqual(process.terminationStatus, 0, output)
