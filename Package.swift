@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "Collectives", targets: ["Collectives"]),
         .library(name: "Coordination", targets: ["Coordination"]),
         .library(name: "CoordinationServer", targets: ["CoordinationServer"]),
+        .library(name: "RunTrust", targets: ["RunTrust"]),
         .library(name: "RunViews", targets: ["RunViews"]),
         .library(name: "CoordinationClient", targets: ["CoordinationClient"]),
         .library(name: "Strategies", targets: ["Strategies"]),
@@ -35,6 +36,10 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
     ],
     targets: [
         .systemLibrary(
@@ -62,9 +67,17 @@ let package = Package(
             dependencies: ["Basics", "TensorCore", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: vectorISA
         ),
+        // The run's certificate authority and the TLS settings built on it (coordinator API, ring links).
+        .target(
+            name: "RunTrust",
+            dependencies: [
+                .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         .target(
             name: "Transport",
-            dependencies: ["Wire", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            dependencies: ["Wire", "RunTrust", .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: vectorISA
@@ -82,8 +95,10 @@ let package = Package(
         .target(
             name: "CoordinationServer",
             dependencies: [
-                "Basics", "Coordination", "RunViews",
+                "Basics", "Coordination", "RunViews", "RunTrust",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -93,7 +108,7 @@ let package = Package(
         .target(
             name: "CoordinationClient",
             dependencies: [
-                "Basics", "Coordination",
+                "Basics", "Coordination", "RunTrust", .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
@@ -114,7 +129,7 @@ let package = Package(
         .target(
             name: "ClusterRuns",
             dependencies: [
-                "Basics", "Training", "ModelCore", "Coordination", "CoordinationServer", "CoordinationClient", "RunViews",
+                "Basics", "Training", "ModelCore", "Coordination", "CoordinationServer", "CoordinationClient", "RunViews", "RunTrust",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -131,7 +146,7 @@ let package = Package(
             name: "TributaryCLI",
             dependencies: [
                 "Basics", "Training", "ModelCore", "TensorCore", "Wire", "Transport", "Collectives", "Coordination", "CoordinationServer",
-                "CoordinationClient", "Strategies", "Planner", "ClusterRuns", "Benchmarks", "Experiments", "RunViews",
+                "CoordinationClient", "Strategies", "Planner", "ClusterRuns", "Benchmarks", "Experiments", "RunViews", "RunTrust",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -154,16 +169,20 @@ let package = Package(
         ),
         .testTarget(
             name: "CollectivesTests",
-            dependencies: ["Collectives", "Transport", "Wire", .product(name: "NIOCore", package: "swift-nio"),
+            dependencies: ["Collectives", "Transport", "Wire", "RunTrust", .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")],
             swiftSettings: vectorISA
         ),
-        .testTarget(name: "CLITests", dependencies: ["TributaryCLI", "Wire", "Training", "Coordination", "CoordinationClient"]),
+        .testTarget(name: "CLITests", dependencies: ["TributaryCLI", "Wire", "Training", "Coordination", "CoordinationClient", "RunTrust"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner"]),
+        .testTarget(name: "RunTrustTests", dependencies: [
+            "RunTrust", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "ModelCore"]),
         .testTarget(name: "RunViewsTests", dependencies: ["RunViews", "Coordination"]),
         .testTarget(name: "CoordinationTests", dependencies: [
-            "Coordination", "CoordinationServer", "CoordinationClient", .product(name: "Logging", package: "swift-log"),
+            "Coordination", "CoordinationServer", "CoordinationClient", "RunTrust", .product(name: "Logging", package: "swift-log"),
+            .product(name: "X509", package: "swift-certificates"),
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
         .testTarget(name: "StrategiesTests", dependencies: ["Strategies", "Training", "ModelCore", "TensorCore", "Collectives", "Transport", "Wire",

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Loads Tributary's live dashboard in headless Chromium and reports what its DOM shows.
 
-Usage: tools/dashboard_check.py URL --out DIR [--wait SECONDS] [--chromium PATH]
+Usage: tools/dashboard_check.py URL --out DIR [--wait SECONDS] [--chromium PATH] [--ca RUN-CA.PEM]
 
 Drives Chromium over the DevTools protocol (websocket-client): opens URL at 1280x800 with every
 non-loopback request sent to a dead proxy (the page must work offline), reads the DOM once the
@@ -10,6 +10,8 @@ first live snapshot arrived and again once the byte counters changed, takes scre
 checks that the phone-sized page does not scroll sideways. Prints one JSON object on stdout:
 {"snapshots": [...], "requests": [...], "failed": [...], "firstTabStop": ..., "phoneOverflow": ...,
 "screenshots": [...]}. Exits 2 when the browser cannot be driven; the caller judges the rest.
+An https URL is trusted through --ca, the run's authority (run-ca.pem): Chromium accepts a chain
+that holds a certificate with that public key (its SPKI hash), and no other.
 """
 import argparse
 import base64
@@ -40,11 +42,24 @@ READ_DOM = r"""JSON.stringify({
   connection: document.getElementById('connection').textContent})"""
 
 
+def spki_hash(pem_file):
+    """Base64 SHA-256 of a certificate's SubjectPublicKeyInfo, as Chromium's SPKI list takes it."""
+    import hashlib
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    with open(pem_file, "rb") as f:
+        certificate = x509.load_pem_x509_certificate(f.read())
+    spki = certificate.public_key().public_bytes(serialization.Encoding.DER,
+                                                 serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+
 class Browser:
-    def __init__(self, chromium, profile):
+    def __init__(self, chromium, profile, ca=None):
+        trust = [f"--ignore-certificate-errors-spki-list={spki_hash(ca)}"] if ca else []
         self.process = subprocess.Popen(
             [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--remote-debugging-port=0", f"--user-data-dir={profile}",
+             "--remote-debugging-port=0", f"--user-data-dir={profile}", *trust,
              # No network but loopback: anything else goes to a proxy that is not there.
              "--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
              "about:blank"],
@@ -123,11 +138,12 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--wait", type=float, default=30)
     parser.add_argument("--chromium", default=os.environ.get("CHROMIUM", "chromium"))
+    parser.add_argument("--ca", help="the run's authority certificate, for an https URL")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         try:
-            browser = Browser(args.chromium, profile)
+            browser = Browser(args.chromium, profile, args.ca)
         except Exception as error:  # noqa: BLE001 - any failure to start is reported the same way
             print(f"cannot drive chromium: {error}", file=sys.stderr)
             return 2

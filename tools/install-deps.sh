@@ -16,6 +16,6 @@ if [ ${#missing[@]} -gt 0 ]; then
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
 fi
-if ! python3 -c "import websocket, prometheus_client" 2>/dev/null; then
-    python3 -m pip install --quiet --disable-pip-version-check prometheus_client websocket-client
+if ! python3 -c "import websocket, prometheus_client, cryptography" 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check prometheus_client websocket-client cryptography
 fi

@@ -10,6 +10,9 @@ public struct LoopbackRing {
     public let rounds: Int
     public let seed: UInt64
     public var namespaces: NetworkNamespaces?
+    /// A folder holding a run authority (`RunAuthority.loadOrCreate`): the workers then link by
+    /// mutual TLS, each with a certificate from it; nil links them by plain TCP.
+    public var authorityFolder: URL?
 
     public init(workers: Int, values: Int, codec: String, link: String, rounds: Int, seed: UInt64, namespaces: NetworkNamespaces? = nil) {
         (self.workers, self.values, self.codec, self.link, self.rounds, self.seed) = (workers, values, codec, link, rounds, seed)
@@ -28,6 +31,7 @@ public struct LoopbackRing {
             let p = Process()
             var arguments = ["ring-worker", "--rank", "\(rank)", "--workers", "\(workers)", "--values", "\(values)",
                              "--codec", codec, "--link", link, "--rounds", "\(rounds)", "--seed", "\(seed)"]
+                + (authorityFolder.map { ["--authority", $0.path] } ?? [])
             if let namespaces {
                 p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
                 arguments = ["netns", "exec", namespaces.names[rank], executable.path] + arguments + ["--listen-host", namespaces.address(of: rank)]

@@ -13,6 +13,8 @@ public struct RingWorkerResult: Codable, Sendable {
     public var relativeRMSError: Double
     /// FNV-1a of the result's bytes: equal on every worker when they agree bit for bit.
     public var resultHash: UInt64
+    /// CPU seconds the process spent in its rounds (every thread: codec, framing, TLS, sockets).
+    public var cpuSeconds: Double?
 
     public init(rank: Int, codec: String, values: Int, roundSeconds: [Double], bytesSentPerRound: Int, maxAbsoluteError: Double,
                 relativeRMSError: Double, resultHash: UInt64) {

@@ -3,6 +3,7 @@ import Coordination
 import CoordinationServer
 import Foundation
 import Logging
+import RunTrust
 import RunViews
 import ModelCore
 import Training
@@ -18,8 +19,10 @@ public struct CoordinatorServiceError: Error, CustomStringConvertible {
 /// gets the bound port), every worker's reports into the run folder.
 /// `continuesSavedRun`: take back a coordinator state saved in `folder` (a restarted coordinator
 /// whose workers kept running); `local`, which starts its workers anew, starts a new one.
+/// `secure`: serve HTTPS and certify each worker's ring key at join, with the run's authority
+/// (`run-ca.pem` and its key in `folder`, made at the first start and kept for restarts).
 public func serveCoordinator(config: TrainConfig, workers: Int, token: String, host: String, port: Int, folder: URL,
-                             heartbeatTimeout: Double, continuesSavedRun: Bool = true, logger: Logger,
+                             heartbeatTimeout: Double, continuesSavedRun: Bool = true, secure: Bool = true, logger: Logger,
                              onListening: @escaping @Sendable (Int) async -> Void) async throws {
     let layout = ParameterLayout(config: config.model)
     let configYAML = try config.yaml()
@@ -40,7 +43,8 @@ public func serveCoordinator(config: TrainConfig, workers: Int, token: String, h
     let (history, skipped) = try RunHistory.load(folder: folder)
     if skipped > 0 { logger.warning("skipped lines of the run folder that are not reports or events", metadata: ["lines": "\(skipped)"]) }
     let runFolder = try ClusterRunFolder(url: folder, config: config)
-    let coordinator = Coordinator(state: state, history: history, logger: logger, onReport: { runFolder.append($0, positionByName: $1) },
+    let authority = secure ? try RunAuthority.loadOrCreate(folder: folder, runName: folder.lastPathComponent) : nil
+    let coordinator = Coordinator(state: state, history: history, authority: authority, logger: logger, onReport: { runFolder.append($0, positionByName: $1) },
                                   onEvent: { runFolder.append($0) }, onSave: { runFolder.save($0) })
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask {

@@ -4,6 +4,7 @@ import CoordinationClient
 import Dispatch
 import Foundation
 import Logging
+import RunTrust
 import Synchronization
 import Training
 
@@ -27,6 +28,8 @@ public struct LocalRunOptions: Sendable {
     public var resume = false
     /// Faults to inject on purpose, by worker index (`--inject-fault` of `tributary worker`).
     public var faults: [Int: String] = [:]
+    /// Plain HTTP and TCP instead of TLS with the run's certificates (`--insecure`, for benchmarks).
+    public var insecure = false
     /// The `tributary` binary the worker processes run.
     public var executable: URL
 
@@ -146,15 +149,19 @@ public struct LocalRun: Sendable {
                 group.addTask { [config, options, folder, logger] in
                     try await serveCoordinator(config: config, workers: options.workers, token: token, host: "127.0.0.1", port: 0,
                                                folder: folder, heartbeatTimeout: options.heartbeatTimeout, continuesSavedRun: false,
-                                               logger: logger) {
+                                               secure: !options.insecure, logger: logger) {
                         ports.continuation.yield($0)
                     }
                     return nil
                 }
                 var iterator = ports.stream.makeAsyncIterator()
                 guard let port = await iterator.next() else { throw LocalRunError(reason: "the coordinator did not start") }
-                let client = CoordinatorClient(host: "127.0.0.1", port: port)
-                events(.notice("dashboard: http://127.0.0.1:\(port)/ (live while the run trains)"))
+                let authorityFile = folder.appendingPathComponent(RunAuthority.certificateFile)
+                let trust = options.insecure ? nil : try CoordinatorTrust(authorityPEM: try String(contentsOf: authorityFile, encoding: .utf8))
+                let client = CoordinatorClient(host: "127.0.0.1", port: port, trust: trust)
+                events(.notice("dashboard: \(options.insecure ? "http" : "https")://127.0.0.1:\(port)/ (live while the run trains"
+                    + (options.insecure ? "; --insecure: links are neither encrypted nor authenticated)"
+                        : "; the browser must trust \(authorityFile.path), or accept it once)")))
                 let started = try (0..<options.workers).map { i in
                     try spawnWorker(index: i, port: port, tokenFile: tokenURL, speed: throttles[i])
                 }
@@ -181,9 +188,13 @@ public struct LocalRun: Sendable {
     private func spawnWorker(index: Int, port: Int, tokenFile: URL, speed: Double) throws -> Process {
         let process = Process()
         process.executableURL = options.executable
-        process.arguments = ["worker", "--join", "127.0.0.1:\(port)", "--token-file", tokenFile.path, "--name", "worker-\(index)",
-                             "--speed", String(speed), "--link", options.link, "--threads", String(options.workerThreads), "--out", folder.path, "--log-level", "warning"]
-            + (options.resume ? ["--resume"] : []) + (options.faults[index].map { ["--inject-fault", $0] } ?? [])
+        var arguments = ["worker", "--join", "127.0.0.1:\(port)", "--token-file", tokenFile.path, "--name", "worker-\(index)",
+                         "--speed", String(speed), "--link", options.link, "--threads", String(options.workerThreads), "--out", folder.path,
+                         "--log-level", "warning"]
+        if options.resume { arguments.append("--resume") }
+        if let fault = options.faults[index] { arguments += ["--inject-fault", fault] }
+        arguments += options.insecure ? ["--insecure"] : ["--ca", folder.appendingPathComponent(RunAuthority.certificateFile).path]
+        process.arguments = arguments
         let log = folder.appendingPathComponent("logs/worker-\(index).log")
         guard FileManager.default.createFile(atPath: log.path, contents: nil) else { throw LocalRunError(reason: "cannot create \(log.path)") }
         let handle = try FileHandle(forWritingTo: log)

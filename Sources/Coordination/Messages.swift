@@ -15,13 +15,17 @@ public struct JoinRequest: Codable, Sendable, Equatable {
     /// Where peers reach this worker's data-plane listener.
     public var dataHost: String
     public var dataPort: Int
+    /// The public half of the key the worker made for its ring connections (PEM, P-256): the
+    /// coordinator of a TLS run signs it into the worker's certificate.
+    public var publicKeyPEM: String?
 
-    public init(token: String, name: String, layoutHash: String, dataHost: String, dataPort: Int) {
+    public init(token: String, name: String, layoutHash: String, dataHost: String, dataPort: Int, publicKeyPEM: String? = nil) {
         self.token = token
         self.name = name
         self.layoutHash = layoutHash
         self.dataHost = dataHost
         self.dataPort = dataPort
+        self.publicKeyPEM = publicKeyPEM
     }
 }
 
@@ -63,6 +67,10 @@ public struct JoinReply: Codable, Sendable, Equatable {
     /// The member whose state a worker joining a running ring takes: the one that reported the
     /// newest round when the ring last changed.
     public var stateSource: RingMember?
+    /// In a TLS run: the worker's certificate for its ring connections (PEM, issued to its name
+    /// for the key it sent) and the run's authority, the only one its peers' certificates may chain to.
+    public var certificatePEM: String?
+    public var authorityPEM: String?
 }
 
 /// One member of the ring as every worker sees it.

@@ -2,19 +2,28 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Basics
 import Coordination
+import RunTrust
 
 /// Errors talking to the coordinator.
 public struct CoordinatorClientError: Error, CustomStringConvertible {
     /// HTTP status, when the coordinator answered (its refusal reason is in `reason`).
     public var status: Int?
     public var reason: String
+    /// Whether trying again cannot help (TLS on one side only, or an authority the client does
+    /// not trust), unlike a coordinator that is not up yet.
+    public var isFinal = false
+    /// The coordinator took the connection and closed it without a word: once, it may have been
+    /// stopping; again and again, it speaks TLS to this plain client.
+    public var closedUnanswered = false
     public var description: String { reason }
 
-    public init(status: Int? = nil, reason: String) {
+    public init(status: Int? = nil, reason: String, isFinal: Bool = false) {
         self.status = status
         self.reason = reason
+        self.isFinal = isFinal
     }
 }
 
@@ -27,11 +36,41 @@ public struct CoordinatorClient: Sendable {
     public var maxResponseBytes = 16 << 20
     public var timeout: TimeAmount = .seconds(10)
     let group: any EventLoopGroup
+    /// TLS to the coordinator (nil: plain HTTP, a coordinator started with `--insecure`), and the
+    /// name its certificate must carry (nil: not checked, only to fetch the authority by hash).
+    let tls: (context: NIOSSLContext, serverName: String?)?
 
-    public init(host: String, port: Int, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+    /// Whether requests go over TLS.
+    public var usesTLS: Bool { tls != nil }
+
+    /// A client of the coordinator at `host:port`; `trust` nil speaks plain HTTP.
+    public init(host: String, port: Int, trust: CoordinatorTrust?, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
         self.host = host
         self.port = port
         self.group = group
+        tls = trust.map { ($0.context, $0.serverName) }
+    }
+
+    private init(host: String, port: Int, unverified: NIOSSLContext, group: any EventLoopGroup) {
+        self.host = host
+        self.port = port
+        self.group = group
+        tls = (unverified, nil)
+    }
+
+    /// Trust in the coordinator at `host:port` from the fingerprint of its run's authority (`sha256:…`,
+    /// printed by the coordinator), got another way: the authority's certificate is fetched without
+    /// checking, then kept only if its fingerprint is the one given (as `kubeadm join` does).
+    public static func trust(host: String, port: Int, fingerprint: String,
+                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> CoordinatorTrust {
+        let fetcher = CoordinatorClient(host: host, port: port, unverified: try CoordinatorTrust.unverified(), group: group)
+        let pem = try await fetcher.text("/v1/ca")
+        let seen = try CoordinatorTrust.fingerprint(ofPEM: pem)
+        guard seen.lowercased() == fingerprint.lowercased() else {
+            throw CoordinatorClientError(reason: "the coordinator at \(host):\(port) presents a run authority with fingerprint \(seen), "
+                + "not \(fingerprint): check --ca-hash against what the coordinator printed (or someone is in between)")
+        }
+        return try CoordinatorTrust(authorityPEM: pem)
     }
 
     public func join(_ request: JoinRequest) async throws -> JoinReply { try await send("POST", "/v1/join", request) }
@@ -69,13 +108,17 @@ public struct CoordinatorClient: Sendable {
 
     /// One request/response; a 4xx or 5xx becomes an error carrying the coordinator's reason.
     public func exchange(_ method: String, _ path: String, body: ByteBuffer?, credential: String? = nil) async throws -> ByteBuffer {
-        let collector = ResponseCollector(limit: maxResponseBytes)
+        let collector = ResponseCollector(limit: maxResponseBytes, tls: tls != nil)
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: group)
                 .connectTimeout(timeout)
-                .channelInitializer { channel in
+                .channelInitializer { [tls] channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tls {
+                            try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls.context,
+                                                                                                   serverHostname: tls.serverName))
+                        }
                         try channel.pipeline.syncOperations.addHTTPClientHandlers()
                         try channel.pipeline.syncOperations.addHandler(collector)
                     }
@@ -115,13 +158,24 @@ public struct CoordinatorClient: Sendable {
 private final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = HTTPClientResponsePart
     private let limit: Int
+    /// Whether we speak TLS: a mismatch with the coordinator shows as a closed connection or a
+    /// TLS error, and the message says which flag fixes it.
+    private let tls: Bool
     private var status = 0
     private var body = ByteBuffer()
     // Only touched on the channel's event loop.
     private var promise: EventLoopPromise<(Int, ByteBuffer)>?
     private var outcome: Result<(Int, ByteBuffer), any Error>?
 
-    init(limit: Int) { self.limit = limit }
+    init(limit: Int, tls: Bool) {
+        self.limit = limit
+        self.tls = tls
+    }
+
+    private var mismatchHint: String {
+        tls ? " (if the coordinator runs with --insecure, give --insecure here too)"
+            : " (if the coordinator serves TLS, its default, give --ca FILE or --ca-hash HASH instead of --insecure)"
+    }
 
     func response(on loop: any EventLoop) async throws -> (Int, ByteBuffer) {
         try await loop.submit { () -> EventLoopFuture<(Int, ByteBuffer)> in
@@ -155,11 +209,17 @@ private final class ResponseCollector: ChannelInboundHandler, @unchecked Sendabl
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        finish(.failure(CoordinatorClientError(reason: "the coordinator closed the connection before answering")))
+        var error = CoordinatorClientError(reason: "the coordinator closed the connection before answering" + mismatchHint)
+        error.closedUnanswered = true
+        finish(.failure(error))
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        finish(.failure(CoordinatorClientError(reason: "talking to the coordinator: \(error)")))
+        // A TLS failure other than a cut-short handshake, or TLS bytes parsed as HTTP: the two
+        // sides disagree on security, which no retry mends.
+        let mismatch = (error is NIOSSLError && !"\(error)".contains("EOF during handshake")) || error is HTTPParserError
+        finish(.failure(CoordinatorClientError(reason: "talking to the coordinator: \(error)" + (mismatch ? mismatchHint : ""),
+                                               isFinal: mismatch)))
         context.close(promise: nil)
     }
 }

@@ -1,10 +1,14 @@
 import Dispatch
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
+import NIOSSL
 import Basics
 import Coordination
+import RunTrust
 import RunViews
 
 /// The coordinator's state behind an actor, with the clock it runs on, the run's history (for
@@ -20,6 +24,9 @@ public actor Coordinator {
     private let onSave: @Sendable (CoordinatorState.Saved) -> Void
     private let logger: Logger
     private let metrics = CoordinatorMetrics()
+    /// The run's certificate authority, which signs each worker's ring certificate at join (nil:
+    /// an `--insecure` run, whose ring is plain TCP).
+    public nonisolated let authority: RunAuthority?
     /// Counts changes of what the dashboard shows, so that live views send only what changed.
     public private(set) var changes = 0
     /// Live views open now, and whether they were told to close (the server stops).
@@ -30,12 +37,13 @@ public actor Coordinator {
     /// folder); `onReport` sees every accepted round report with its worker's position by name,
     /// `onEvent` every event (the run folder's files) and `onSave` the state whenever membership
     /// or a report changed it (what a restarted coordinator takes back).
-    public init(state: CoordinatorState, history: RunHistory = RunHistory(), logger: Logger,
+    public init(state: CoordinatorState, history: RunHistory = RunHistory(), authority: RunAuthority? = nil, logger: Logger,
                 onReport: @escaping @Sendable (RecordedReport, Int) -> Void = { _, _ in },
                 onEvent: @escaping @Sendable (RunEvent) -> Void = { _ in },
                 onSave: @escaping @Sendable (CoordinatorState.Saved) -> Void = { _ in }) {
         self.state = state
         self.history = history
+        self.authority = authority
         self.logger = logger
         self.onReport = onReport
         self.onEvent = onEvent
@@ -77,13 +85,38 @@ public actor Coordinator {
             // 128 random bits: what proves the member's later requests are its own.
             var generator = SystemRandomNumberGenerator()
             let credential = (0..<2).map { _ in String(generator.next() as UInt64, radix: 16) }.joined(separator: "-")
-            let reply = try state.join(r, credential: credential, now: now)
+            try checkKey(r)
+            var reply = try state.join(r, credential: credential, now: now)
+            (reply.certificatePEM, reply.authorityPEM) = try certify(r)
             recordEvents()
             logger.info("worker joined", metadata: ["name": "\(r.name)", "admission": "\(reply.admission)", "data": "\(r.dataHost):\(r.dataPort)"])
             return reply
         } catch {
             logger.warning("join refused", metadata: ["name": "\(loggable(r.name))", "reason": "\(error.reason)"])
             throw error
+        }
+    }
+
+    /// A TLS run's join must bring a key to certify; one that cannot be certified is refused before
+    /// the join changes membership.
+    private func checkKey(_ r: JoinRequest) throws(CoordinatorRefusal) {
+        guard authority != nil else { return }
+        guard let key = r.publicKeyPEM else {
+            throw CoordinatorRefusal(status: 400, reason: "this run's ring uses TLS and the join carries no public key to certify; "
+                + "join with a worker of this version, or run the coordinator with --insecure")
+        }
+        do { _ = try RunAuthority.workerPublicKey(pem: key) } catch {
+            throw CoordinatorRefusal(status: 400, reason: "\(error)")
+        }
+    }
+
+    /// The worker's ring certificate and the authority, in a TLS run.
+    private func certify(_ r: JoinRequest) throws(CoordinatorRefusal) -> (String?, String?) {
+        guard let authority, let key = r.publicKeyPEM else { return (nil, nil) }
+        do {
+            return (try authority.issueWorkerCertificate(name: r.name, publicKeyPEM: key).serializeAsPEM().pemString, authority.certificatePEM)
+        } catch {
+            throw CoordinatorRefusal(status: 500, reason: "could not issue the worker's certificate: \(error)")
         }
     }
 
@@ -187,6 +220,14 @@ public enum CoordinatorServer {
             }
         }
         router.get("/v1/ring") { _, _ in try await answer { await coordinator.state.ring } }
+        // The run authority's certificate (public): what workers pin with --ca-hash or save for --ca.
+        router.get("/v1/ca") { _, _ in
+            guard let authority = coordinator.authority else {
+                return json(ErrorBody(error: "this coordinator runs with --insecure: it has no certificate authority"), status: .notFound)
+            }
+            return Response(status: .ok, headers: [.contentType: "application/x-pem-file"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(string: authority.certificatePEM)))
+        }
         router.get("/status") { _, _ in try await answer { await coordinator.status() } }
         router.get("/metrics") { _, _ in
             let text = await coordinator.metricsText()
@@ -223,15 +264,18 @@ public enum CoordinatorServer {
 
     /// Serves `coordinator` on `host:port` until the task is cancelled; `onListening` gets the
     /// bound port (useful with port 0). Expires silent workers once a second.
+    /// Serves HTTPS with a certificate from the coordinator's run authority, or plain HTTP for an
+    /// `--insecure` coordinator (no authority).
     public static func run(_ coordinator: Coordinator, host: String, port: Int, limits: Limits = Limits(), logger: Logger,
                            onListening: @escaping @Sendable (Int) async -> Void) async throws {
         let router = router(for: coordinator)
+        let http = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .nanoseconds(Int64(limits.idleSeconds * 1e9))))
         // Hummingbird logs a cancelled shutdown as an error; our own events go to `logger`.
         var serverLogger = logger
         serverLogger.logLevel = .critical
         let app = Application(
             router: router,
-            server: .http1(configuration: .init(idleTimeout: .nanoseconds(Int64(limits.idleSeconds * 1e9)))),
+            server: try coordinator.authority.map { try .tls(http, tlsConfiguration: try $0.serverConfiguration()) } ?? http,
             configuration: .init(address: .hostname(host, port: port), serverName: "tributary-coordinator",
                                  availableConnectionsDelegate: .maximum(limits.maxConnections, logger: serverLogger)),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },

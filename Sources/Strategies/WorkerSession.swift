@@ -8,6 +8,7 @@ import Logging
 import ModelCore
 import NIOCore
 import NIOPosix
+import RunTrust
 import Synchronization
 import TensorCore
 import Training
@@ -68,11 +69,23 @@ public enum WorkerSession {
                                                         rank: UInt32.max, name: options.name))
         peerOptions.link = options.link
         peerOptions.limits = FrameLimits(maxPayloadBytes: 8 << 20)
+        // Over TLS to the coordinator, the ring is TLS too: the listener refuses every connection
+        // until the certificate for this process's own key arrives with the join reply.
+        let key = client.usesTLS ? WorkerKey() : nil
+        peerOptions.security = key == nil ? .plain : .awaitingCertificate
         let listener = try await PeerListener.bind(host: options.listenHost, port: 0, options: peerOptions, group: group, logger: logger)
         defer { Task { await listener.close() } }
         let advertised = options.advertiseHost ?? (options.listenHost == "0.0.0.0" ? "127.0.0.1" : options.listenHost)
         let reply = try await client.join(JoinRequest(token: options.token, name: options.name, layoutHash: hex16(layout.hash),
-                                                      dataHost: advertised, dataPort: listener.port))
+                                                      dataHost: advertised, dataPort: listener.port, publicKeyPEM: key?.publicKeyPEM))
+        if let key {
+            guard let certificate = reply.certificatePEM, let authority = reply.authorityPEM else {
+                throw CoordinatorClientError(reason: "the coordinator issued no certificate for this worker's ring connections; "
+                    + "it runs without a run authority, so give this worker --insecure as well")
+            }
+            peerOptions.security = .tls(try PeerTLS(certificatePEM: certificate, key: key, authorityPEM: authority))
+            listener.use(peerOptions.security)
+        }
         logger.info("joined", metadata: ["admission": "\(reply.admission)", "run": "\(hex16(run.runID))"])
         if reply.joinsRunningRing == true {
             let source = reply.stateSource.map { "\($0.name) at \($0.host):\($0.port)" } ?? "the first member with state"
@@ -240,9 +253,12 @@ public enum WorkerSession {
     static func retrying<T>(patience: TimeAmount, logger: Logger, _ body: () async throws -> T) async throws -> T {
         let deadline = NIODeadline.now() + patience
         var delay = 0.05
+        var unanswered = 0
         while true {
-            do { return try await body() } catch let error as CoordinatorClientError where error.status == nil {
-                guard NIODeadline.now() + .nanoseconds(Int64(delay * 1e9)) < deadline else { throw error }
+            do { return try await body() } catch let error as CoordinatorClientError where error.status == nil && !error.isFinal {
+                // A coordinator that keeps closing connections unanswered is not restarting.
+                unanswered = error.closedUnanswered ? unanswered + 1 : 0
+                guard NIODeadline.now() + .nanoseconds(Int64(delay * 1e9)) < deadline, unanswered < 5 else { throw error }
                 logger.debug("coordinator not reachable yet: \(error)")
                 try await Task.sleep(nanoseconds: UInt64(delay * 1e9))
                 delay = min(delay * 2, 1)

@@ -1,6 +1,8 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
+import RunTrust
 import Wire
 
 /// A TCP connection to one peer, after the handshake: frames in both directions, with optional
@@ -69,6 +71,8 @@ public final class PeerLink: FrameLink, @unchecked Sendable {
         public var handshakeTimeout: TimeAmount = .seconds(10)
         /// Bytes of received frames buffered before we stop reading from the socket.
         public var inboxBytes = 64 << 20
+        /// Whether links are encrypted and authenticated (mutual TLS with the run's certificates).
+        public var security = Security.plain
 
         public init(local: Hello) {
             self.local = local
@@ -86,12 +90,15 @@ public final class PeerLink: FrameLink, @unchecked Sendable {
         while true {
             attempts += 1
             let inbox = makeInbox(options)
+            if case .awaitingCertificate = options.security {
+                throw TransportError.refused(peer: address, reason: "this worker has no certificate yet to dial with")
+            }
             do {
                 let channel = try await ClientBootstrap(group: group)
                     .channelOption(.socketOption(.tcp_nodelay), value: 1)
                     .channelOption(.autoRead, value: false)
                     .channelInitializer { channel in
-                        channel.eventLoop.makeCompletedFuture { try configure(channel, inbox: inbox, options: options) }
+                        channel.eventLoop.makeCompletedFuture { try configure(channel, inbox: inbox, options: options, role: .dialer) }
                     }
                     .connect(host: host, port: port).get()
                 return try await establish(channel: channel, inbox: inbox, role: .dialer, options: options, address: address)
@@ -108,30 +115,68 @@ public final class PeerLink: FrameLink, @unchecked Sendable {
         }
     }
 
-    static func makeInbox(_ options: Options) -> AsyncQueue<Frame> {
-        AsyncQueue<Frame>(lowWater: options.inboxBytes / 2) { FrameHeader.size + $0.payload.readableBytes }
+    /// How links are protected.
+    public enum Security: Sendable {
+        /// Plain TCP: anyone who can reach the port and knows the run id and layout is a peer
+        /// (`--insecure`, for benchmarks and closed networks).
+        case plain
+        /// Mutual TLS: both ends prove with a certificate from the run's authority that they were
+        /// admitted, and the name a certificate proves is the only name its hello may claim.
+        case tls(PeerTLS)
+        /// TLS, but this worker's certificate is not issued yet (it joins with the port already
+        /// bound): every connection is closed until it is.
+        case awaitingCertificate
+
+        var isAuthenticated: Bool {
+            if case .plain = self { return false }
+            return true
+        }
     }
 
-    /// Installs emulator, framing and the inbox handler (on the channel's event loop).
-    static func configure(_ channel: Channel, inbox: AsyncQueue<Frame>, options: Options) throws {
+    static func makeInbox(_ options: Options) -> AsyncQueue<Frame> {
+        AsyncQueue<Frame>(lowWater: inboxBytes(options) / 2) { FrameHeader.size + $0.payload.readableBytes }
+    }
+
+    /// Bytes buffered before reading stops: at least a whole vector of fp32 values. A ring's
+    /// first step has every worker post a whole chunk before it reads, so an inbox smaller than
+    /// a chunk (two workers, a 200 MB model) left both blocked on writes for good. Bounded by the
+    /// model this worker holds anyway, not by anything a peer says.
+    static func inboxBytes(_ options: Options) -> Int {
+        max(options.inboxBytes, Int(clamping: options.local.vectorLength) * 4 + (8 << 20))
+    }
+
+    /// Installs emulator, TLS, framing and the inbox handler (on the channel's event loop). The
+    /// emulator sits next to the socket: it shapes the bytes on the wire, TLS records included.
+    static func configure(_ channel: Channel, inbox: AsyncQueue<Frame>, options: Options, role: HandshakeStateMachine.Role) throws {
         let sync = channel.pipeline.syncOperations
         if options.link != .unlimited { try sync.addHandler(LinkEmulatorHandler(spec: options.link)) }
+        switch (options.security, role) {
+        case (.plain, _): break
+        case let (.tls(tls), .dialer): try sync.addHandler(try NIOSSLClientHandler(context: tls.clientContext, serverHostname: nil))
+        case let (.tls(tls), .listener): try sync.addHandler(NIOSSLServerHandler(context: tls.serverContext))
+        case (.awaitingCertificate, _): throw TransportError.refused(peer: "peer", reason: "this worker's certificate is not issued yet")
+        }
         try sync.addHandler(ByteToMessageHandler(FrameDecoder(limits: options.limits)))
         try sync.addHandler(MessageToByteHandler(FrameEncoder()))
-        try sync.addHandler(InboxHandler(inbox: inbox, highWater: options.inboxBytes))
+        try sync.addHandler(InboxHandler(inbox: inbox, highWater: inboxBytes(options)))
     }
 
     /// Runs the handshake on a connected channel; closes it on failure.
     static func establish(channel: Channel, inbox: AsyncQueue<Frame>, role: HandshakeStateMachine.Role,
                           options: Options, address: String) async throws -> PeerLink {
-        var machine = HandshakeStateMachine(role: role, local: options.local)
+        var machine = HandshakeStateMachine(role: role, local: options.local, authenticated: options.security.isAuthenticated)
         let who = "peer at \(address)"
         let seconds = Double(options.handshakeTimeout.nanoseconds) / 1e9
         do {
-            if case let .send(hello) = machine.connected() { try await channel.writeAndFlush(hello).get() }
+            if case let .send(hello) = machine.connected() { try await sendHello(hello, on: channel, inbox: inbox) }
             while true {
                 let frame = try await inbox.next(timeout: options.handshakeTimeout, on: channel.eventLoop) {
                     TransportError.timeout(peer: who, waitingFor: "the handshake", seconds: seconds)
+                }
+                // A frame arrives only after the TLS handshake: the peer's certificate is known.
+                if machine.authenticated, machine.provenPeerName == nil {
+                    let certificate = try await channel.nioSSL_peerCertificate().get()
+                    machine.peerProved(name: certificate.flatMap(PeerTLS.name(of:)) ?? "")
                 }
                 switch machine.received(frame) {
                 case .none, .deliver:
@@ -154,6 +199,24 @@ public final class PeerLink: FrameLink, @unchecked Sendable {
             }
         } catch {
             try? await channel.close().get()
+            throw Self.tlsRefusal(error, peer: who) ?? error
+        }
+    }
+
+    /// A TLS handshake that failed on a certificate as a final refusal (not retried: the other end
+    /// is not of this run); nil for other errors. A peer that closes mid-handshake without saying
+    /// why (one still waiting for its own certificate) is retried.
+    static func tlsRefusal(_ error: any Error, peer: String) -> TransportError? {
+        guard let error = error as? NIOSSLError, !"\(error)".contains("EOF during handshake") else { return nil }
+        return .refused(peer: peer, reason: "the TLS handshake failed (\(error)); both ends need a certificate "
+            + "from this run's authority, issued when they joined")
+    }
+
+    /// Sends the hello; when the TLS handshake under it fails, the write fails with a bare
+    /// "closed channel" and the handshake's own error went to the inbox: that one is thrown.
+    static func sendHello(_ hello: Frame, on channel: Channel, inbox: AsyncQueue<Frame>) async throws {
+        do { try await channel.writeAndFlush(hello).get() } catch {
+            _ = try await inbox.next(timeout: .milliseconds(200), on: channel.eventLoop) { error }
             throw error
         }
     }
@@ -207,7 +270,9 @@ final class InboxHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        inbox.fail(TransportError.closed(peer: "\(context.remoteAddress.map { "\($0)" } ?? "peer")", reason: "\(error)"))
+        let peer = "\(context.remoteAddress.map { "\($0)" } ?? "peer")"
+        // A TLS handshake cut short stays a TLS error, which a dialer retries (see `tlsRefusal`).
+        inbox.fail(PeerLink.tlsRefusal(error, peer: peer) ?? (error is NIOSSLError ? error : TransportError.closed(peer: peer, reason: "\(error)")))
         context.close(promise: nil)
     }
 

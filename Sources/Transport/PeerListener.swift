@@ -17,12 +17,45 @@ public final class PeerListener: @unchecked Sendable {
     private let epoch: NIOLockedValueBox<UInt64>
     /// Links of a newer ring than the one being formed, kept for when it is.
     private let ahead = NIOLockedValueBox<[PeerLink]>([])
+    /// How connections are protected (a worker binds before it joins, and gets its certificate at
+    /// join), and the connections that wait for it.
+    private let security: NIOLockedValueBox<(current: PeerLink.Security, waiting: [EventLoopPromise<PeerLink.Security>])>
 
-    private init(port: Int, channel: Channel, accepted: AsyncQueue<PeerLink>, epoch: NIOLockedValueBox<UInt64>) {
+    private init(port: Int, channel: Channel, accepted: AsyncQueue<PeerLink>, epoch: NIOLockedValueBox<UInt64>,
+                 security: NIOLockedValueBox<(current: PeerLink.Security, waiting: [EventLoopPromise<PeerLink.Security>])>) {
         self.port = port
         self.channel = channel
         self.accepted = accepted
         self.epoch = epoch
+        self.security = security
+    }
+
+    /// Protects connections with `security` (the certificate issued at join): from now on, and
+    /// those that arrived while it was awaited.
+    public func use(_ security: PeerLink.Security) {
+        let waiting = self.security.withLockedValue { state -> [EventLoopPromise<PeerLink.Security>] in
+            defer { state = (security, []) }
+            return state.waiting
+        }
+        for promise in waiting { promise.succeed(security) }
+    }
+
+    /// The security for a connection arriving on `loop`: now, or once the certificate is issued.
+    /// Meanwhile the connection is not read (a dialer's TLS hello waits in the socket), so a peer
+    /// that dials a moment before this worker's join reply arrives is served, not reset.
+    static func security(_ state: NIOLockedValueBox<(current: PeerLink.Security, waiting: [EventLoopPromise<PeerLink.Security>])>,
+                         on loop: EventLoop, patience: TimeAmount) -> EventLoopFuture<PeerLink.Security> {
+        state.withLockedValue { state in
+            if case .awaitingCertificate = state.current {
+                let promise = loop.makePromise(of: PeerLink.Security.self)
+                state.waiting.append(promise)
+                loop.scheduleTask(in: patience) {
+                    promise.fail(TransportError.refused(peer: "a peer", reason: "this worker's certificate was not issued in time"))
+                }
+                return promise.futureResult
+            }
+            return loop.makeSucceededFuture(state.current)
+        }
     }
 
     /// Binds `host:port` (port 0 picks a free one).
@@ -30,6 +63,7 @@ public final class PeerListener: @unchecked Sendable {
                             logger: Logger? = nil) async throws -> PeerListener {
         let accepted = AsyncQueue<PeerLink>()
         let epoch = NIOLockedValueBox(options.local.ringEpoch)
+        let security = NIOLockedValueBox((current: options.security, waiting: [EventLoopPromise<PeerLink.Security>]()))
         let channel: Channel
         do {
             channel = try await ServerBootstrap(group: group)
@@ -38,16 +72,18 @@ public final class PeerListener: @unchecked Sendable {
                 .childChannelOption(.autoRead, value: false)
                 .childChannelInitializer { child in
                     let inbox = PeerLink.makeInbox(options)
-                    return child.eventLoop.makeCompletedFuture {
-                        try PeerLink.configure(child, inbox: inbox, options: options)
-                    }.map {
-                        let address = child.remoteAddress.map { "\($0)" } ?? "?"
+                    let ringEpoch = epoch.withLockedValue { $0 }
+                    return Self.security(security, on: child.eventLoop, patience: options.handshakeTimeout).flatMapThrowing { security in
                         var current = options
-                        current.local.ringEpoch = epoch.withLockedValue { $0 }
+                        (current.local.ringEpoch, current.security) = (ringEpoch, security)
+                        try PeerLink.configure(child, inbox: inbox, options: current, role: .listener)
+                        return current
+                    }.map { settled in
+                        let address = child.remoteAddress.map { "\($0)" } ?? "?"
                         Task {
                             do {
                                 accepted.push(try await PeerLink.establish(channel: child, inbox: inbox, role: .listener,
-                                                                           options: current, address: address))
+                                                                           options: settled, address: address))
                             } catch {
                                 logger?.warning("refused connection from \(address): \(error)")
                             }
@@ -58,7 +94,8 @@ public final class PeerListener: @unchecked Sendable {
         } catch {
             throw TransportError.bindFailed(address: "\(host):\(port)", reason: "\(error)")
         }
-        return PeerListener(port: channel.localAddress?.port ?? port, channel: channel, accepted: accepted, epoch: epoch)
+        return PeerListener(port: channel.localAddress?.port ?? port, channel: channel, accepted: accepted, epoch: epoch,
+                            security: security)
     }
 
     /// The next peer of the ring of `ringEpoch` that completed the handshake. From now on dialers

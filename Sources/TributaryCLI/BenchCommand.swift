@@ -5,6 +5,7 @@ import Wire
 import Dispatch
 import Foundation
 import Planner
+import RunTrust
 import Training
 
 struct BenchCommand: ParsableCommand {
@@ -113,11 +114,15 @@ struct AllReduceBenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object instead of a table.")
     var json = false
 
+    @Option(name: .long, help: "Link security to compare, comma-separated: tls (mutual TLS, what runs use) and plain (--insecure).")
+    var security = "tls"
+
     @Flag(name: .long, help: "Shape for real: one network namespace per worker, veth links limited by tc tbf (root only); the delay stays emulated in-process.")
     var netns = false
 
     struct Row: Codable {
         let codec: String
+        let security: String
         let seconds: Double
         let bytesSentPerWorker: Int
         let goodputBytesPerSecond: Double
@@ -125,6 +130,8 @@ struct AllReduceBenchCommand: ParsableCommand {
         let speedupOverFirst: Double
         let relativeRMSError: Double
         let workersAgree: Bool
+        /// CPU seconds per GB a worker sent (its whole process: codec, framing, TLS, sockets).
+        let cpuSecondsPerGB: Double?
     }
 
     func parsedValues() throws -> Int {
@@ -140,6 +147,9 @@ struct AllReduceBenchCommand: ParsableCommand {
         guard (2...16).contains(workers) else { throw ValidationError("--workers must be in 2...16, got \(workers)") }
         guard (1...20).contains(rounds) else { throw ValidationError("--rounds must be in 1...20, got \(rounds)") }
         _ = try parsedValues()
+        for name in security.split(separator: ",") where !["tls", "plain"].contains(name) {
+            throw ValidationError("unknown --security '\(name)'; use tls, plain or tls,plain")
+        }
         do { _ = try LinkSpec(parsing: link) } catch { throw ValidationError("\(error)") }
         for name in codec.split(separator: ",") where CodecID(name: String(name)) == nil {
             throw ValidationError("unknown codec '\(name)'; try fp32, fp16, bf16, int8, int4, topk")
@@ -165,28 +175,38 @@ struct AllReduceBenchCommand: ParsableCommand {
             if !json {
                 let shaping = netns ? "network namespaces, tc tbf at \(spec)" : "loopback, each worker's link emulated at \(spec)"
                 print("\(workers) worker processes, \(values * 4 / 1_000_000) MB of fp32, \(shaping)")
-                print("codec               seconds  MB sent/worker  goodput MB/s  of link  speed-up  rel. RMS error  agree")
+                print("codec        link    seconds  MB sent/worker  goodput MB/s  of link  speed-up  rel. RMS error  agree  CPU s/GB")
             }
             var rows: [Row] = []
-            for name in codec.split(separator: ",").map(String.init) {
-                let results = try LoopbackRing(workers: workers, values: values, codec: name, link: workerLink, rounds: rounds,
-                                               seed: 1, namespaces: namespaces).run()
-                // The collective ends when its slowest worker does.
-                let perRound = (0..<rounds).map { r in results.map { $0.roundSeconds[r] }.max()! }.sorted()
-                let seconds = perRound[perRound.count / 2]
-                let bytes = results.map(\.bytesSentPerRound).max()!
-                let goodput = Double(bytes) / seconds
-                let row = Row(codec: results[0].codec, seconds: seconds, bytesSentPerWorker: bytes, goodputBytesPerSecond: goodput,
-                              fractionOfLink: spec.bytesPerSecond.map { goodput / $0 },
-                              speedupOverFirst: rows.first.map { $0.seconds / seconds } ?? 1,
-                              relativeRMSError: results.map(\.relativeRMSError).max()!,
-                              workersAgree: Set(results.map(\.resultHash)).count == 1)
-                rows.append(row)
-                if !json {
-                    print(String(format: "%@ %7.2f  %14.1f  %12.2f  %6.1f%%  %8.2f  %14.2e  %@",
-                                 row.codec.padding(toLength: 18, withPad: " ", startingAt: 0), row.seconds, Double(bytes) / 1e6,
-                                 goodput / 1e6, (row.fractionOfLink ?? .nan) * 100, row.speedupOverFirst, row.relativeRMSError,
-                                 row.workersAgree ? "yes" : "NO"))
+            for mode in security.split(separator: ",").map(String.init) {
+                // A throwaway authority, as a coordinator would make for the run.
+                let authority = mode == "tls" ? FileManager.default.temporaryDirectory.appendingPathComponent("tributary-bench-ca-\(getpid())") : nil
+                defer { if let authority { try? FileManager.default.removeItem(at: authority) } }
+                if let authority { _ = try RunAuthority.loadOrCreate(folder: authority, runName: "bench") }
+                for name in codec.split(separator: ",").map(String.init) {
+                    var ring = LoopbackRing(workers: workers, values: values, codec: name, link: workerLink, rounds: rounds,
+                                            seed: 1, namespaces: namespaces)
+                    ring.authorityFolder = authority
+                    let results = try ring.run()
+                    // The collective ends when its slowest worker does.
+                    let perRound = (0..<rounds).map { r in results.map { $0.roundSeconds[r] }.max()! }.sorted()
+                    let seconds = perRound[perRound.count / 2]
+                    let bytes = results.map(\.bytesSentPerRound).max()!
+                    let goodput = Double(bytes) / seconds
+                    let row = Row(codec: results[0].codec, security: mode, seconds: seconds, bytesSentPerWorker: bytes,
+                                  goodputBytesPerSecond: goodput, fractionOfLink: spec.bytesPerSecond.map { goodput / $0 },
+                                  speedupOverFirst: rows.first.map { $0.seconds / seconds } ?? 1,
+                                  relativeRMSError: results.map(\.relativeRMSError).max()!,
+                                  workersAgree: Set(results.map(\.resultHash)).count == 1,
+                                  cpuSecondsPerGB: results.compactMap(\.cpuSeconds).max().map { $0 / (Double(bytes * rounds) / 1e9) })
+                    rows.append(row)
+                    if !json {
+                        print(String(format: "%@ %@ %7.2f  %14.1f  %12.2f  %6.1f%%  %8.2f  %14.2e  %@  %8.2f",
+                                     row.codec.padding(toLength: 12, withPad: " ", startingAt: 0),
+                                     mode.padding(toLength: 5, withPad: " ", startingAt: 0), row.seconds, Double(bytes) / 1e6,
+                                     goodput / 1e6, (row.fractionOfLink ?? .nan) * 100, row.speedupOverFirst, row.relativeRMSError,
+                                     row.workersAgree ? "yes" : "NO", row.cpuSecondsPerGB ?? .nan))
+                    }
                 }
             }
             if json { try printJSON(rows) }

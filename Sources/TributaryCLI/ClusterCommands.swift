@@ -6,6 +6,7 @@ import CoordinationServer
 import Foundation
 import Logging
 import ModelCore
+import RunTrust
 import ClusterRuns
 import Strategies
 import TensorCore
@@ -60,6 +61,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Run folder (default: a new one under runs/).") var out: String?
     @Option(help: "Seconds without a heartbeat after which a worker counts as lost and the others go on without it.")
     var heartbeatTimeout = 15.0
+    @Flag(help: "Plain HTTP, and plain TCP between workers, instead of TLS with the run's own certificates: anyone who can reach the ports can read the run and, with the run id, join its ring. For benchmarks and closed networks only.")
+    var insecure = false
 
     func validate() throws {
         guard (1...256).contains(workers) else { throw ValidationError("--workers must be in 1...256") }
@@ -72,11 +75,18 @@ struct CoordinatorCommand: AsyncParsableCommand {
             let cfg = try loadClusterConfig(config)
             let (host, port) = try parseHostPort(listen, flag: "--listen")
             let folder = out.map { URL(fileURLWithPath: $0) } ?? RunDirectory.timestampedURL(under: URL(fileURLWithPath: "runs"), prefix: "cluster")
+            let logger = makeLogger("coordinator", level: .info)
+            if insecure { logger.warning("--insecure: the API and the ring are neither encrypted nor authenticated") }
             try await serveCoordinator(config: cfg, workers: workers, token: token, host: host, port: port, folder: folder,
-                                       heartbeatTimeout: heartbeatTimeout, logger: makeLogger("coordinator", level: .info)) { port in
+                                       heartbeatTimeout: heartbeatTimeout, secure: !insecure, logger: logger) { port in
                 print("coordinator on \(host):\(port), waiting for \(workers) workers; run folder \(folder.path)")
                 let shown = ["0.0.0.0", "::", ""].contains(host) ? "127.0.0.1" : host
-                print("dashboard: http://\(shown.contains(":") ? "[\(shown)]" : shown):\(port)/")
+                print("dashboard: \(insecure ? "http" : "https")://\(shown.contains(":") ? "[\(shown)]" : shown):\(port)/")
+                if !insecure {
+                    let authority = folder.appendingPathComponent(RunAuthority.certificateFile)
+                    let hash = (try? CoordinatorTrust.fingerprint(ofPEM: String(contentsOf: authority, encoding: .utf8))) ?? "?"
+                    print("workers join with --ca \(authority.path) (copied to their machine) or --ca-hash \(hash)")
+                }
                 fflush(nil)
             }
             print("run finished; run folder \(folder.path)")
@@ -92,6 +102,9 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @Option(help: "The coordinator's HOST:PORT.") var join: String
     @Option(help: "File whose first line is the run's secret.") var tokenFile: String
+    @Option(help: "The run's authority certificate (run-ca.pem in the coordinator's run folder): trust it alone.") var ca: String?
+    @Option(help: "Or its fingerprint, sha256:HEX, as the coordinator printed it: fetch the authority and check it.") var caHash: String?
+    @Flag(help: "Plain HTTP and TCP, for a coordinator started with --insecure.") var insecure = false
     @Option(help: "A stable name; a restarted worker re-joins under it (default: host-pid).") var name: String?
     @Option(help: "Emulated relative speed in (0, 1]: 0.5 computes half as fast as this machine.") var speed = 1.0
     @Option(help: "Emulated link for this worker's connections, e.g. 100mbit,40ms.") var link = "unlimited"
@@ -110,12 +123,33 @@ struct WorkerCommand: AsyncParsableCommand {
         _ = try LinkSpec(parsing: link)
         _ = try parseHostPort(join, flag: "--join")
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be debug, info or warning") }
+        guard [ca != nil, caHash != nil, insecure].filter({ $0 }).count == 1 else {
+            throw ValidationError("give one of --ca FILE or --ca-hash sha256:HEX (both printed by the coordinator), or --insecure "
+                + "for a coordinator started with --insecure")
+        }
+        if let caHash, !caHash.hasPrefix("sha256:") || caHash.count != 71 {
+            throw ValidationError("--ca-hash must be sha256: and 64 hex digits, as the coordinator printed it; got '\(caHash)'")
+        }
+    }
+
+    /// How this worker trusts the coordinator: the authority file, the authority fetched and
+    /// checked against its fingerprint, or nothing (`--insecure`).
+    func trust(host: String, port: Int) async throws -> CoordinatorTrust? {
+        if let ca {
+            guard let data = FileManager.default.contents(atPath: ca), data.count <= 64 << 10 else {
+                throw ValidationError("cannot read --ca \(ca) (the run's run-ca.pem, at most 64 KiB)")
+            }
+            return try CoordinatorTrust(authorityPEM: String(decoding: data, as: UTF8.self))
+        }
+        if let caHash { return try await CoordinatorClient.trust(host: host, port: port, fingerprint: caHash) }
+        return nil
     }
 
     func run() async throws {
         try await reportingErrors {
             let (host, port) = try parseHostPort(join, flag: "--join")
-            var options = WorkerOptions(coordinator: CoordinatorClient(host: host, port: port), token: try readToken(tokenFile),
+            let client = CoordinatorClient(host: host, port: port, trust: try await trust(host: host, port: port))
+            var options = WorkerOptions(coordinator: client, token: try readToken(tokenFile),
                                         name: name ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())")
             options.speed = speed
             options.link = try LinkSpec(parsing: link)

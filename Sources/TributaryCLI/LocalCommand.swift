@@ -53,6 +53,8 @@ struct LocalCommand: AsyncParsableCommand {
     var injectFault: [String] = []
     @Option(help: "Prompt of the sample printed at the end.") var prompt = "The"
     @Flag(help: "Print the summary as JSON.") var json = false
+    @Flag(help: "Plain HTTP and TCP instead of TLS with the run's own certificates: for benchmarks only, anyone on the network can read and join.")
+    var insecure = false
 
     func validate() throws {
         if let workers, !(1...32).contains(workers) { throw ValidationError("--workers must be in 1...32") }
@@ -131,6 +133,7 @@ struct LocalCommand: AsyncParsableCommand {
         }
         if let throttles { options.throttles = throttles.split(separator: ",").map { Double($0) ?? .nan } }
         options.resume = resume != nil
+        options.insecure = insecure
         return options
     }
 

@@ -6,6 +6,7 @@ import Dispatch
 import Foundation
 import NIOCore
 import NIOPosix
+import RunTrust
 import TensorCore
 import Transport
 import Wire
@@ -30,6 +31,7 @@ struct RingWorkerCommand: AsyncParsableCommand {
     @Option var rounds = 1
     @Option var seed: UInt64 = 1
     @Option(help: "Address to listen on.") var listenHost = "127.0.0.1"
+    @Option(help: "Folder of a run authority: link by mutual TLS with a certificate it issues to this worker.") var authority: String?
 
     func validate() throws {
         guard workers >= 1, workers <= 64 else { throw ValidationError("--workers must be in 1...64") }
@@ -46,6 +48,14 @@ struct RingWorkerCommand: AsyncParsableCommand {
                                                     rank: UInt32(rank), name: "worker-\(rank)"))
         options.link = try LinkSpec(parsing: link)
         options.limits = FrameLimits(maxPayloadBytes: 8 << 20)
+        if let authority {
+            // As a coordinator would at join: a key made here, certified under this worker's name.
+            let ca = try RunAuthority.loadOrCreate(folder: URL(fileURLWithPath: authority), runName: "bench")
+            let key = WorkerKey()
+            let certificate = try ca.issueWorkerCertificate(name: options.local.name, publicKeyPEM: key.publicKeyPEM)
+            options.security = .tls(try PeerTLS(certificatePEM: try certificate.serializeAsPEM().pemString, key: key,
+                                                authorityPEM: ca.certificatePEM))
+        }
         let listener = try await PeerListener.bind(host: listenHost, port: 0, options: options, group: group)
         print("PORT \(listener.port)")
         fflush(nil)
@@ -64,18 +74,21 @@ struct RingWorkerCommand: AsyncParsableCommand {
         var random = LaneRandom(seed: seed &+ UInt64(rank))
         var roundSeconds: [Double] = []
         var bytes = 0
+        let cpuBefore = processCPUSeconds()
         for round in 0..<rounds {
             RingWorkerInput.fill(vector, seed: seed, rank: rank)
             let stats = try await ring.allReduceSum(vector, codec: id, round: UInt64(round), random: &random)
             roundSeconds.append(stats.seconds)
             bytes = stats.bytesSent
         }
+        let cpu = processCPUSeconds() - cpuBefore
         let (maxError, rms) = RingWorkerInput.errors(of: vector, seed: seed, workers: workers)
         var hasher = FNV1a()
         hasher.add(UnsafeRawBufferPointer(vector))
         let hash = hasher.value
-        let result = RingWorkerResult(rank: rank, codec: id.name, values: values, roundSeconds: roundSeconds, bytesSentPerRound: bytes,
-                            maxAbsoluteError: maxError, relativeRMSError: rms, resultHash: hash)
+        var result = RingWorkerResult(rank: rank, codec: id.name, values: values, roundSeconds: roundSeconds, bytesSentPerRound: bytes,
+                                      maxAbsoluteError: maxError, relativeRMSError: rms, resultHash: hash)
+        result.cpuSeconds = cpu
         print("RESULT " + String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
         fflush(nil)
         // Wait for the neighbour to finish reading before saying goodbye.
@@ -83,4 +96,11 @@ struct RingWorkerCommand: AsyncParsableCommand {
         await ring.close()
         await listener.close()
     }
+}
+
+/// CPU time of this process so far, all threads.
+private func processCPUSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
 }

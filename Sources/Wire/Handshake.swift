@@ -104,10 +104,33 @@ public struct HandshakeStateMachine: Sendable {
     public let role: Role
     public let local: Hello
     public private(set) var state: State = .idle
+    /// Whether the link proves who the peer is (TLS with the run's certificates): then the peer's
+    /// hello may only claim the name its certificate proved.
+    public let authenticated: Bool
+    /// The name the link proved (`peerProved`), before the peer's hello is judged.
+    public private(set) var provenPeerName: String?
 
-    public init(role: Role, local: Hello) {
+    public init(role: Role, local: Hello, authenticated: Bool = false) {
         self.role = role
         self.local = local
+        self.authenticated = authenticated
+    }
+
+    /// The link proved the peer is `name` (the name in its certificate; empty if none).
+    public mutating func peerProved(name: String) {
+        provenPeerName = name
+    }
+
+    /// Why the hello of `peer` does not match what the link proved, or nil when it does.
+    private func identityRefusal(of peer: Hello) -> String? {
+        guard authenticated else { return nil }
+        guard let proven = provenPeerName, !proven.isEmpty else {
+            return "peer '\(peer.name)' proved no name: its certificate names no worker of this run"
+        }
+        // Hellos carry at most `maxNameBytes` of the name.
+        let claimable = String(decoding: proven.utf8.prefix(Hello.maxNameBytes), as: UTF8.self)
+        return peer.name == claimable ? nil
+            : "peer's certificate was issued to '\(proven)' but its hello claims to be '\(peer.name)'"
     }
 
     /// The connection is open.
@@ -133,7 +156,7 @@ public struct HandshakeStateMachine: Sendable {
             let stale = peer.ringEpoch < local.ringEpoch
                 ? "stale ring: peer '\(peer.name)' dialed for ring epoch \(peer.ringEpoch), this worker forms epoch \(local.ringEpoch); read the ring again"
                 : nil
-            if let reason = local.refusal(of: peer) ?? stale {
+            if let reason = identityRefusal(of: peer) ?? local.refusal(of: peer) ?? stale {
                 state = .closed(reason: reason)
                 var refusal = ByteBuffer()
                 refusal.writeString(reason)
@@ -144,7 +167,7 @@ public struct HandshakeStateMachine: Sendable {
         case (.awaitingWelcome, .welcome):
             let peer: Hello
             do { peer = try Hello(frame: frame) } catch { return fail("bad welcome: \(error)") }
-            if let reason = local.refusal(of: peer) { return fail(reason) }
+            if let reason = identityRefusal(of: peer) ?? local.refusal(of: peer) { return fail(reason) }
             state = .established(peer: peer)
             return .established(peer)
         case (.awaitingWelcome, .refuse), (.awaitingHello, .refuse):

@@ -50,6 +50,21 @@ final class AllReduceCommandTests: XCTestCase {
         XCTAssertGreaterThan(fraction, 0.5)
     }
 
+    /// Two workers post whole 120 MB chunks before they read: once more than the 64 MB a link
+    /// buffered before it stopped reading, which left both blocked on writes for good. Over mutual
+    /// TLS (what runs use) and plain TCP, the sums agree and are exact.
+    func testChunksLargerThanALinksBufferDoNotDeadlockOverTLSOrPlain() throws {
+        let r = try runTributary(["bench", "allreduce", "--workers", "2", "--size", "240MB", "--link", "unlimited",
+                                  "--codec", "fp32", "--security", "tls,plain", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let rows = try JSONDecoder().decode([Row].self, from: Data(r.stdout.utf8))
+        XCTAssertEqual(rows.count, 2)
+        for row in rows {
+            XCTAssertTrue(row.workersAgree)
+            XCTAssertLessThan(row.relativeRMSError, 1e-6)
+        }
+    }
+
     func testBadFlagsAreOneLineErrors() throws {
         let cases: [([String], String)] = [(["--link", "fast"], "link spec 'fast'"), (["--codec", "int9"], "unknown codec 'int9'"),
                                            (["--size", "lots"], "--size")]

@@ -1,6 +1,7 @@
 import Coordination
 import CoordinationClient
 import Foundation
+import RunTrust
 import XCTest
 
 /// `tributary coordinator` and `tributary worker` as separate processes, as on several machines.
@@ -36,6 +37,7 @@ final class ClusterCommandTests: XCTestCase {
 
     /// A coordinator on a loopback port for a small Markov-source DiLoCo run of `steps` (H=10,
     /// int8) waiting for 2 workers; its process, address, token file, config and run folder.
+    /// Workers trust it by the run authority's file (`--ca`), which the coordinator made before it printed its banner.
     func startCoordinator(in dir: URL, steps: Int, evaluationInterval: Int, flags: [String] = [])
         throws -> (process: Process, address: String, token: URL, config: URL, run: URL) {
         let token = dir.appendingPathComponent("token")
@@ -58,13 +60,16 @@ final class ClusterCommandTests: XCTestCase {
         return (coordinator, address, token, config, run)
     }
 
+    /// `--ca` with the run authority of run folder `run`.
+    func trusting(_ run: URL) -> [String] { ["--ca", run.appendingPathComponent(RunAuthority.certificateFile).path] }
+
     func testCoordinatorAndWorkersTrainAndRefuseWhatIsWrong() async throws {
         let dir = try temporaryDirectory()
         let (coordinator, address, token, config, run) = try startCoordinator(in: dir, steps: 20, evaluationInterval: 10)
         let wrong = dir.appendingPathComponent("wrong")
         try "guess\n".write(to: wrong, atomically: true, encoding: .utf8)
 
-        let refused = try runTributary(["worker", "--join", address, "--token-file", wrong.path, "--name", "intruder"])
+        let refused = try runTributary(["worker", "--join", address, "--token-file", wrong.path, "--name", "intruder"] + trusting(run))
         XCTAssertEqual(refused.status, 1)
         XCTAssertTrue(refused.stderr.contains("wrong token"), refused.stderr)
 
@@ -74,9 +79,21 @@ final class ClusterCommandTests: XCTestCase {
         XCTAssertTrue(busy.stderr.contains("already in use"), busy.stderr)
         XCTAssertEqual(busy.stderr.split(separator: "\n").count, 1, "a port in use is a one-line error: \(busy.stderr)")
 
-        // Two real workers train to the end; the coordinator then exits by itself.
+        // A worker that trusts another authority, or none, is told why it cannot talk to the coordinator.
+        let stranger = try runTributary(["worker", "--join", address, "--token-file", token.path, "--name", "stranger",
+                                         "--ca-hash", "sha256:" + String(repeating: "0", count: 64)])
+        XCTAssertEqual(stranger.status, 1)
+        XCTAssertTrue(stranger.stderr.contains("not sha256:000"), stranger.stderr)
+        let plain = try runTributary(["worker", "--join", address, "--token-file", token.path, "--name", "plain", "--insecure"])
+        XCTAssertEqual(plain.status, 1)
+        XCTAssertTrue(plain.stderr.contains("give --ca FILE or --ca-hash HASH"), plain.stderr)
+
+        // Two real workers train to the end over TLS, one trusting the authority's file, one its
+        // fingerprint as the coordinator printed it; the coordinator then exits by itself.
+        let authority = try String(contentsOf: run.appendingPathComponent(RunAuthority.certificateFile), encoding: .utf8)
+        let trust = [trusting(run), ["--ca-hash", try CoordinatorTrust.fingerprint(ofPEM: authority)]]
         let workers = try (0..<2).map { i in
-            try start(["worker", "--join", address, "--token-file", token.path, "--name", "w\(i)", "--out", run.path]).0
+            try start(["worker", "--join", address, "--token-file", token.path, "--name", "w\(i)", "--out", run.path] + trust[i]).0
         }
         for w in workers { w.waitUntilExit() }
         XCTAssertEqual(workers.map(\.terminationStatus), [0, 0])
@@ -100,7 +117,8 @@ final class ClusterCommandTests: XCTestCase {
         let port = try XCTUnwrap(banner.split(separator: " ").first { $0.hasPrefix("127.0.0.1:") }?.split(separator: ":").last
             .flatMap { Int($0.trimmingCharacters(in: .punctuationCharacters)) })
         let snapshot = try JSONDecoder().decode(DashboardView.self, from: Data(
-            try await CoordinatorClient(host: "127.0.0.1", port: port).text("/v1/dashboard").utf8))
+            try await CoordinatorClient(host: "127.0.0.1", port: port, trust: CoordinatorTrust(authorityPEM: authority))
+                .text("/v1/dashboard").utf8))
         again.terminate()
         XCTAssertEqual(snapshot.phase, "waiting", "nobody has joined the new coordinator yet")
         XCTAssertEqual(snapshot.events.map(\.kind).first, .coordinatorRestarted)
@@ -119,7 +137,8 @@ final class ClusterCommandTests: XCTestCase {
         let dir = try temporaryDirectory()
         let (coordinator, address, token, config, run) = try startCoordinator(in: dir, steps: 200, evaluationInterval: 0)
         let workers = try (0..<2).map { i in
-            try start(["worker", "--join", address, "--token-file", token.path, "--name", "w\(i)", "--out", run.path, "--speed", "0.1"],
+            try start(["worker", "--join", address, "--token-file", token.path, "--name", "w\(i)", "--out", run.path, "--speed", "0.1"]
+                      + trusting(run),
                       errorLog: dir.appendingPathComponent("w\(i).log")).0
         }
         func lines() -> [String] {
@@ -161,7 +180,8 @@ final class ClusterCommandTests: XCTestCase {
         let (coordinator, address, token, _, run) = try startCoordinator(in: dir, steps: 1000, evaluationInterval: 0,
                                                                          flags: ["--heartbeat-timeout", "3"])
         func worker(_ name: String) throws -> Process {
-            try start(["worker", "--join", address, "--token-file", token.path, "--name", name, "--out", run.path, "--speed", "0.05"],
+            try start(["worker", "--join", address, "--token-file", token.path, "--name", name, "--out", run.path, "--speed", "0.05"]
+                      + trusting(run),
                       errorLog: dir.appendingPathComponent("\(name).log")).0
         }
         var workers = [try worker("w0"), try worker("w1")]

@@ -82,7 +82,7 @@ final class DashboardBrowserTests: XCTestCase {
             // `availableData` returns what is there; `read(upToCount:)` would wait for the whole count.
             while case let chunk = err.fileHandleForReading.availableData, !chunk.isEmpty {
                 text += String(decoding: chunk, as: UTF8.self)
-                if found.withLock({ $0 }) == nil, let range = text.range(of: #"http://127\.0\.0\.1:\d+/"#, options: .regularExpression) {
+                if found.withLock({ $0 }) == nil, let range = text.range(of: #"https://127\.0\.0\.1:\d+/"#, options: .regularExpression) {
                     found.withLock { $0 = URL(string: String(text[range])) }
                 }
             }
@@ -99,6 +99,8 @@ final class DashboardBrowserTests: XCTestCase {
         try requireBrowserTools()
         let dir = try temporaryDirectory()
         let (local, dashboard) = try startLocalRun(in: dir)
+        // The page is served over TLS: the browser and the scraper trust the run's authority, and nothing else.
+        let authority = dir.appendingPathComponent("run/run-ca.pem")
         defer {
             local.interrupt()
             local.waitUntilExit()
@@ -106,7 +108,7 @@ final class DashboardBrowserTests: XCTestCase {
         let output = ProcessInfo.processInfo.environment["TRIBUTARY_TEST_OUTPUT"].map { URL(fileURLWithPath: $0) }
             ?? repository.appendingPathComponent(".build/test-output/dashboard")
         let browser = run("python3", [repository.appendingPathComponent("tools/dashboard_check.py").path,
-                                           dashboard.absoluteString, "--out", output.path, "--wait", "30"])
+                                           dashboard.absoluteString, "--out", output.path, "--wait", "30", "--ca", authority.path])
         XCTAssertEqual(browser.status, 0, browser.stderr)
         let check = try JSONDecoder().decode(Check.self, from: Data(browser.stdout.utf8))
         print("dashboard screenshots: \(check.screenshots.joined(separator: ", "))")
@@ -140,7 +142,7 @@ final class DashboardBrowserTests: XCTestCase {
 
         // /metrics of the same run, through Prometheus' parser.
         let metrics = run("python3", [repository.appendingPathComponent("tools/check_metrics.py").path,
-                                           dashboard.appendingPathComponent("metrics").absoluteString])
+                                           dashboard.appendingPathComponent("metrics").absoluteString, "--ca", authority.path])
         XCTAssertEqual(metrics.status, 0, metrics.stderr)
         XCTAssertTrue(metrics.stdout.contains(#"tributary_bytes_sent_total{worker=\"worker-2\"}"#), metrics.stdout)
         XCTAssertTrue(metrics.stdout.contains(#"tributary_round_duration_seconds_count{worker=\"worker-0\"}"#), metrics.stdout)

@@ -56,7 +56,7 @@ final class LocalCommandTests: XCTestCase {
         // With --json, standard output is the JSON summary and nothing else (progress is on stderr).
         let summary = try JSONDecoder().decode(Summary.self, from: Data(r.stdout.utf8))
         XCTAssertTrue(r.stderr.contains("run folder:"), r.stderr)
-        XCTAssertTrue(r.stderr.contains("dashboard: http://127.0.0.1:"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("dashboard: https://127.0.0.1:"), r.stderr)
         XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent("report.html").path), "the finished run's page")
         let lines = try String(contentsOf: out.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
         let reports = try lines.map { try JSONDecoder().decode(Report.self, from: Data($0.utf8)) }

@@ -4,14 +4,18 @@ import CoordinationServer
 import Foundation
 import Logging
 import NIOCore
+import RunTrust
+import X509
 import XCTest
 
 /// The HTTP API on a real loopback socket.
 final class CoordinatorServerTests: XCTestCase {
     /// Starts a coordinator on port 0 and returns its client and the serving task.
-    func start(expected: Int = 2, limits: CoordinatorServer.Limits = .init()) async throws -> (CoordinatorClient, Task<Void, any Error>) {
+    /// With `authority`, it serves HTTPS and the client trusts that authority.
+    func start(expected: Int = 2, limits: CoordinatorServer.Limits = .init(), authority: RunAuthority? = nil)
+        async throws -> (CoordinatorClient, Task<Void, any Error>) {
         let run = RunDescription(runID: 1, expectedWorkers: expected, configYAML: "steps: 1", layoutHash: "abc")
-        let coordinator = Coordinator(state: CoordinatorState(run: run, token: "secret"), logger: Logger(label: "test"))
+        let coordinator = Coordinator(state: CoordinatorState(run: run, token: "secret"), authority: authority, logger: Logger(label: "test"))
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let task = Task {
             try await CoordinatorServer.run(coordinator, host: "127.0.0.1", port: 0, limits: limits, logger: Logger(label: "test")) { port in
@@ -20,7 +24,8 @@ final class CoordinatorServerTests: XCTestCase {
         }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { throw CoordinatorClientError(reason: "server did not start") }
-        return (CoordinatorClient(host: "127.0.0.1", port: port), task)
+        let trust = try authority.map { try CoordinatorTrust(authorityPEM: $0.certificatePEM) }
+        return (CoordinatorClient(host: "127.0.0.1", port: port, trust: trust), task)
     }
 
     func testJoinHeartbeatStatusAndMetricsOverHTTP() async throws {
@@ -97,7 +102,7 @@ final class CoordinatorServerTests: XCTestCase {
     }
 
     func testUnreachableCoordinatorIsAClearError() async throws {
-        let client = CoordinatorClient(host: "127.0.0.1", port: 1)
+        let client = CoordinatorClient(host: "127.0.0.1", port: 1, trust: nil)
         do {
             _ = try await client.status()
             XCTFail("nothing listens on port 1")
@@ -172,6 +177,52 @@ final class CoordinatorServerTests: XCTestCase {
         }
         guard connected == 0 else { throw CoordinatorClientError(reason: "connect() failed") }
         return fd
+    }
+
+    /// Issue 17: the API over TLS. A join brings the public key of the worker's ring key and gets
+    /// it back certified under its name, with the authority; a join without one is refused before
+    /// membership changes; a worker that pins the authority by hash fetches it and checks it; a
+    /// plain-HTTP client is told which flag it lacks.
+    func testOverTLSAJoinIsCertifiedAndTheAuthorityIsPinnedByHash() async throws {
+        let authority = try RunAuthority.create(runName: "t")
+        let (client, server) = try await start(authority: authority)
+        defer { server.cancel() }
+        let key = WorkerKey()
+        let a = try await client.join(JoinRequest(token: "secret", name: "a", layoutHash: "abc", dataHost: "127.0.0.1", dataPort: 5000,
+                                                  publicKeyPEM: key.publicKeyPEM))
+        let certificate = try Certificate(pemEncoded: try XCTUnwrap(a.certificatePEM))
+        XCTAssertEqual(RunAuthority.commonName(of: certificate), "a")
+        XCTAssertEqual(a.authorityPEM, authority.certificatePEM)
+        XCTAssertNoThrow(try PeerTLS(certificatePEM: a.certificatePEM!, key: key, authorityPEM: a.authorityPEM!))
+
+        do {
+            _ = try await client.join(JoinRequest(token: "secret", name: "b", layoutHash: "abc", dataHost: "127.0.0.1", dataPort: 5001))
+            XCTFail("a join without a key was admitted to a TLS run")
+        } catch let error as CoordinatorClientError {
+            XCTAssertEqual(error.status, 400)
+            XCTAssertTrue(error.reason.contains("carries no public key"), error.reason)
+        }
+        let members = try await client.status().members.map(\.name)
+        XCTAssertEqual(members, ["a"], "the refused join changed nothing")
+
+        let pinned = try await CoordinatorClient.trust(host: "127.0.0.1", port: client.port, fingerprint: authority.fingerprint)
+        XCTAssertEqual(pinned.authorityPEM, authority.certificatePEM)
+        let other = try RunAuthority.create(runName: "other")
+        do {
+            _ = try await CoordinatorClient.trust(host: "127.0.0.1", port: client.port, fingerprint: other.fingerprint)
+            XCTFail("an authority with another fingerprint was trusted")
+        } catch {
+            XCTAssertTrue("\(error)".contains("not \(other.fingerprint)"), "\(error)")
+        }
+        // A client that trusts another authority, and one that speaks plain HTTP, get nothing.
+        let stranger = CoordinatorClient(host: "127.0.0.1", port: client.port, trust: try CoordinatorTrust(authorityPEM: other.certificatePEM))
+        await XCTAssertThrowsErrorAsync(try await stranger.status())
+        do {
+            _ = try await CoordinatorClient(host: "127.0.0.1", port: client.port, trust: nil).status()
+            XCTFail("plain HTTP was answered by a TLS coordinator")
+        } catch {
+            XCTAssertTrue("\(error)".contains("give --ca FILE or --ca-hash HASH"), "\(error)")
+        }
     }
 }
 

@@ -91,4 +91,33 @@ final class HandshakeTests: XCTestCase {
         XCTAssertEqual(ahead.state, .established(peer: peer { $0.ringEpoch = 6 }))
         XCTAssertEqual(d.state, .established(peer: listener), "the dialer takes the listener's welcome and its epoch back")
     }
+
+    /// Issue 17: over TLS the link proves a name (the peer's certificate), and a hello may claim
+    /// only that one; a link that proved none is refused.
+    func testAnAuthenticatedLinkTakesOnlyTheNameItsCertificateProved() {
+        func listen(proven: String?) -> (HandshakeStateMachine, HandshakeStateMachine.Action) {
+            var l = HandshakeStateMachine(role: .listener, local: base, authenticated: true)
+            _ = l.connected()
+            if let proven { l.peerProved(name: proven) }
+            let action = l.received(roundTripped(peer { _ in }.frame()))
+            return (l, action)
+        }
+        XCTAssertEqual(listen(proven: "beta").0.state, .established(peer: peer { _ in }))
+        guard case let .sendAndClose(_, impostor) = listen(proven: "gamma").1 else { return XCTFail("an impostor was welcomed") }
+        XCTAssertEqual(impostor, "peer's certificate was issued to 'gamma' but its hello claims to be 'beta'")
+        guard case let .sendAndClose(_, nameless) = listen(proven: nil).1 else { return XCTFail("an unproven peer was welcomed") }
+        XCTAssertTrue(nameless.contains("proved no name"), nameless)
+        // Hellos carry 64 bytes of a name: a longer certified name matches its first 64.
+        let long = String(repeating: "n", count: 100)
+        var l = HandshakeStateMachine(role: .listener, local: base, authenticated: true)
+        _ = l.connected()
+        l.peerProved(name: long)
+        XCTAssertEqual(l.received(roundTripped(peer { $0.name = long }.frame())), .send(base.frame(type: .welcome)))
+        // The dialer judges the welcome the same way.
+        var d = HandshakeStateMachine(role: .dialer, local: peer { _ in }, authenticated: true)
+        _ = d.connected()
+        d.peerProved(name: "mallory")
+        XCTAssertEqual(d.received(roundTripped(base.frame(type: .welcome))),
+                       .close(reason: "peer's certificate was issued to 'mallory' but its hello claims to be 'alpha'"))
+    }
 }

@@ -1,0 +1,111 @@
+import Collectives
+import NIOCore
+import NIOPosix
+import RunTrust
+import Transport
+import Wire
+import XCTest
+
+/// Ring links over mutual TLS with certificates from a run authority, on real loopback sockets:
+/// admitted workers link; a plain dialer, a dialer certified by another authority and one that
+/// claims a name its certificate does not prove never complete a handshake (issue 17).
+final class TLSLinkTests: XCTestCase {
+    let group = MultiThreadedEventLoopGroup.singleton
+    static let authority = try! RunAuthority.create(runName: "test")
+
+    /// Options of rank `rank` named `name`, certified under `certifiedAs` by `authority`.
+    func options(rank: UInt32, name: String, certifiedAs: String? = nil, by authority: RunAuthority = authority) throws -> PeerLink.Options {
+        var o = PeerLink.Options(local: Hello(runID: 7, layoutHash: 0xAA, vectorLength: 1000, rank: rank, name: name))
+        let key = WorkerKey()
+        let certificate = try authority.issueWorkerCertificate(name: certifiedAs ?? name, publicKeyPEM: key.publicKeyPEM)
+        o.security = .tls(try PeerTLS(certificatePEM: try certificate.serializeAsPEM().pemString, key: key,
+                                      authorityPEM: authority.certificatePEM))
+        o.handshakeTimeout = .seconds(3)
+        return o
+    }
+
+    func testAdmittedWorkersLinkAndTheirFramesArrive() async throws {
+        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0, options: try options(rank: 1, name: "w1"), group: group)
+        async let acceptedLink = listener.accept(timeout: .seconds(10))
+        let dialed = try await PeerLink.connect(host: "127.0.0.1", port: listener.port, options: try options(rank: 0, name: "w0"), group: group)
+        let accepted = try await acceptedLink
+        XCTAssertEqual(dialed.peer.name, "w1")
+        XCTAssertEqual(accepted.peer.name, "w0")
+        var payload = ByteBuffer()
+        payload.writeBytes((0..<4096).map { UInt8($0 & 0xFF) })
+        let frame = Frame(header: FrameHeader(type: .data, codec: .fp32, runID: 7, round: 1, sender: 0, offset: 0, count: 1024), payload: payload)
+        try await dialed.send(frame).get()
+        let received = try await accepted.receive(timeout: .seconds(5), what: "data")
+        XCTAssertEqual(received, frame)
+        await dialed.close()
+        await accepted.close()
+        await listener.close()
+    }
+
+    /// What the listener must never hand out: the connection is closed, nothing is accepted.
+    func assertNoLink(_ listener: PeerListener, _ dial: () async throws -> PeerLink, expecting: String,
+                      file: StaticString = #filePath, line: UInt = #line) async {
+        do {
+            let link = try await dial()
+            XCTFail("a handshake completed with \(link.peer.name)", file: file, line: line)
+        } catch {
+            XCTAssertTrue("\(error)".contains(expecting), "\(error)", file: file, line: line)
+        }
+        do {
+            let link = try await listener.accept(timeout: .milliseconds(300))
+            XCTFail("the listener accepted \(link.peer.name)", file: file, line: line)
+        } catch {}
+    }
+
+    func testAnUnadmittedDialerNeverCompletesAHandshake() async throws {
+        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0, options: try options(rank: 1, name: "w1"), group: group)
+        defer { Task { await listener.close() } }
+        let port = listener.port
+        // Plain TCP with the right run id and layout: what an intruder who read them could send.
+        var plain = PeerLink.Options(local: Hello(runID: 7, layoutHash: 0xAA, vectorLength: 1000, rank: 0, name: "w0"))
+        plain.handshakeTimeout = .seconds(3)
+        await assertNoLink(listener, { try await PeerLink.connect(host: "127.0.0.1", port: port, options: plain, group: self.group) },
+                           expecting: "closed")
+        // A certificate from another authority (another run's, or self-made).
+        let other = try RunAuthority.create(runName: "other")
+        let stranger = try options(rank: 0, name: "w0", by: other)
+        await assertNoLink(listener, { try await PeerLink.connect(host: "127.0.0.1", port: port, options: stranger, group: self.group) },
+                           expecting: "TLS handshake failed")
+        // An admitted worker that claims to be another: its certificate names it.
+        let impostor = try options(rank: 0, name: "w2", certifiedAs: "w0")
+        await assertNoLink(listener, { try await PeerLink.connect(host: "127.0.0.1", port: port, options: impostor, group: self.group) },
+                           expecting: "certificate was issued to 'w0' but its hello claims to be 'w2'")
+    }
+
+    func testADialerRefusesAListenerOfAnotherAuthority() async throws {
+        let other = try RunAuthority.create(runName: "other")
+        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0, options: try options(rank: 1, name: "w1", by: other), group: group)
+        defer { Task { await listener.close() } }
+        let port = listener.port
+        let admitted = try options(rank: 0, name: "w0")
+        await assertNoLink(listener, { try await PeerLink.connect(host: "127.0.0.1", port: port, options: admitted, group: self.group) },
+                           expecting: "TLS handshake failed")
+    }
+
+    /// A worker binds before it joins and gets its certificate with the join reply: a peer that
+    /// dials in between waits for it (unread), and is then served, not reset.
+    func testAListenerWaitingForItsCertificateServesTheDialerOnceItArrives() async throws {
+        var waiting = try options(rank: 1, name: "w1")
+        let ready = waiting.security
+        waiting.security = .awaitingCertificate
+        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0, options: waiting, group: group)
+        defer { Task { await listener.close() } }
+        let port = listener.port
+        let dialer = try options(rank: 0, name: "w0")
+        let group = self.group
+        let dialed = Task { try await PeerLink.connect(host: "127.0.0.1", port: port, options: dialer, group: group) }
+        try await Task.sleep(nanoseconds: 300_000_000)
+        listener.use(ready)
+        let accepted = try await listener.accept(timeout: .seconds(10))
+        XCTAssertEqual(accepted.peer.name, "w0")
+        let link = try await dialed.value
+        XCTAssertEqual(link.peer.name, "w1")
+        await link.close()
+        await accepted.close()
+    }
+}
