@@ -141,7 +141,8 @@ let package = Package(
             ],
             swiftSettings: vectorISA
         ),
-        .target(name: "Experiments", dependencies: ["Basics", "Training", "Transport", "Planner", "ClusterRuns", "Benchmarks", "Strategies"]),
+        .target(name: "Experiments", dependencies: ["Basics", "Training", "ModelCore", "Transport", "Planner", "ClusterRuns", "Benchmarks",
+                                                  "Strategies", "Coordination", "CoordinationClient", "RunTrust"]),
         .executableTarget(
             name: "TributaryCLI",
             dependencies: [
@@ -178,7 +179,7 @@ let package = Package(
         .testTarget(name: "RunTrustTests", dependencies: [
             "RunTrust", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "ModelCore"]),
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "ModelCore", "Coordination"]),
         .testTarget(name: "RunViewsTests", dependencies: ["RunViews", "Coordination"]),
         .testTarget(name: "CoordinationTests", dependencies: [
             "Coordination", "CoordinationServer", "CoordinationClient", "RunTrust", .product(name: "Logging", package: "swift-log"),

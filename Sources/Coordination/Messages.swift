@@ -133,6 +133,9 @@ public struct WorkerReport: Codable, Sendable, Equatable {
     public var checkpointSaved: Bool?
     /// The round's update, when the workers rejected it (not finite, or far outside the recent ones).
     public var rejectedUpdate: UpdateRejection?
+    /// Tokens this worker process trained on since it started, discarded rounds included (a
+    /// restarted process counts from zero).
+    public var computedTokens: Int?
 
     public init(name: String, round: Int, rounds: Int, steps: Int, tokens: Int, loss: Double, validationLoss: Double?,
                 bytesSent: Int, bytesReceived: Int, computeSeconds: Double, waitSeconds: Double, elapsedSeconds: Double,

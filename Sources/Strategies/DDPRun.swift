@@ -51,6 +51,7 @@ extension DistributedTrainer {
             computeSeconds += c2
             optimizerSeconds = c2
             tokens += mine * config.sequenceLength
+            ledger?.add(mine * config.sequenceLength)
             let final = step == config.steps
             let interval = config.evaluation.interval
             let validation = try await (final || (interval > 0 && step % interval == 0)

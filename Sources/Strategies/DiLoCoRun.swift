@@ -69,6 +69,7 @@ extension DistributedTrainer {
             var steps = 0, lossSum = 0.0, roundCompute = 0.0
             repeat {
                 let ((loss, _, _), seconds) = try await throttle.run { try trainer.trainStep() }
+                ledger?.add(config.tokensPerStep)
                 steps += 1
                 lossSum += Double(loss)
                 roundCompute += seconds

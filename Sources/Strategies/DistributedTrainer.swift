@@ -49,6 +49,8 @@ public final class DistributedTrainer {
     /// Ring position of the worker the coordinator named to hand its state to workers without
     /// any (see `RingView.stateSource`); nil when it named none.
     public var stateSource: Int?
+    /// Every token this process trained on, kept across its rings (reports carry it).
+    public var ledger: ComputeLedger?
 
     public var ring: Ring { collectives.ring }
 
@@ -200,6 +202,7 @@ public final class DistributedTrainer {
                                   tokensPerComputeSecond: Double(tokens) / max(computeSeconds, 1e-9), finished: finished,
                                   parameterHash: parameterHash())
         report.checkpointSaved = savedCheckpoint ? true : nil
+        report.computedTokens = ledger?.tokens
         report.rejectedUpdate = rejection
         savedCheckpoint = false
         rejection = nil

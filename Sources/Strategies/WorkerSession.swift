@@ -137,6 +137,7 @@ public enum WorkerSession {
         let started = DispatchTime.now().uptimeNanoseconds
         let latest = Mutex<WorkerReport?>(nil)
         let memory = RoundMemory()
+        let ledger = ComputeLedger()
         var view: RingView?
         var ring: Ring?
         var final: WorkerReport?
@@ -187,6 +188,7 @@ public enum WorkerSession {
                     worker.joinsRunningRing = takesState
                     worker.memberNames = members.map(\.name)
                     worker.fault = options.fault
+                    worker.ledger = ledger
                     worker.stateSource = members.firstIndex { $0.name == view!.stateSource }
                     let names = Set(members.map(\.name))
                     // Someone the ring does not have joined: re-form at the next round's end. (A lost

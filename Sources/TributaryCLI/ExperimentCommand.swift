@@ -8,7 +8,8 @@ struct ExperimentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "experiment",
         abstract: "Reproducible comparisons that write a markdown report and SVG plots.",
-        subcommands: [StrategiesExperimentCommand.self, ScalingExperimentCommand.self, PlannerExperimentCommand.self]
+        subcommands: [StrategiesExperimentCommand.self, ScalingExperimentCommand.self, PlannerExperimentCommand.self,
+                      ChaosExperimentCommand.self]
     )
 }
 
@@ -116,6 +117,44 @@ struct PlannerExperimentCommand: AsyncParsableCommand {
             experiment.benchSteps = benchSteps
             let report = try await experiment.run(folder: folder, isInterrupted: { interrupt.isSet }) { progress.show($0) }
             return (report, PlannerExperiment.markdown(report))
+        }
+    }
+}
+
+/// Workers killed, frozen and restarted at random, the coordinator once: what it costs.
+struct ChaosExperimentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chaos",
+        abstract: "A run undisturbed, then under failures at random (workers killed and restarted, frozen, the coordinator killed once): efficiency, recovery, final loss, checkpoints."
+    )
+
+    @Option(help: "Workers (default 4; --quick 3).") var workers: Int?
+    @Option(help: "Optimizer steps of the default config (default 800; --quick 240).") var steps: Int?
+    @Option(help: "Failures a minute (default 1; --quick 4).") var failuresPerMinute: Double?
+    @Option(help: "Minutes during which failures happen (default 10; --quick 2).") var minutes: Double?
+    @Option(help: "Seed of the failure plan.") var seed: UInt64 = 1
+    @Option(help: "Training config (YAML) instead of the default local one; rounds end by step count.") var config: String?
+    @Flag(help: "A shorter experiment (under 10 minutes here).") var quick = false
+    @OptionGroup var output: ExperimentOutput
+
+    func validate() throws {
+        if let workers { guard (2...16).contains(workers) else { throw ValidationError("--workers must be in 2...16") } }
+        if let steps { guard steps >= 1 else { throw ValidationError("--steps must be positive") } }
+        if let failuresPerMinute { guard (0...60).contains(failuresPerMinute) else { throw ValidationError("--failures-per-minute must be in 0...60") } }
+        if let minutes { guard minutes > 0, minutes <= 600 else { throw ValidationError("--minutes must be in (0, 600]") } }
+    }
+
+    func run() async throws {
+        try await output.run(prefix: "experiment-chaos") { folder, interrupt, progress in
+            var experiment = ChaosExperiment(runs: URL(fileURLWithPath: output.runs), executable: ownExecutable)
+            experiment.workers = workers ?? (quick ? 3 : 4)
+            experiment.steps = steps ?? (quick ? 240 : 800)
+            experiment.perMinute = failuresPerMinute ?? (quick ? 4 : 1)
+            experiment.minutes = minutes ?? (quick ? 2 : 10)
+            experiment.seed = seed
+            experiment.config = try config.map { try TrainConfig.load(contentsOf: URL(fileURLWithPath: $0)) }
+            let report = try await experiment.run(folder: folder, isInterrupted: { interrupt.isSet }) { progress.show(.notice($0)) }
+            return (report, ChaosReport(report: report).markdown())
         }
     }
 }
