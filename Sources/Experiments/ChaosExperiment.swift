@@ -10,7 +10,7 @@ import Training
 public struct ChaosExperiment {
     public var workers = 4
     /// Optimizer steps of the run (DiLoCo rounds of `innerSteps`, by step count).
-    public var steps = 800
+    public var steps = 340
     public var innerSteps = 20
     /// Failures per minute over the chaos window, which lasts `minutes`.
     public var perMinute = 1.0
@@ -71,10 +71,11 @@ public struct ChaosExperiment {
         let h = config.strategy.name == .diloco ? config.strategy.innerSteps : 1
         let tokensOfRound = { (round: Int) in max(0, min(h, config.steps - round * h)) * config.tokensPerStep }
 
-        func measure(_ name: String, plan: ChaosPlan?) async throws -> Run {
+        func measure(_ name: String, plan: ChaosPlan?, timeLimit: Double = 3600) async throws -> Run {
             log("\n== \(name): \(workers) workers, \(config.steps) steps" + (plan.map { ", \($0.events.count) planned failures" } ?? ""))
             var run = ChaosRun(executable: executable, config: config, folder: folder.appendingPathComponent(name), throttles: throttles)
             run.plan = plan
+            run.timeLimit = timeLimit
             let outcome = try await run.run(isInterrupted: isInterrupted, log: log)
             let (history, _) = try RunHistory.load(folder: folder.appendingPathComponent(name).appendingPathComponent("run"))
             let analysis = ChaosAnalysis(records: history.reports, kills: outcome.kills, disturbances: outcome.doneAt,
@@ -84,7 +85,8 @@ public struct ChaosExperiment {
             return Run(outcome: outcome, analysis: analysis)
         }
         let undisturbed = try await measure("undisturbed", plan: nil)
-        let chaos = try await measure("chaos", plan: plan)
+        // A run that stalls under failures fails in bounded time (a test must not wait an hour).
+        let chaos = try await measure("chaos", plan: plan, timeLimit: max(300, 5 * undisturbed.outcome.wallSeconds + plan.seconds))
         var gap: Double?
         if let c = chaos.analysis.finalValidationLoss, let u = undisturbed.analysis.finalValidationLoss { gap = c / u - 1 }
         let report = Report(workers: workers, steps: config.steps, perMinute: perMinute, minutes: minutes, seed: seed, plan: plan,
