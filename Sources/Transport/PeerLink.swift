@@ -124,7 +124,7 @@ public final class PeerLink: FrameLink, @unchecked Sendable {
         /// admitted, and the name a certificate proves is the only name its hello may claim.
         case tls(PeerTLS)
         /// TLS, but this worker's certificate is not issued yet (it joins with the port already
-        /// bound): every connection is closed until it is.
+        /// bound): it cannot dial, and its listener holds connections unread until it is.
         case awaitingCertificate
 
         var isAuthenticated: Bool {
