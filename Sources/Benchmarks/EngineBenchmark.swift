@@ -60,6 +60,8 @@ public struct EngineBenchmark {
 
     public struct Report: Codable {
         public let threads: Int
+        /// The OpenBLAS kernels that ran (`openblas_get_corename`).
+        public let blasCore: String
         public let timedSteps: Int
         public let sgemm1024GFLOPs: Double
         public let configs: [StepResult]
@@ -74,7 +76,8 @@ public struct EngineBenchmark {
     }
 
     public func run(cases: [Case], log: (String) -> Void) throws -> Report {
-        log("threads \(threads), \(steps) timed steps per config (median), fp32")
+        let core = BLASCoreCheck.current()
+        log("threads \(threads), \(steps) timed steps per config (median), fp32; \(core.summary)")
         let first = measureGemm(label: "1024^3", m: 1024, n: 1024, k: 1024, transposeB: false)
         log(String(format: "sgemm 1024^3: %.1f GFLOP/s OpenBLAS threads, %.1f GFLOP/s split by rows", first.gflops, first.splitGFLOPs))
         var results: [StepResult] = []
@@ -100,7 +103,7 @@ public struct EngineBenchmark {
                        r.fractionOfSgemm * 100, allocations))
             results.append(r)
         }
-        return Report(threads: threads, timedSteps: steps, sgemm1024GFLOPs: first.gflops, configs: results)
+        return Report(threads: threads, blasCore: core.active, timedSteps: steps, sgemm1024GFLOPs: first.gflops, configs: results)
     }
 
     /// The distinct forward matrix products of a training step: (label, rows, out, in).

@@ -123,7 +123,7 @@ public struct LocalRun: Sendable {
     }
 
     public func run() async throws -> LocalSummary {
-        let throttles = try options.throttles(cores: ProcessInfo.processInfo.activeProcessorCount)
+        let throttles = try options.throttles(cores: UsableCores.count)
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("logs"), withIntermediateDirectories: true)
         let tokenURL = folder.appendingPathComponent("token")
         let token = (0..<4).map { _ in String(UInt64.random(in: .min ... .max), radix: 16) }.joined()

@@ -1,3 +1,4 @@
+import Basics
 import ClusterRuns
 import Coordination
 import Foundation
@@ -66,7 +67,7 @@ public struct ChaosExperiment {
         var options = LocalRunOptions(executable: executable)
         options.workers = workers
         options.speeds = Array(repeating: 1, count: workers)
-        let throttles = try options.throttles(cores: ProcessInfo.processInfo.activeProcessorCount)
+        let throttles = try options.throttles(cores: UsableCores.count)
         let plan = ChaosPlan(seed: seed, workers: workers, seconds: minutes * 60, perMinute: perMinute)
         let h = config.strategy.name == .diloco ? config.strategy.innerSteps : 1
         let tokensOfRound = { (round: Int) in max(0, min(h, config.steps - round * h)) * config.tokensPerStep }

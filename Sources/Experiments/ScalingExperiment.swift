@@ -1,3 +1,4 @@
+import Basics
 import ClusterRuns
 import Foundation
 import ModelCore
@@ -143,7 +144,7 @@ public struct ScalingExperiment {
             options.speeds = Array(repeating: 1, count: workers)
             options.link = "unlimited"
             options.cpuShare = 1
-            options.workerThreads = max(1, ProcessInfo.processInfo.activeProcessorCount / workers)
+            options.workerThreads = max(1, UsableCores.count / workers)
             let name = "\(size.name)-\(method)-m\(workers)-b\(batch)-lr\(learningRate)" + (outerFactor.map { "-outer\($0)" } ?? "")
             events(.notice("\n== \(name)"))
             let summary = try await LocalRun(options: options, config: config, folder: folder.appendingPathComponent(name),

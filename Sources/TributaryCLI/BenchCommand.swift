@@ -1,3 +1,4 @@
+import Basics
 import Benchmarks
 import ArgumentParser
 import Transport
@@ -25,8 +26,8 @@ struct EngineBenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object instead of a table.")
     var json = false
 
-    @Option(name: .long, help: "Threads for BLAS and kernels.")
-    var threads = 2
+    @Option(name: .long, help: "Threads for BLAS and kernels (default: the cores this process may use).")
+    var threads = UsableCores.count
 
     @Option(name: .long, help: "Timed training steps per config (after one warm-up step).")
     var steps = 3
@@ -47,6 +48,7 @@ struct EngineBenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        BLASCoreRestart.announce()
         try reportingErrors {
             let cases = only.isEmpty ? EngineBenchmark.cases : EngineBenchmark.cases.filter { only.contains($0.name) }
             let log: (String) -> Void = json ? { _ in } : { print($0); fflush(nil) }

@@ -110,7 +110,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Emulated link for this worker's connections, e.g. 100mbit,40ms.") var link = "unlimited"
     @Option(help: "Spoil this worker's contribution on purpose, to see the update guard work: nan@ROUND or scale=FACTOR@ROUND.")
     var injectFault: String?
-    @Option(help: "Threads for the engine.") var threads = 1
+    @Option(help: "Threads for the engine (default: the cores this process may use).") var threads = min(64, UsableCores.count)
     @Option(help: "Address for peer connections.") var listen = "127.0.0.1"
     @Option(help: "Address peers should dial, if not --listen.") var advertise: String?
     @Option(help: "Where to save checkpoints: the shared model if this worker becomes rank 0, and this worker's own state for --resume.") var out: String?
@@ -146,6 +146,7 @@ struct WorkerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        BLASCoreRestart.announce()
         try await reportingErrors {
             let (host, port) = try parseHostPort(join, flag: "--join")
             let client = CoordinatorClient(host: host, port: port, trust: try await trust(host: host, port: port))

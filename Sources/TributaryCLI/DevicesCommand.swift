@@ -3,6 +3,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Planner
+import Basics
 import TensorCore
 
 /// This machine's CPU as a planner device: its sgemm rate measured now.
@@ -13,7 +14,7 @@ func measureLocalCPU(threads: Int) -> DeviceSpec {
                          achievable: 0.86, memoryGB: Double(ProcessInfo.processInfo.physicalMemory) / 1e9,
                          memoryBandwidthTBs: measureCopyBandwidth() / 1e12, intraNodeGBs: 0, devicesPerNode: 1, nicGbps: 1)
     cpu.aliases = ["cpu", "this-machine"]
-    cpu.vendor = "this machine (\(threads) threads, fp32)"
+    cpu.vendor = "this machine (\(threads) threads, fp32, OpenBLAS \(BLASCoreCheck.current().active))"
     cpu.fp32TFLOPS = cpu.bf16TFLOPS
     cpu.confidence = "measured"
     return cpu
@@ -40,12 +41,14 @@ struct DevicesCommand: ParsableCommand {
     )
 
     @Option(help: "A YAML file of more devices (the catalogue's layout); same names replace shipped ones.") var devices: String?
-    @Option(help: "Threads for measuring this machine's CPU.") var threads = 2
+    @Option(help: "Threads for measuring this machine's CPU (default: the cores this process may use).")
+    var threads = UsableCores.count
     @Flag(help: "Skip measuring this machine's CPU.") var noMeasure = false
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
         try reportingErrors {
+            BLASCoreRestart.announce()
             let catalogue = try loadCatalogue(devicesFile: devices, measureCPU: !noMeasure, threads: threads)
             if json {
                 try printJSON(catalogue.devices)
@@ -60,6 +63,7 @@ struct DevicesCommand: ParsableCommand {
             }
             print("\nConfidence: P primary source, S secondary, D derived, U uncertain (see Sources/Planner/Resources/devices.yaml).")
             print("local-cpu is this machine measured now: its rate is fp32 sgemm, as Tributary's engine trains in fp32.")
+            print("\(BLASCoreCheck.current().summary); usable cores for this process: \(UsableCores.count).")
         }
     }
 }

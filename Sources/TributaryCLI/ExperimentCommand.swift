@@ -26,6 +26,7 @@ struct ExperimentOutput: ParsableArguments {
     /// Runs an experiment with its progress on standard error; prints its report (or JSON) and where it is.
     func run<R: Encodable>(prefix: String, _ body: (URL, InterruptFlag, ProgressOnStandardError) async throws -> (R, markdown: String))
         async throws {
+        BLASCoreRestart.announce()
         let interrupt = InterruptFlag()
         try await reportingErrors {
             let folder = out.map { URL(fileURLWithPath: $0) } ?? RunDirectory.timestampedURL(under: URL(fileURLWithPath: runs), prefix: prefix)

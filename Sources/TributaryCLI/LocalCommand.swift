@@ -81,6 +81,7 @@ struct LocalCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        BLASCoreRestart.announce()
         let interrupt = InterruptFlag()
         try await reportingErrors {
             let options = try options()
@@ -202,7 +203,7 @@ struct LocalCommand: AsyncParsableCommand {
     /// Prints text sampled from the run's final checkpoint.
     private func printSample(folder: URL, tokenizer: URL) throws {
         let checkpoint = try checkpointFolder(folder.path)
-        let (model, _) = try CheckpointStore.loadModel(from: checkpoint, parallelism: Parallelism(threads: 2))
+        let (model, _) = try CheckpointStore.loadModel(from: checkpoint, parallelism: Parallelism(threads: UsableCores.count))
         let bpe = try ByteLevelBPE(contentsOf: tokenizer)
         let (tokens, _, seconds) = try sampleTokens(model: model, prompt: bpe.encode(prompt), maxTokens: 60,
                                                     options: SamplingOptions(temperature: 0.8, topK: 40, topP: 1), seed: 7)

@@ -1,3 +1,4 @@
+import Basics
 import ArgumentParser
 import Dispatch
 import Foundation
@@ -26,8 +27,8 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .long, help: "Validation batches to average (default: the run's evaluation.batches).")
     var batches: Int?
 
-    @Option(name: .long, help: "Threads.")
-    var threads = 2
+    @Option(name: .long, help: "Threads (default: the cores this process may use).")
+    var threads = UsableCores.count
 
     func run() throws {
         try reportingErrors {
@@ -97,7 +98,7 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let folder = try checkpointFolder(checkpoint)
-            let (model, state) = try CheckpointStore.loadModel(from: folder, parallelism: Parallelism(threads: 2))
+            let (model, state) = try CheckpointStore.loadModel(from: folder, parallelism: Parallelism(threads: UsableCores.count))
             let vocab = model.config.vocabSize
             let tokenizerURL = tokenizer.map { URL(fileURLWithPath: $0) } ?? (promptTokens == nil ? runTokenizer(state, checkpoint: folder) : nil)
             let bpe = try tokenizerURL.map { try ByteLevelBPE(contentsOf: $0) }

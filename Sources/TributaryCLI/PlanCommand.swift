@@ -39,7 +39,7 @@ struct PlanCommand: ParsableCommand {
         try reportingErrors {
             guard let text = try? String(contentsOfFile: cluster, encoding: .utf8) else { throw ValidationError("cannot read \(cluster)") }
             let spec = try ClusterSpec.load(yaml: text, source: cluster)
-            let catalogue = try loadCatalogue(devicesFile: devices, measureCPU: spec.sites.contains { $0.device.lowercased().contains("cpu") }, threads: 2)
+            let catalogue = try loadCatalogue(devicesFile: devices, measureCPU: spec.sites.contains { $0.device.lowercased().contains("cpu") }, threads: UsableCores.count)
             let batchSequences = max(1, Int(try parseCount(batchTokens, flag: "--batch-tokens") / Double(sequence)))
             if maxModel {
                 try printMaxModel(spec, catalogue: catalogue, batchSequences: batchSequences)

@@ -30,6 +30,7 @@ struct TrainCommand: ParsableCommand {
     var resume = false
 
     func run() throws {
+        BLASCoreRestart.announce()
         try reportingErrors {
             let folder = try runFolder()
             var cfg = try resolvedConfig(folder: folder)

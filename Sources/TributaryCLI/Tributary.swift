@@ -9,4 +9,10 @@ struct Tributary: AsyncParsableCommand {
         subcommands: [TrainCommand.self, EvalCommand.self, GenerateCommand.self, ExportCommand.self, ImportCommand.self, LocalCommand.self, CoordinatorCommand.self, WorkerCommand.self, ExperimentCommand.self, DevicesCommand.self, PlanCommand.self, SimulateCommand.self, TokenizerCommand.self, DataCommand.self, BenchCommand.self, ReportCommand.self,
                       RingWorkerCommand.self]
     )
+
+    /// Picks the right OpenBLAS kernels (which may execute the program again) before parsing the command.
+    static func main() async {
+        BLASCoreRestart.restartIfFallback()
+        await main(nil)
+    }
 }

@@ -19,15 +19,16 @@ var tributaryExecutable: URL {
 }
 
 /// Runs `tributary` with `arguments` as a child process, as a user would, and waits for it.
-func runTributary(_ arguments: [String]) throws -> CLIResult {
-    try runProcess(tributaryExecutable, arguments)
+func runTributary(_ arguments: [String], environment: [String: String] = [:]) throws -> CLIResult {
+    try runProcess(tributaryExecutable, arguments, environment: environment)
 }
 
-/// Runs `executable` with `arguments` as a child process and waits for it.
-func runProcess(_ executable: URL, _ arguments: [String]) throws -> CLIResult {
+/// Runs `executable` with `arguments` (and `environment` over this process's) as a child process and waits for it.
+func runProcess(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) throws -> CLIResult {
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
