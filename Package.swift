@@ -26,6 +26,7 @@ let package = Package(
         .library(name: "CoordinationClient", targets: ["CoordinationClient"]),
         .library(name: "Strategies", targets: ["Strategies"]),
         .library(name: "Planner", targets: ["Planner"]),
+        .library(name: "EngineLink", targets: ["EngineLink"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -120,6 +121,12 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: vectorISA
         ),
+        // The way in for engines of their own (PyTorch): a local socket and a shared buffer beside `tributary worker`.
+        .target(
+            name: "EngineLink",
+            dependencies: ["Coordination", "ModelCore", "Training", "Strategies", .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]
+        ),
         .target(
             name: "Planner",
             dependencies: ["Basics", .product(name: "Yams", package: "Yams")],
@@ -148,13 +155,14 @@ let package = Package(
             dependencies: [
                 "Basics", "Training", "ModelCore", "TensorCore", "Wire", "Transport", "Collectives", "Coordination", "CoordinationServer",
                 "CoordinationClient", "Strategies", "Planner", "ClusterRuns", "Benchmarks", "Experiments", "RunViews", "RunTrust",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "EngineLink", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: vectorISA
         ),
         .target(name: "TestSupport", dependencies: ["TensorCore", "ModelCore"], swiftSettings: vectorISA),
         .testTarget(name: "BasicsTests", dependencies: ["Basics"]),
+        .testTarget(name: "EngineLinkTests", dependencies: ["EngineLink", "ModelCore", "Strategies", "Training"]),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"], swiftSettings: vectorISA),
         .testTarget(
             name: "ModelCoreTests",

@@ -17,5 +17,5 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
 fi
 if ! python3 -c "import websocket, prometheus_client, cryptography" 2>/dev/null; then
-    python3 -m pip install --quiet --disable-pip-version-check prometheus_client websocket-client cryptography
+    python3 -m pip install --quiet --disable-pip-version-check prometheus_client websocket-client cryptography numpy
 fi

@@ -66,19 +66,17 @@ extension DistributedTrainer {
             let roundStarted = DispatchTime.now().uptimeNanoseconds
             // Inner steps: a fixed count, or as many as fit the round's time budget.
             let fixed = min(h, config.steps - round * h)
-            var steps = 0, lossSum = 0.0, roundCompute = 0.0
-            repeat {
-                let ((loss, _, _), seconds) = try await throttle.run { try trainer.trainStep() }
-                ledger?.add(config.tokensPerStep)
-                steps += 1
-                lossSum += Double(loss)
-                roundCompute += seconds
-                if plan.needsFirstBudget {
-                    // The first round's budget comes from everyone's first step.
-                    let all = try await collectives.exchangeAll([0, Float(seconds)])
-                    try plan.setFirstBudget(fastestStepSeconds: Double(all.map { $0[1] }.min()!))
-                }
-            } while !plan.isOver(steps: steps, computeSeconds: roundCompute, fixedSteps: fixed)
+            let inner: (steps: Int, lossSum: Double, seconds: Double)
+            if let engine = innerEngine {
+                let trained = try await engine.trainRound(round, steps: fixed, parameters: parameters)
+                inner = (trained.steps, trained.meanLoss * Double(trained.steps), trained.computeSeconds)
+                ledger?.add(trained.steps * config.tokensPerStep)
+                // The steps count as this process's, so that checkpoints and reports number them as every worker does.
+                trainer.restore(step: trainer.step + trained.steps, trainCursor: trainer.trainCursor)
+            } else {
+                inner = try await innerSteps(fixed: fixed, plan: &plan)
+            }
+            let (steps, lossSum, roundCompute) = inner
             computeSeconds += roundCompute
             let roundTokens = steps * config.tokensPerStep
             tokens += roundTokens
@@ -149,5 +147,23 @@ extension DistributedTrainer {
             }
         }
         return last!
+    }
+
+    /// This process's own inner steps: `fixed` of them, or as many as fit the round's time budget.
+    private func innerSteps(fixed: Int, plan: inout DiLoCoRounds) async throws -> (steps: Int, lossSum: Double, seconds: Double) {
+        var steps = 0, lossSum = 0.0, seconds = 0.0
+        repeat {
+            let ((loss, _, _), stepSeconds) = try await throttle.run { try trainer.trainStep() }
+            ledger?.add(trainer.config.tokensPerStep)
+            steps += 1
+            lossSum += Double(loss)
+            seconds += stepSeconds
+            if plan.needsFirstBudget {
+                // The first round's budget comes from everyone's first step.
+                let all = try await collectives.exchangeAll([0, Float(stepSeconds)])
+                try plan.setFirstBudget(fastestStepSeconds: Double(all.map { $0[1] }.min()!))
+            }
+        } while !plan.isOver(steps: steps, computeSeconds: seconds, fixedSteps: fixed)
+        return (steps, lossSum, seconds)
     }
 }

@@ -51,6 +51,9 @@ public final class DistributedTrainer {
     public var stateSource: Int?
     /// Every token this process trained on, kept across its rings (reports carry it).
     public var ledger: ComputeLedger?
+    /// An engine outside this process that trains DiLoCo's inner steps instead of `trainer`
+    /// (which then holds the shared model, validates and saves it).
+    public var innerEngine: (any InnerEngine)?
 
     public var ring: Ring { collectives.ring }
 

@@ -51,18 +51,23 @@ public struct WorkerOptions: Sendable {
 /// up) are `WorkerLifecycle`'s; this driver performs them against the coordinator and the peers.
 public enum WorkerSession {
 
-    public static func run(_ options: WorkerOptions, logger: Logger) async throws -> WorkerReport {
-        try await run(options, logger: logger, clock: ContinuousClock())
+    /// With `engine`, an engine outside this process trains the inner steps (see `InnerEngine`).
+    public static func run(_ options: WorkerOptions, logger: Logger, engine: (any InnerEngine)? = nil) async throws -> WorkerReport {
+        try await run(options, logger: logger, clock: ContinuousClock(), engine: engine)
     }
 
     /// `clock` paces polls and retries and dates the lifecycle's deadlines.
-    public static func run<C: Clock>(_ options: WorkerOptions, logger: Logger, clock: C) async throws -> WorkerReport
-        where C.Duration == Duration {
+    public static func run<C: Clock>(_ options: WorkerOptions, logger: Logger, clock: C, engine: (any InnerEngine)? = nil)
+        async throws -> WorkerReport where C.Duration == Duration {
         let client = options.coordinator
         let run = try await retrying(patience: options.patience, logger: logger) { try await client.run(token: options.token) }
         var config = try TrainConfig.load(yaml: run.configYAML, source: "the coordinator's config")
         config.threads = options.threads
         let layout = ParameterLayout(config: config.model)
+        if let engine {
+            if let refusal = config.strategy.refusalForOtherEngines { throw ConfigError(field: "strategy", reason: refusal) }
+            try await engine.begin(layout: layout, config: config)
+        }
 
         let group = MultiThreadedEventLoopGroup.singleton
         var peerOptions = PeerLink.Options(local: Hello(runID: run.runID, layoutHash: layout.hash, vectorLength: UInt64(layout.count),
@@ -141,6 +146,7 @@ public enum WorkerSession {
         var view: RingView?
         var ring: Ring?
         var final: WorkerReport?
+        var lastWorker: DistributedTrainer?
         var lastFailure: RingFailure?
         var action = life.start(now: clock.now)
         while true {
@@ -189,6 +195,8 @@ public enum WorkerSession {
                     worker.memberNames = members.map(\.name)
                     worker.fault = options.fault
                     worker.ledger = ledger
+                    worker.innerEngine = engine
+                    lastWorker = worker
                     worker.stateSource = members.firstIndex { $0.name == view!.stateSource }
                     let names = Set(members.map(\.name))
                     // Someone the ring does not have joined: re-form at the next round's end. (A lost
@@ -202,6 +210,7 @@ public enum WorkerSession {
                         stamped.linkBytesPerSecond = options.link.bytesPerSecond
                         latest.withLock { $0 = stamped }
                         outbox.yield(stamped)
+                        engine?.roundReported(stamped)
                     }
                     end = .finished
                 } catch {
@@ -224,6 +233,9 @@ public enum WorkerSession {
                 }
 
             case .leave:
+                if let engine, let lastWorker {
+                    try await engine.runFinished(final!, parameters: UnsafeBufferPointer(lastWorker.trainer.model.parameters.buffer))
+                }
                 outbox.finish()
                 await sender.value
                 // Let the neighbours finish reading before the links close.

@@ -1,3 +1,4 @@
+import EngineLink
 import Basics
 import ArgumentParser
 import Coordination
@@ -116,6 +117,9 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Where to save checkpoints: the shared model if this worker becomes rank 0, and this worker's own state for --resume.") var out: String?
     @Flag(help: "Go on from the newest state every worker of the run saved (each worker under its name, same --out).") var resume = false
     @Option(help: "Log level: debug, info, warning.") var logLevel = "info"
+    @Option(help: ArgumentHelp("A Unix socket where an engine of its own (the Python package's EngineLink) connects and trains the inner steps.",
+                               valueName: "path"))
+    var engineSocket: String?
 
     func validate() throws {
         guard speed > 0, speed <= 1 else { throw ValidationError("--speed must be in (0, 1], got \(speed)") }
@@ -162,7 +166,14 @@ struct WorkerCommand: AsyncParsableCommand {
             guard !resume || out != nil else { throw ValidationError("--resume needs --out, where this worker saved its state") }
             options.resume = resume
             let logger = makeLogger("worker \(options.name)", level: Logger.Level(rawValue: logLevel)!)
-            let final = try await WorkerSession.run(options, logger: logger)
+            let final: WorkerReport
+            if let engineSocket {
+                final = try await ExternalEngine.serve(path: engineSocket, name: options.name, logger: logger) { engine in
+                    try await WorkerSession.run(options, logger: logger, engine: engine)
+                }
+            } else {
+                final = try await WorkerSession.run(options, logger: logger)
+            }
             print("done: \(final.steps) steps, \(final.tokens) tokens, sent \(final.bytesSent) bytes, "
                 + String(format: "computing %.1f s, waiting %.1f s", final.computeSeconds, final.waitSeconds))
         }

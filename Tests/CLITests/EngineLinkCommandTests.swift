@@ -1,0 +1,124 @@
+import Foundation
+import XCTest
+
+/// Issue 15: engines of their own join a run through the engine link. Python workers (the package in
+/// python/, a NumPy engine from python/tests/numpy_worker.py) train beside a native worker in one ring.
+final class EngineLinkCommandTests: XCTestCase {
+    static let model = "32,32,1,32"  // vocabulary, context, layers, channels of startCoordinator's run
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// python3 with NumPy, or a skip (a failure under CI, which installs them).
+    func requirePythonWithNumPy() throws {
+        let check = try? runProcess(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", "import numpy"])
+        guard check?.status == 0 else {
+            let message = "python3 with numpy is needed for the engine link's tests (tools/install-deps.sh installs it)"
+            if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail(message) }
+            throw XCTSkip(message)
+        }
+    }
+
+    /// A NumPy engine joining `address` as `name`; its output goes to files in `dir`.
+    func pythonWorker(_ name: String, address: String, token: URL, run: URL, dir: URL, model: String = model,
+                      more: [String] = []) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", Self.repository.appendingPathComponent("python/tests/numpy_worker.py").path, "--join", address,
+                             "--token-file", token.path, "--name", name, "--model", model, "--seed", "\(name.hashValue & 0xffff)"]
+            + more + ["--", "--out", run.path] + trusting(run)
+        process.environment = ProcessInfo.processInfo.environment.merging(["TRIBUTARY": tributaryExecutable.path]) { $1 }
+        for (path, set) in [("\(name).out", { process.standardOutput = $0 }), ("\(name).err", { process.standardError = $0 })]
+            as [(String, (FileHandle) -> Void)] {
+            let url = dir.appendingPathComponent(path)
+            _ = FileManager.default.createFile(atPath: url.path, contents: nil)
+            set(try FileHandle(forWritingTo: url))
+        }
+        try process.run()
+        addTeardownBlock { if process.isRunning { process.terminate() } }
+        return process
+    }
+
+    func text(_ dir: URL, _ file: String) -> String {
+        (try? String(contentsOf: dir.appendingPathComponent(file), encoding: .utf8)) ?? ""
+    }
+
+    struct Report: Decodable { var name: String; var round: Int; var epoch: Int?; var parameterHash: String? }
+
+    func reports(_ run: URL) -> [Report] {
+        text(run, "metrics.jsonl").split(separator: "\n").compactMap { try? JSONDecoder().decode(Report.self, from: Data($0.utf8)) }
+    }
+
+    func testTwoPythonWorkersAndANativeOneKeepOneModel() throws {
+        try requirePythonWithNumPy()
+        let dir = try temporaryDirectory()
+        let (coordinator, address, token, _, run) = try startCoordinator(in: dir, steps: 20, evaluationInterval: 10, workers: 3,
+                                                                         innerSteps: 5, codec: "fp32")
+        let python = try ["p0", "p1"].map { try pythonWorker($0, address: address, token: token, run: run, dir: dir) }
+        let native = try start(["worker", "--join", address, "--token-file", token.path, "--name", "native", "--out", run.path]
+                               + trusting(run), errorLog: dir.appendingPathComponent("native.log")).0
+        for p in python + [native] { p.waitUntilExit() }
+        XCTAssertEqual(python.map(\.terminationStatus), [0, 0], text(dir, "p0.err") + text(dir, "p1.err"))
+        XCTAssertEqual(native.terminationStatus, 0, text(dir, "native.log"))
+        coordinator.waitUntilExit()
+        XCTAssertEqual(coordinator.terminationStatus, 0)
+
+        // Every round, all three hold bit-identical shared parameters (fp32 codec).
+        let byRound = Dictionary(grouping: reports(run), by: \.round)
+        XCTAssertEqual(byRound.keys.sorted(), [0, 1, 2, 3])
+        for (round, rows) in byRound {
+            XCTAssertEqual(Set(rows.map(\.name)), ["p0", "p1", "native"], "round \(round)")
+            XCTAssertEqual(Set(rows.compactMap(\.parameterHash)).count, 1, "round \(round): \(rows)")
+        }
+        // The Python side got the final report and model.
+        struct Final: Decodable { var rounds: Int; var status: Int32; var report: Report }
+        let final = try JSONDecoder().decode(Final.self, from: Data(text(dir, "p0.out").utf8))
+        XCTAssertEqual(final.rounds, 4)
+        XCTAssertEqual(final.report.parameterHash, byRound[3]?.first?.parameterHash)
+    }
+
+    func testARefusedTokenAndAWrongLayoutGetTheWorkersMessages() throws {
+        try requirePythonWithNumPy()
+        let dir = try temporaryDirectory()
+        let (_, address, token, _, run) = try startCoordinator(in: dir, steps: 20, evaluationInterval: 0, workers: 2)
+        let wrong = dir.appendingPathComponent("wrong-token")
+        try "guess\n".write(to: wrong, atomically: true, encoding: .utf8)
+
+        let nativeRefusal = try runTributary(["worker", "--join", address, "--token-file", wrong.path, "--name", "n"] + trusting(run))
+        XCTAssertEqual(nativeRefusal.status, 1)
+        let message = try XCTUnwrap(nativeRefusal.stderr.split(separator: "\n").last { $0.hasPrefix("error: ") })
+        let refused = try pythonWorker("intruder", address: address, token: wrong, run: run, dir: dir)
+        refused.waitUntilExit()
+        XCTAssertEqual(refused.terminationStatus, 1)
+        XCTAssertTrue(text(dir, "intruder.err").contains(message), "the native worker's words: \(message)\n\(text(dir, "intruder.err"))")
+
+        let other = try pythonWorker("other", address: address, token: token, run: run, dir: dir, model: "32,32,2,32")
+        other.waitUntilExit()
+        XCTAssertEqual(other.terminationStatus, 1)
+        XCTAssertTrue(text(dir, "other.err").contains("error: the engine's parameters are not the run's model (layers 1, channels 32, "
+            + "vocabulary 32, context 32): tensor 14 is ln_f.weight [32] in the run's model but h.1.ln_1.weight [32] in the engine's"),
+                      text(dir, "other.err"))
+        XCTAssertFalse(text(run, "events.jsonl").contains("\"other\""), "a wrong layout never joins")
+    }
+
+    func testAPythonWorkerThatDiesIsLostAndTheOthersFinish() throws {
+        try requirePythonWithNumPy()
+        let dir = try temporaryDirectory()
+        let (coordinator, address, token, _, run) = try startCoordinator(in: dir, steps: 60, evaluationInterval: 0,
+                                                                         flags: ["--heartbeat-timeout", "3"], workers: 3,
+                                                                         innerSteps: 5, codec: "fp32")
+        let dying = try pythonWorker("dies", address: address, token: token, run: run, dir: dir, more: ["--die-after", "2"])
+        let living = try pythonWorker("lives", address: address, token: token, run: run, dir: dir)
+        let native = try start(["worker", "--join", address, "--token-file", token.path, "--name", "native", "--out", run.path,
+                                "--speed", "0.2"] + trusting(run), errorLog: dir.appendingPathComponent("native.log")).0
+        for p in [dying, living, native] { p.waitUntilExit() }
+        XCTAssertEqual(dying.terminationStatus, 3, "it died on purpose")
+        // Its worker process, left without an engine, stopped: the coordinator dropped it.
+        let dropped = text(run, "events.jsonl").split(separator: "\n").filter { $0.contains("\"dies\"") }
+        XCTAssertTrue(dropped.contains { $0.contains("\"kind\":\"lost\"") || $0.contains("\"kind\":\"left\"") }, "\(dropped)")
+        XCTAssertEqual(living.terminationStatus, 0, text(dir, "lives.err"))
+        XCTAssertEqual(native.terminationStatus, 0, text(dir, "native.log"))
+        coordinator.waitUntilExit()
+        let last = reports(run).filter { $0.round == 11 }
+        XCTAssertEqual(Set(last.map(\.name)), ["lives", "native"], "the two survivors finished the run")
+        XCTAssertEqual(Set(last.compactMap(\.parameterHash)).count, 1)
+    }
+}
