@@ -182,7 +182,7 @@ let package = Package(
                            .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")],
             swiftSettings: vectorISA
         ),
-        .testTarget(name: "CLITests", dependencies: ["TributaryCLI", "Wire", "Training", "Coordination", "CoordinationClient", "RunTrust"]),
+        .testTarget(name: "CLITests", dependencies: ["TributaryCLI", "Basics", "ModelCore", "Wire", "Training", "Coordination", "CoordinationClient", "RunTrust"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner"]),
         .testTarget(name: "RunTrustTests", dependencies: [
             "RunTrust", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),

@@ -16,6 +16,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
 fi
-if ! python3 -c "import websocket, prometheus_client, cryptography" 2>/dev/null; then
+if ! python3 -c "import websocket, prometheus_client, cryptography, numpy" 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check prometheus_client websocket-client cryptography numpy
+fi
+# The PyTorch example's test (examples/pytorch_gpt2.py). PyPI's torch wheel is large (about 4 minutes here).
+if ! python3 -c "import torch, transformers, safetensors" 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check torch transformers safetensors
 fi

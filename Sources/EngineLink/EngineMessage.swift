@@ -1,19 +1,24 @@
 import Coordination
 import ModelCore
+import Training
 
 /// One line of the engine link: JSON objects, one per line, over a local socket between `tributary worker
 /// --engine-socket` and an engine of its own (PyTorch, say). The parameters themselves never travel on the
 /// socket: both sides map one file of float32 values (`ready.buffer`).
 ///
-/// engine → worker: `hello` (its layout), then `trained` after each round.
-/// worker → engine: `ready` (the run's shape and the buffer), `round` (train from the buffer), `finished`
+/// worker → engine: `run` (the run's config), then after the engine's `hello` (its layout) `ready` (the buffer),
+/// `round` (train from the buffer) for each round, `finished`
 /// (the final shared model is in the buffer), or `error` (why the worker stops; the link closes after it).
 public struct EngineMessage: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable {
-        case hello, ready, round, trained, finished, error
+        case run, hello, ready, round, trained, finished, error
     }
 
     public var kind: Kind
+    /// run: the run's config (model, batch, optimizer, data), which the engine's inner steps follow.
+    public var config: TrainConfig?
+    /// run: how many rounds the run has.
+    public var rounds: Int?
     /// hello: the link's protocol version (`EngineMessage.version`).
     public var version: Int?
     /// hello: what the engine is, for logs ("pytorch 2.5 cuda").
@@ -23,12 +28,6 @@ public struct EngineMessage: Codable, Sendable, Equatable {
     /// ready: the file both sides map, `count` float32 values.
     public var buffer: String?
     public var count: Int?
-    /// ready: the run's shape, which the engine's inner steps must follow.
-    public var innerSteps: Int?
-    public var rounds: Int?
-    public var batchSize: Int?
-    public var sequenceLength: Int?
-    public var learningRate: Double?
     /// round, trained: which round; round: how many steps to train; trained: how many it trained.
     public var round: Int?
     public var steps: Int?

@@ -72,6 +72,10 @@ public final class ExternalEngine: InnerEngine {
     }
 
     public func begin(layout: ParameterLayout, config: TrainConfig) async throws {
+        var run = EngineMessage(kind: .run)
+        run.config = config
+        run.rounds = (config.steps + config.strategy.innerSteps - 1) / config.strategy.innerSteps
+        try await send(run)
         let hello = try await receive()
         let theirs = try state.hello(hello)
         if let mismatch = layout.mismatch(with: theirs) {
@@ -84,11 +88,6 @@ public final class ExternalEngine: InnerEngine {
         var ready = EngineMessage(kind: .ready)
         ready.buffer = shared.path
         ready.count = layout.count
-        ready.innerSteps = config.strategy.innerSteps
-        ready.rounds = (config.steps + config.strategy.innerSteps - 1) / config.strategy.innerSteps
-        ready.batchSize = config.batchSize
-        ready.sequenceLength = config.sequenceLength
-        ready.learningRate = Double(config.optimizer.learningRate)
         try await send(ready)
     }
 

@@ -1,4 +1,6 @@
+import Basics
 import Foundation
+import ModelCore
 import XCTest
 
 /// Issue 15: engines of their own join a run through the engine link. Python workers (the package in
@@ -69,9 +71,11 @@ final class EngineLinkCommandTests: XCTestCase {
             XCTAssertEqual(Set(rows.compactMap(\.parameterHash)).count, 1, "round \(round): \(rows)")
         }
         // The Python side got the final report and model.
-        struct Final: Decodable { var rounds: Int; var status: Int32; var report: Report }
+        struct Final: Decodable { var rounds: Int; var status: Int32; var layoutHash: String; var report: Report }
         let final = try JSONDecoder().decode(Final.self, from: Data(text(dir, "p0.out").utf8))
         XCTAssertEqual(final.rounds, 4)
+        let model = GPTConfig(vocabSize: 32, contextLength: 32, layers: 1, heads: 2, channels: 32)
+        XCTAssertEqual(final.layoutHash, hex16(ParameterLayout(config: model).hash), "the package's gpt2_layout hashes as tributary's")
         XCTAssertEqual(final.report.parameterHash, byRound[3]?.first?.parameterHash)
     }
 
@@ -120,5 +124,93 @@ final class EngineLinkCommandTests: XCTestCase {
         let last = reports(run).filter { $0.round == 11 }
         XCTAssertEqual(Set(last.map(\.name)), ["lives", "native"], "the two survivors finished the run")
         XCTAssertEqual(Set(last.compactMap(\.parameterHash)).count, 1)
+    }
+}
+
+/// The PyTorch example (examples/pytorch_gpt2.py): Hugging Face's GPT2LMHeadModel trained from PyTorch
+/// beside a native worker on prepared shards, in one ring.
+final class PyTorchExampleTests: XCTestCase {
+    func testHuggingFaceGPT2FromPyTorchTrainsBesideANativeWorker() throws {
+        let check = try? runProcess(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", "import numpy, torch, transformers"])
+        guard check?.status == 0 else {
+            let message = "python3 with torch and transformers is needed for the PyTorch example's test (tools/install-deps.sh installs them)"
+            if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail(message) }
+            throw XCTSkip(message)
+        }
+        let dir = try temporaryDirectory()
+        let text = EngineLinkCommandTests.repository.appendingPathComponent("Tests/TrainingTests/Fixtures/gpl-3.txt").path
+        let tokenizer = dir.appendingPathComponent("tok/tokenizer.json").path, data = dir.appendingPathComponent("data").path
+        XCTAssertEqual(try runTributary(["tokenizer", "train", "--input", text, "--vocab-size", "512", "--out", tokenizer]).status, 0)
+        XCTAssertEqual(try runTributary(["data", "prepare", "--input", text, "--tokenizer", tokenizer, "--out", data]).status, 0)
+        let token = dir.appendingPathComponent("token"), config = dir.appendingPathComponent("run.yaml")
+        let run = dir.appendingPathComponent("run")
+        try "s3cret\n".write(to: token, atomically: true, encoding: .utf8)
+        try """
+            model: {vocabSize: 512, contextLength: 32, layers: 2, heads: 2, channels: 32}
+            batchSize: 4
+            sequenceLength: 32
+            steps: 20
+            data: {prepared: "\(data)"}
+            evaluation: {interval: 10, batches: 2}
+            checkpoint: {interval: 10}
+            strategy: {name: diloco, innerSteps: 5, codec: fp32, round: steps}
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let (coordinator, output) = try start(["coordinator", "--listen", "127.0.0.1:0", "--token-file", token.path,
+                                               "--config", config.path, "--workers", "2", "--out", run.path])
+        let banner = try line(containing: "coordinator on", from: output)
+        let address = try XCTUnwrap(banner.split(separator: " ").first { $0.hasPrefix("127.0.0.1:") }).trimmingCharacters(in: .punctuationCharacters)
+
+        let saved = dir.appendingPathComponent("torch-final")
+        let torch = Process()
+        torch.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        torch.arguments = ["python3", EngineLinkCommandTests.repository.appendingPathComponent("examples/pytorch_gpt2.py").path,
+                           "--join", address, "--token-file", token.path, "--name", "torch", "--device", "cpu", "--save", saved.path,
+                           "--", "--out", run.path, "--threads", "1"] + trusting(run)
+        torch.environment = ProcessInfo.processInfo.environment.merging(["TRIBUTARY": tributaryExecutable.path, "OMP_NUM_THREADS": "1"]) { $1 }
+        let torchOut = Pipe(), torchErr = dir.appendingPathComponent("torch.err")
+        _ = FileManager.default.createFile(atPath: torchErr.path, contents: nil)
+        torch.standardOutput = torchOut
+        torch.standardError = try FileHandle(forWritingTo: torchErr)
+        try torch.run()
+        addTeardownBlock { if torch.isRunning { torch.terminate() } }
+        let native = try start(["worker", "--join", address, "--token-file", token.path, "--name", "native", "--out", run.path,
+                                "--threads", "1"] + trusting(run), errorLog: dir.appendingPathComponent("native.log")).0
+        let printed = torchOut.fileHandleForReading.readDataToEndOfFile()
+        torch.waitUntilExit()
+        native.waitUntilExit()
+        let errors = (try? String(contentsOf: torchErr, encoding: .utf8)) ?? ""
+        XCTAssertEqual(torch.terminationStatus, 0, errors)
+        XCTAssertEqual(native.terminationStatus, 0)
+        coordinator.waitUntilExit()
+
+        struct Report: Decodable { var name: String; var round: Int; var loss: Double; var parameterHash: String? }
+        let reports = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+            .map { try JSONDecoder().decode(Report.self, from: Data($0.utf8)) }
+        for (round, rows) in Dictionary(grouping: reports, by: \.round) {
+            XCTAssertEqual(Set(rows.map(\.name)), ["torch", "native"], "round \(round)")
+            XCTAssertEqual(Set(rows.compactMap(\.parameterHash)).count, 1, "round \(round): one shared model")
+        }
+        // Both engines compute the same function from the same start: their first round's losses agree
+        // (different batches of the same text).
+        let first = reports.filter { $0.round == 0 }.map(\.loss)
+        XCTAssertEqual(first.count, 2)
+        XCTAssertEqual(first.min()! / first.max()!, 1, accuracy: 0.03, "\(first)")
+        XCTAssertTrue(String(decoding: printed, as: UTF8.self).contains("\"status\": 0"))
+
+        // The PyTorch model ends as the run's shared model: equal, tensor by tensor, to the checkpoint
+        // exported to Hugging Face's layout by tributary's own exporter.
+        let exported = dir.appendingPathComponent("exported").path
+        let export = try runTributary(["export", "--checkpoint", run.path, exported])
+        XCTAssertEqual(export.status, 0, export.stderr)
+        let compare = try runProcess(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", """
+            import sys
+            from safetensors.numpy import load_file
+            a = load_file(sys.argv[1] + "/model.safetensors"); b = load_file(sys.argv[2] + "/model.safetensors")
+            keys = [k for k in a if not k.endswith("attn.bias") and not k.endswith("masked_bias") and k != "lm_head.weight"]
+            different = [k for k in keys if k not in b or a[k].shape != b[k].shape or (a[k] != b[k]).any()]
+            print(len(keys), "tensors;", "different:", different)
+            sys.exit(1 if different or not keys else 0)
+            """, exported, saved.path])
+        XCTAssertEqual(compare.status, 0, compare.stdout + compare.stderr)
     }
 }

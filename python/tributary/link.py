@@ -10,7 +10,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -35,15 +35,15 @@ class Round:
 class EngineLink:
     """Starts `tributary worker --engine-socket` for this engine and speaks to it.
 
-    `layout` lists the engine's parameters (name, shape) in buffer order; it must be the run's model
-    (`gpt2_layout` for GPT-2). The worker flags (`--ca`, `--ca-hash`, `--insecure`, `--out`, ...) go in
+    `layout` lists the engine's parameters (name, shape) in buffer order, or is a function that makes that
+    list from the run's config (a dict: model, batchSize, sequenceLength, optimizer, data, strategy); it
+    must be the run's model (`gpt2_layout` for GPT-2). The worker flags (`--ca`, `--ca-hash`, `--insecure`, `--out`, ...) go in
     `worker_args`; `tributary` is the executable (default: $TRIBUTARY or `tributary` on PATH).
     """
 
-    def __init__(self, layout: Sequence[Tuple[str, Sequence[int]]], *, join: str, token_file: str, name: str,
+    def __init__(self, layout: Union[Sequence[Tuple[str, Sequence[int]]], Callable[[dict], Sequence]], *, join: str, token_file: str, name: str,
                  worker_args: Sequence[str] = (), tributary: Optional[str] = None, engine: str = "python",
                  connect_timeout: float = 120.0, quiet: bool = False):
-        self.layout = [(str(n), [int(d) for d in s]) for n, s in layout]
         self.name = name
         executable = tributary or os.environ.get("TRIBUTARY") or shutil.which("tributary")
         if not executable:
@@ -62,6 +62,15 @@ class EngineLink:
         self.parameters: Optional[np.ndarray] = None
         self.final_report: Optional[dict] = None
         self.round: Optional[Round] = None
+        run = self._receive("run")
+        self.config: dict = run["config"]
+        self.rounds = int(run["rounds"])
+        self.inner_steps = int(self.config["strategy"]["innerSteps"])
+        self.batch_size = int(self.config["batchSize"])
+        self.sequence_length = int(self.config["sequenceLength"])
+        if callable(layout):
+            layout = layout(self.config)
+        self.layout = [(str(n), [int(d) for d in s]) for n, s in layout]
         self._send({"kind": "hello", "version": PROTOCOL_VERSION, "engine": engine,
                     "layout": [{"name": n, "shape": s} for n, s in self.layout]})
         ready = self._receive("ready")
@@ -69,11 +78,6 @@ class EngineLink:
         if count != layout_size(self.layout):
             raise TributaryError(f"the worker's buffer holds {count} values; this engine's layout {layout_size(self.layout)}")
         self.parameters = np.memmap(ready["buffer"], dtype=np.float32, mode="r+", shape=(count,))
-        self.inner_steps = int(ready["innerSteps"])
-        self.rounds = int(ready["rounds"])
-        self.batch_size = int(ready["batchSize"])
-        self.sequence_length = int(ready["sequenceLength"])
-        self.learning_rate = float(ready.get("learningRate", 0.0))
 
     def next_round(self) -> Optional[Round]:
         """Waits for the next round (its starting parameters are then in `parameters`), or returns None when
