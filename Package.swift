@@ -144,7 +144,7 @@ let package = Package(
             name: "Benchmarks",
             dependencies: [
                 "Basics", "TensorCore", "ModelCore", "Training", "Wire", "Transport", "Collectives", "Planner", "AllocationCounter",
-                .product(name: "NIOCore", package: "swift-nio"),
+                "Coordination", "EngineLink", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: vectorISA
         ),

@@ -15,8 +15,10 @@ public struct EngineMessage: Codable, Sendable, Equatable {
     }
 
     public var kind: Kind
-    /// run: the run's config (model, batch, optimizer, data), which the engine's inner steps follow.
+    /// run: the run's config (batch, optimizer, data), which the engine's inner steps follow.
     public var config: TrainConfig?
+    /// run: the model's dimensions (the config may name a preset instead).
+    public var model: GPTConfig?
     /// run: how many rounds the run has.
     public var rounds: Int?
     /// hello: the link's protocol version (`EngineMessage.version`).

@@ -74,6 +74,7 @@ public final class ExternalEngine: InnerEngine {
     public func begin(layout: ParameterLayout, config: TrainConfig) async throws {
         var run = EngineMessage(kind: .run)
         run.config = config
+        run.model = config.model
         run.rounds = (config.steps + config.strategy.innerSteps - 1) / config.strategy.innerSteps
         try await send(run)
         let hello = try await receive()

@@ -13,7 +13,8 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that print figures and ratios against baselines measured in the same run.",
-        subcommands: [EngineBenchCommand.self, CodecBenchCommand.self, AllReduceBenchCommand.self, TokenizerBenchCommand.self]
+        subcommands: [EngineBenchCommand.self, EngineLinkBenchCommand.self, CodecBenchCommand.self, AllReduceBenchCommand.self,
+                      TokenizerBenchCommand.self]
     )
 }
 
@@ -63,6 +64,30 @@ struct EngineBenchCommand: ParsableCommand {
                 return
             }
             let report = try EngineBenchmark(threads: threads, steps: steps).run(cases: cases, log: log)
+            if json { try printJSON(report) }
+        }
+    }
+}
+
+struct EngineLinkBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "engine-link",
+        abstract: "The engine link's cost per DiLoCo round (a Python engine that trains nothing) against a native round."
+    )
+
+    @Option(help: "Run config whose model, batch and inner steps to use.") var config = "configs/fortunes-mixed.yaml"
+    @Option(help: "Timed rounds (after one that includes the engine's start-up).") var rounds = 20
+    @Flag(help: "Copy into a PyTorch GPT-2 and back each round, as the PyTorch helper does (needs torch, transformers).")
+    var torch = false
+    @Option(help: "The Python package's folder.") var package = "python"
+    @Flag(help: "Print one JSON object instead of lines.") var json = false
+
+    func run() async throws {
+        try await reportingErrors {
+            guard (1...10_000).contains(rounds) else { throw ValidationError("--rounds must be in 1...10000, got \(rounds)") }
+            let cfg = try TrainConfig.load(contentsOf: URL(fileURLWithPath: config))
+            let benchmark = EngineLinkBenchmark(config: cfg, rounds: rounds, package: URL(fileURLWithPath: package), torch: torch)
+            let report = try await benchmark.run(log: json ? { _ in } : { print($0); fflush(nil) })
             if json { try printJSON(report) }
         }
     }

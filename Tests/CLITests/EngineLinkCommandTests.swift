@@ -79,6 +79,18 @@ final class EngineLinkCommandTests: XCTestCase {
         XCTAssertEqual(final.report.parameterHash, byRound[3]?.first?.parameterHash)
     }
 
+    func testTheLinkBenchmarkReportsItsCostAgainstANativeRound() throws {
+        try requirePythonWithNumPy()
+        let r = try runTributary(["bench", "engine-link", "--config", Self.repository.appendingPathComponent("configs/markov-tiny.yaml").path,
+                                  "--rounds", "3", "--package", Self.repository.appendingPathComponent("python").path, "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        struct Report: Decodable { var parameters: Int; var linkSecondsPerRound: Double; var nativeSecondsPerRound: Double; var fraction: Double }
+        let report = try JSONDecoder().decode(Report.self, from: Data(r.stdout.utf8))
+        XCTAssertGreaterThan(report.linkSecondsPerRound, 0)
+        XCTAssertGreaterThan(report.nativeSecondsPerRound, 0)
+        XCTAssertEqual(report.fraction, report.linkSecondsPerRound / report.nativeSecondsPerRound, accuracy: 1e-9)
+    }
+
     func testARefusedTokenAndAWrongLayoutGetTheWorkersMessages() throws {
         try requirePythonWithNumPy()
         let dir = try temporaryDirectory()

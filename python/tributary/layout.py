@@ -28,6 +28,12 @@ def gpt2_layout(vocab_size: int, context_length: int, layers: int, channels: int
     return layout
 
 
+def run_gpt2_layout(run_config: dict) -> Layout:
+    """The canonical layout of a run's GPT-2, from the config the worker sends (pass it to `EngineLink`)."""
+    m = run_config["model"]
+    return gpt2_layout(m["vocabSize"], m["contextLength"], m["layers"], m["channels"])
+
+
 def layout_size(layout: Sequence[Tuple[str, Sequence[int]]]) -> int:
     """Number of float32 values in the buffer."""
     total = 0

@@ -38,32 +38,41 @@ class EngineLink:
     `layout` lists the engine's parameters (name, shape) in buffer order, or is a function that makes that
     list from the run's config (a dict: model, batchSize, sequenceLength, optimizer, data, strategy); it
     must be the run's model (`gpt2_layout` for GPT-2). The worker flags (`--ca`, `--ca-hash`, `--insecure`, `--out`, ...) go in
-    `worker_args`; `tributary` is the executable (default: $TRIBUTARY or `tributary` on PATH).
+    `worker_args`; `tributary` is the executable (default: $TRIBUTARY or `tributary` on PATH). With
+    `socket_path` instead of `join`, it connects to a worker started separately with `--engine-socket`.
     """
 
-    def __init__(self, layout: Union[Sequence[Tuple[str, Sequence[int]]], Callable[[dict], Sequence]], *, join: str, token_file: str, name: str,
-                 worker_args: Sequence[str] = (), tributary: Optional[str] = None, engine: str = "python",
-                 connect_timeout: float = 120.0, quiet: bool = False):
+    def __init__(self, layout: Union[Sequence[Tuple[str, Sequence[int]]], Callable[[dict], Sequence]], *,
+                 join: Optional[str] = None, token_file: Optional[str] = None, name: str = "engine",
+                 worker_args: Sequence[str] = (), tributary: Optional[str] = None, socket_path: Optional[str] = None,
+                 engine: str = "python", connect_timeout: float = 120.0, quiet: bool = False):
         self.name = name
-        executable = tributary or os.environ.get("TRIBUTARY") or shutil.which("tributary")
-        if not executable:
-            raise TributaryError("no tributary executable: pass tributary=PATH, set $TRIBUTARY, or put it on PATH")
-        self._folder = tempfile.mkdtemp(prefix="tributary-link-")
-        path = os.path.join(self._folder, "engine.sock")
-        command = [executable, "worker", "--join", join, "--token-file", token_file, "--name", name,
-                   "--engine-socket", path, *worker_args]
-        self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.PIPE)
         self._errors: List[str] = []
-        self._stderr = threading.Thread(target=self._forward_stderr, args=(quiet,), daemon=True)
-        self._stderr.start()
-        self._socket = self._connect(path, connect_timeout)
+        self._folder: Optional[str] = None
+        self._process: Optional[subprocess.Popen] = None
+        if socket_path is None:
+            if not join or not token_file:
+                raise TributaryError("give join= and token_file= (to start a worker), or socket_path= (to use one)")
+            executable = tributary or os.environ.get("TRIBUTARY") or shutil.which("tributary")
+            if not executable:
+                raise TributaryError("no tributary executable: pass tributary=PATH, set $TRIBUTARY, or put it on PATH")
+            self._folder = tempfile.mkdtemp(prefix="tributary-link-")
+            socket_path = os.path.join(self._folder, "engine.sock")
+            command = [executable, "worker", "--join", join, "--token-file", token_file, "--name", name,
+                       "--engine-socket", socket_path, *worker_args]
+            self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                             stderr=subprocess.PIPE)
+            self._stderr = threading.Thread(target=self._forward_stderr, args=(quiet,), daemon=True)
+            self._stderr.start()
+        self._socket = self._connect(socket_path, connect_timeout)
         self._pending = b""
         self.parameters: Optional[np.ndarray] = None
         self.final_report: Optional[dict] = None
         self.round: Optional[Round] = None
         run = self._receive("run")
         self.config: dict = run["config"]
+        # The model's dimensions, also where the config names a preset ("model: tiny").
+        self.config["model"] = run["model"]
         self.rounds = int(run["rounds"])
         self.inner_steps = int(self.config["strategy"]["innerSteps"])
         self.batch_size = int(self.config["batchSize"])
@@ -107,6 +116,8 @@ class EngineLink:
             self._socket.close()
         except OSError:
             pass
+        if self._process is None:
+            return 0
         try:
             status = self._process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -133,6 +144,8 @@ class EngineLink:
                 print(f"[{self.name}] {line}", file=sys.stderr, flush=True)
 
     def _failure(self, fallback: str) -> TributaryError:
+        if self._process is None:
+            return TributaryError(fallback)
         if self._process.poll() is None:
             try:
                 self._process.wait(timeout=10)
@@ -144,7 +157,7 @@ class EngineLink:
     def _connect(self, path: str, timeout: float) -> socket.socket:
         deadline = time.monotonic() + timeout
         while True:
-            if self._process.poll() is not None:
+            if self._process is not None and self._process.poll() is not None:
                 raise self._failure(f"tributary worker exited with status {self._process.returncode} before the engine connected")
             if os.path.exists(path):
                 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -154,8 +167,9 @@ class EngineLink:
                 except OSError:
                     s.close()
             if time.monotonic() > deadline:
-                self._process.terminate()
-                raise TributaryError(f"tributary worker did not open {path} within {timeout:.0f} s")
+                if self._process is not None:
+                    self._process.terminate()
+                raise TributaryError(f"nothing listens on {path} after {timeout:.0f} s")
             time.sleep(0.02)
 
     def _send(self, message: dict) -> None:

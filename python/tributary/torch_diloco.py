@@ -8,7 +8,7 @@ from typing import List, Tuple
 import numpy as np
 import torch
 
-from .layout import CONV1D_SUFFIXES, gpt2_layout
+from .layout import CONV1D_SUFFIXES, run_gpt2_layout  # noqa: F401  (re-exported for examples)
 from .link import EngineLink, TributaryError
 
 
@@ -20,13 +20,9 @@ def gpt2_config(run_config: dict):
     m = run_config["model"]
     return GPT2Config(vocab_size=m["vocabSize"], n_positions=m["contextLength"], n_embd=m["channels"],
                       n_layer=m["layers"], n_head=m["heads"], activation_function="gelu_new", resid_pdrop=0.0,
-                      embd_pdrop=0.0, attn_pdrop=0.0, layer_norm_epsilon=1e-5, tie_word_embeddings=True)
-
-
-def run_gpt2_layout(run_config: dict):
-    """The canonical layout of the run's GPT-2 (pass it to `EngineLink` as the layout)."""
-    m = run_config["model"]
-    return gpt2_layout(m["vocabSize"], m["contextLength"], m["layers"], m["channels"])
+                      embd_pdrop=0.0, attn_pdrop=0.0, layer_norm_epsilon=1e-5, tie_word_embeddings=True,
+                      # GPT-2's 50256 lies outside a smaller vocabulary; tributary's export writes null too.
+                      bos_token_id=None, eos_token_id=None)
 
 
 class DiLoCo:
