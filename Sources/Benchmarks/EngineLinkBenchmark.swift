@@ -75,7 +75,7 @@ public struct EngineLinkBenchmark {
             try await engine.begin(layout: layout, config: config)
             for round in 0..<(rounds + 1) {
                 let start = DispatchTime.now().uptimeNanoseconds
-                _ = try await engine.trainRound(round, steps: h, parameters: parameters)
+                _ = try await engine.trainRound(round, steps: h, budgetSeconds: nil, parameters: parameters)
                 // The first round includes the engine's start-up (imports, model construction).
                 if round > 0 { linkSeconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
             }

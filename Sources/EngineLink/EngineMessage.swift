@@ -33,9 +33,11 @@ public struct EngineMessage: Codable, Sendable, Equatable {
     /// round, trained: which round; round: how many steps to train; trained: how many it trained.
     public var round: Int?
     public var steps: Int?
-    /// trained: mean training loss of the round's steps, and seconds spent computing them.
-    public var loss: Double?
+    /// round: with timed rounds, the compute seconds the engine may spend (it stops before a step that would
+    /// overrun them; `steps` is then only a bound); trained: seconds it spent computing.
     public var seconds: Double?
+    /// trained: mean training loss of the round's steps.
+    public var loss: Double?
     /// round: the report of the round before (loss, validation, bytes); finished: the last one.
     public var report: WorkerReport?
     /// error: what went wrong and how to fix it.

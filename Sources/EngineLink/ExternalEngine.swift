@@ -92,7 +92,8 @@ public final class ExternalEngine: InnerEngine {
         try await send(ready)
     }
 
-    public func trainRound(_ round: Int, steps: Int, parameters: UnsafeMutableBufferPointer<Float>) async throws -> InnerRound {
+    public func trainRound(_ round: Int, steps: Int, budgetSeconds: Double?, parameters: UnsafeMutableBufferPointer<Float>)
+        async throws -> InnerRound {
         guard let shared = buffer, shared.values.count == parameters.count else {
             throw EngineLinkError("the engine link has no buffer of \(parameters.count) values (begin was not called)")
         }
@@ -101,6 +102,7 @@ public final class ExternalEngine: InnerEngine {
         var message = EngineMessage(kind: .round)
         message.round = round
         message.steps = steps
+        message.seconds = budgetSeconds
         message.report = lastReport
         try await send(message)
         let trained = try state.trained(try await receive())

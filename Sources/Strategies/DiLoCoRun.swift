@@ -68,11 +68,7 @@ extension DistributedTrainer {
             let fixed = min(h, config.steps - round * h)
             let inner: (steps: Int, lossSum: Double, seconds: Double)
             if let engine = innerEngine {
-                let trained = try await engine.trainRound(round, steps: fixed, parameters: parameters)
-                inner = (trained.steps, trained.meanLoss * Double(trained.steps), trained.computeSeconds)
-                ledger?.add(trained.steps * config.tokensPerStep)
-                // The steps count as this process's, so that checkpoints and reports number them as every worker does.
-                trainer.restore(step: trainer.step + trained.steps, trainCursor: trainer.trainCursor)
+                inner = try await engineSteps(engine, round: round, fixed: fixed, plan: &plan)
             } else {
                 inner = try await innerSteps(fixed: fixed, plan: &plan)
             }
@@ -147,6 +143,35 @@ extension DistributedTrainer {
             }
         }
         return last!
+    }
+
+    /// An engine outside this process trains the round: `fixed` steps, or as many as fit the round's time
+    /// budget. The first timed round starts with one step, whose time every worker shares for the budget,
+    /// as the native loop does.
+    private func engineSteps(_ engine: any InnerEngine, round: Int, fixed: Int, plan: inout DiLoCoRounds) async throws
+        -> (steps: Int, lossSum: Double, seconds: Double) {
+        // A timed round ends by its budget; the step limit only bounds a misbehaving engine.
+        let limit = plan.timed ? max(fixed, strategy.innerSteps) * 1000 : fixed
+        let parameters = trainer.model.parameters.buffer
+        var trained = try await engine.trainRound(round, steps: plan.needsFirstBudget ? 1 : limit, budgetSeconds: plan.budgetSeconds,
+                                                  parameters: parameters)
+        var lossSum = trained.meanLoss * Double(trained.steps)
+        if plan.needsFirstBudget {
+            let all = try await collectives.exchangeAll([0, Float(trained.computeSeconds)])
+            try plan.setFirstBudget(fastestStepSeconds: Double(all.map { $0[1] }.min()!))
+            if !plan.isOver(steps: trained.steps, computeSeconds: trained.computeSeconds, fixedSteps: fixed),
+               let budget = plan.budgetSeconds {
+                let more = try await engine.trainRound(round, steps: limit - 1, budgetSeconds: budget - trained.computeSeconds,
+                                                       parameters: parameters)
+                lossSum += more.meanLoss * Double(more.steps)
+                trained.steps += more.steps
+                trained.computeSeconds += more.computeSeconds
+            }
+        }
+        ledger?.add(trained.steps * trainer.config.tokensPerStep)
+        // The steps count as this process's, so that checkpoints and reports number them as every worker does.
+        trainer.restore(step: trainer.step + trained.steps, trainCursor: trainer.trainCursor)
+        return (trained.steps, lossSum, trained.computeSeconds)
     }
 
     /// This process's own inner steps: `fixed` of them, or as many as fit the round's time budget.

@@ -26,8 +26,10 @@ public protocol InnerEngine: AnyObject {
     /// engine cannot train (the error says why), else tells the engine the run's shape.
     func begin(layout: ParameterLayout, config: TrainConfig) async throws
 
-    /// Trains round `round`: `steps` inner steps from `parameters`, leaving the trained values in it.
-    func trainRound(_ round: Int, steps: Int, parameters: UnsafeMutableBufferPointer<Float>) async throws -> InnerRound
+    /// Trains round `round` from `parameters`, leaving the trained values in it: `steps` inner steps, or with
+    /// `budgetSeconds` as many as fit it (at most `steps`: a step that would overrun it is not taken).
+    func trainRound(_ round: Int, steps: Int, budgetSeconds: Double?, parameters: UnsafeMutableBufferPointer<Float>)
+        async throws -> InnerRound
 
     /// The report of a round this worker finished (the engine may show it).
     func roundReported(_ report: WorkerReport)
@@ -42,10 +44,6 @@ extension StrategyConfig {
         if name != .diloco {
             return "this run's strategy is \(name.rawValue), which needs gradients every step; "
                 + "an engine outside tributary takes part in DiLoCo runs (strategy.name: diloco)"
-        }
-        if round == .time {
-            return "this run's DiLoCo rounds are timed (strategy.round: time); an engine outside tributary trains "
-                + "rounds of a fixed number of steps (strategy.round: steps)"
         }
         if momentSync > 0 {
             return "this run averages the inner optimizer's state (strategy.momentSync: \(momentSync)), "

@@ -34,10 +34,10 @@ extension XCTestCase {
     }
 
     /// A coordinator on a loopback port for a small Markov-source DiLoCo run of `steps` (H=`innerSteps`,
-    /// `codec`) waiting for `workers` workers; its process, address, token file, config and run folder.
+    /// `codec`, rounds of `round`: steps or time) waiting for `workers` workers; its process, address, token file, config and run folder.
     /// Workers trust it by the run authority's file (`--ca`), which the coordinator made before it printed its banner.
     func startCoordinator(in dir: URL, steps: Int, evaluationInterval: Int, flags: [String] = [], workers: Int = 2,
-                          innerSteps: Int = 10, codec: String = "int8")
+                          innerSteps: Int = 10, codec: String = "int8", round: String = "steps")
         throws -> (process: Process, address: String, token: URL, config: URL, run: URL) {
         let token = dir.appendingPathComponent("token")
         try "s3cret\n".write(to: token, atomically: true, encoding: .utf8)
@@ -49,7 +49,7 @@ extension XCTestCase {
             steps: \(steps)
             data: {markovVocabulary: 32, trainTokens: 20000, validationTokens: 4096}
             evaluation: {interval: \(evaluationInterval), batches: 2}
-            strategy: {name: diloco, innerSteps: \(innerSteps), codec: \(codec), round: steps}
+            strategy: {name: diloco, innerSteps: \(innerSteps), codec: \(codec), round: \(round)}
             """.write(to: config, atomically: true, encoding: .utf8)
         let run = dir.appendingPathComponent("run")
         let (coordinator, output) = try start(["coordinator", "--listen", "127.0.0.1:0", "--token-file", token.path,

@@ -79,6 +79,28 @@ final class EngineLinkCommandTests: XCTestCase {
         XCTAssertEqual(final.report.parameterHash, byRound[3]?.first?.parameterHash)
     }
 
+    func testTimedRoundsGiveASlowerEngineFewerStepsInOneModel() throws {
+        try requirePythonWithNumPy()
+        let dir = try temporaryDirectory()
+        let (coordinator, address, token, _, run) = try startCoordinator(in: dir, steps: 30, evaluationInterval: 0, workers: 2,
+                                                                         innerSteps: 5, codec: "fp32", round: "time")
+        let fast = try pythonWorker("fast", address: address, token: token, run: run, dir: dir, more: ["--step-seconds", "0.01"])
+        let slow = try pythonWorker("slow", address: address, token: token, run: run, dir: dir, more: ["--step-seconds", "0.04"])
+        for p in [fast, slow] { p.waitUntilExit() }
+        XCTAssertEqual([fast.terminationStatus, slow.terminationStatus], [0, 0], text(dir, "fast.err") + text(dir, "slow.err"))
+        coordinator.waitUntilExit()
+        struct Line: Decodable { var name: String; var round: Int; var steps: Int; var parameterHash: String? }
+        let lines = text(run, "metrics.jsonl").split(separator: "\n").compactMap { try? JSONDecoder().decode(Line.self, from: Data($0.utf8)) }
+        for (round, rows) in Dictionary(grouping: lines, by: \.round) {
+            XCTAssertEqual(rows.count, 2, "round \(round)")
+            XCTAssertEqual(Set(rows.compactMap(\.parameterHash)).count, 1, "round \(round): one model")
+        }
+        // A round is the fast engine's 5 steps of compute: the slow one fits fewer in it.
+        let steps = Dictionary(lines.map { ($0.name, $0.steps) }, uniquingKeysWith: max)
+        XCTAssertLessThan(steps["slow"]!, steps["fast"]!, "\(steps)")
+        XCTAssertEqual(Double(steps["fast"]!) / Double(lines.filter { $0.name == "fast" }.count), 5, accuracy: 1.01, "\(steps)")
+    }
+
     func testTheLinkBenchmarkReportsItsCostAgainstANativeRound() throws {
         try requirePythonWithNumPy()
         let r = try runTributary(["bench", "engine-link", "--config", Self.repository.appendingPathComponent("configs/markov-tiny.yaml").path,

@@ -22,6 +22,7 @@ def main() -> int:
     parser.add_argument("--model", required=True, help="VOCAB,CONTEXT,LAYERS,CHANNELS")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--die-after", type=int, help="exit abruptly after training this many rounds")
+    parser.add_argument("--step-seconds", type=float, default=0.0, help="make each step take this much longer (a slower device)")
     parser.add_argument("worker_args", nargs="*", help="more tributary worker flags (after --)")
     args = parser.parse_args()
     layout = gpt2_layout(*[int(x) for x in args.model.split(",")])
@@ -38,11 +39,12 @@ def main() -> int:
             start = time.perf_counter()
             x = link.parameters
             losses = []
-            for _ in range(r.steps):
+            while not r.is_over(len(losses), time.perf_counter() - start):
                 difference = x - target
                 losses.append(float(0.5 * np.mean(difference * difference)))
                 x -= 0.05 * difference
-            link.trained(r.steps, float(np.mean(losses)), time.perf_counter() - start)
+                time.sleep(args.step_seconds)
+            link.trained(len(losses), float(np.mean(losses)), time.perf_counter() - start)
             rounds += 1
             if args.die_after is not None and rounds >= args.die_after:
                 os._exit(3)

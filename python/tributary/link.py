@@ -26,10 +26,19 @@ class TributaryError(RuntimeError):
 
 @dataclass
 class Round:
-    """A round to train: `steps` inner steps from the parameters now in the link's buffer."""
+    """A round to train from the parameters now in the link's buffer: `steps` inner steps, or with `seconds`
+    (timed rounds) as many as fit that much compute time, at most `steps`."""
     index: int
     steps: int
     report: Optional[dict]
+    seconds: Optional[float] = None
+
+    def is_over(self, steps: int, compute_seconds: float) -> bool:
+        """Whether the round ends after `steps` steps that took `compute_seconds`: at `steps`, or (timed) once
+        one more step of the mean length would overrun the budget, the rule Tributary's own engine follows."""
+        if steps >= self.steps:
+            return True
+        return self.seconds is not None and steps > 0 and compute_seconds + compute_seconds / steps > self.seconds
 
 
 class EngineLink:
@@ -96,7 +105,9 @@ class EngineLink:
             self.final_report = message.get("report")
             self.round = None
             return None
-        self.round = Round(int(message["round"]), int(message["steps"]), message.get("report"))
+        seconds = message.get("seconds")
+        self.round = Round(int(message["round"]), int(message["steps"]), message.get("report"),
+                           None if seconds is None else float(seconds))
         return self.round
 
     def trained(self, steps: int, loss: float, seconds: float) -> None:

@@ -66,7 +66,7 @@ class DiLoCo:
         self._compute += now - self._step_started
         self._steps += 1
         self._loss_sum += float(loss)
-        self.round_ended = self._steps >= self._round.steps
+        self.round_ended = self._round.is_over(self._steps, self._compute)
         if self.round_ended:
             started = time.perf_counter()
             self._store()
