@@ -30,13 +30,14 @@ struct TrainCommand: ParsableCommand {
     var resume = false
 
     func run() throws {
-        BLASCoreRestart.announce()
         try reportingErrors {
             let folder = try runFolder()
             var cfg = try resolvedConfig(folder: folder)
             if let threads { cfg.threads = threads }
             if let steps { cfg.steps = steps }
             try cfg.validate()
+            // After the config checks, so that a bad config stays a one-line error.
+            BLASCoreRestart.announce()
             let trainer = try Trainer(config: cfg)
             let store = CheckpointStore(directory: folder.appendingPathComponent("checkpoints"), keep: cfg.checkpoint.keep)
             var resumedStep: Int?
