@@ -54,6 +54,8 @@ public struct CoordinatorState: Sendable {
     /// The last rejected update an event was emitted for (every worker reports it).
     private var lastRejectedRound: Int?
     private var lastRejectedEpoch: Int?
+    /// Members that said their ring of `epoch` broke while the membership stayed as it was, and when the first did.
+    private var brokenRing: (epoch: Int, names: Set<String>, since: Double)?
     /// Events kept untaken at most: an owner that never takes them cannot grow the state.
     static let maxPendingEvents = 1_000
 
@@ -210,13 +212,32 @@ public struct CoordinatorState: Sendable {
 
     /// A new epoch: the ring changes, and the state a newcomer takes comes from the active member
     /// that reported the newest round (the first by name among equals).
-    private mutating func bumpEpoch(now: Double) {
+    private mutating func bumpEpoch(now: Double, why: String? = nil) {
         epoch += 1
+        brokenRing = nil
         stateSource = newestActiveReport?.name
         // Before training the joins are the news; once it trains, every new ring is a re-form.
         if phase == .training {
-            emit(.ringChanged, nil, now: now, "epoch \(epoch): " + ring.members.map(\.name).joined(separator: ", "))
+            emit(.ringChanged, nil, now: now, "epoch \(epoch)" + (why.map { " (\($0))" } ?? "") + ": "
+                 + ring.members.map(\.name).joined(separator: ", "))
         }
+    }
+
+    /// A member's ring broke while the membership stayed as it was (a peer closed on it, or timed out without
+    /// being lost): its workers wait for a newer epoch, which no join or loss would bring. Once every active
+    /// member said so, or a heartbeat timeout after the first did (`expire`), the epoch moves on and they
+    /// form the ring again. Counts as a heartbeat; a report about an older epoch changes nothing.
+    public mutating func ringBroken(_ report: RingBroken, now: Double) throws(CoordinatorRefusal) -> RingView {
+        let view = try heartbeat(report.name, now: now)
+        guard phase == .training, report.epoch == epoch else { return view }
+        var broken = brokenRing.flatMap { $0.epoch == epoch ? $0 : nil } ?? (epoch: epoch, names: [], since: now)
+        broken.names.insert(report.name)
+        brokenRing = broken
+        let active = Set(members.filter { $0.state == .active }.map(\.name))
+        if active.isSubset(of: broken.names) {
+            bumpEpoch(now: now, why: "the ring of epoch \(report.epoch) broke: \(report.reason.prefix(RingBroken.maxReasonBytes))")
+        }
+        return ring
     }
 
     /// Hands the events emitted since the last call to the owner (the server records them).
@@ -300,7 +321,12 @@ public struct CoordinatorState: Sendable {
             lost.append(members[i].name)
         }
         for name in lost { emit(.lost, name, now: now, "no heartbeat for over \(String(format: "%g", heartbeatTimeout)) s") }
-        if !lost.isEmpty { bumpEpoch(now: now) }
+        if !lost.isEmpty {
+            bumpEpoch(now: now)
+        } else if let broken = brokenRing, broken.epoch == epoch, now - broken.since > heartbeatTimeout {
+            bumpEpoch(now: now, why: "the ring of epoch \(epoch) broke \(String(format: "%.0f", now - broken.since)) s ago; "
+                      + "\(broken.names.sorted().joined(separator: ", ")) waited for a new one")
+        }
         return lost
     }
 

@@ -180,6 +180,22 @@ public struct WorkerName: Codable, Sendable, Equatable {
     public init(name: String) { self.name = name }
 }
 
+/// A worker's ring of `epoch` broke while it trained (a peer closed on it or timed out) and it waits for a new one.
+public struct RingBroken: Codable, Sendable, Equatable {
+    public var name: String
+    public var epoch: Int
+    /// What the worker saw, for the run's events (cut to `maxReasonBytes` characters).
+    public var reason: String
+
+    public static let maxReasonBytes = 500
+
+    public init(name: String, epoch: Int, reason: String) {
+        self.name = name
+        self.epoch = epoch
+        self.reason = reason
+    }
+}
+
 /// Lifecycle of a member.
 public enum MemberState: String, Codable, Sendable {
     /// Joined and heard from within the heartbeat timeout.

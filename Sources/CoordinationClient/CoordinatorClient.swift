@@ -78,6 +78,10 @@ public struct CoordinatorClient: Sendable {
     public func heartbeat(_ name: String, credential: String) async throws -> RingView {
         try await send("POST", "/v1/heartbeat", WorkerName(name: name), credential: credential)
     }
+    /// Says this worker's ring broke and it waits for a new one (see `CoordinatorState.ringBroken`); a heartbeat too.
+    public func ringBroken(_ report: RingBroken, credential: String) async throws -> RingView {
+        try await send("POST", "/v1/ring-broken", report, credential: credential)
+    }
     /// The run's description (config, layout hash, run id), which a worker needs before it joins:
     /// only for holders of the run's token, since the run id and layout open the data plane's door.
     public func run(token: String) async throws -> RunDescription {

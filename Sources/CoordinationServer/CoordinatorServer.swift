@@ -126,6 +126,12 @@ public actor Coordinator {
         return try state.heartbeat(name, now: now)
     }
 
+    func ringBroken(_ report: RingBroken, credential: String?) throws(CoordinatorRefusal) -> RingView {
+        try state.authenticate(report.name, credential: credential)
+        defer { recordEvents() }
+        return try state.ringBroken(report, now: now)
+    }
+
     func leave(_ name: String, credential: String?) throws(CoordinatorRefusal) {
         try state.authenticate(name, credential: credential)
         try state.leave(name, now: now)
@@ -183,7 +189,7 @@ public actor Coordinator {
 
 /// The coordinator's HTTP/JSON API on Hummingbird.
 ///
-/// `POST /v1/join`, `/v1/heartbeat`, `/v1/leave`, `/v1/report` take JSON bodies; `GET /v1/run`, `/v1/ring`,
+/// `POST /v1/join`, `/v1/heartbeat`, `/v1/ring-broken`, `/v1/leave`, `/v1/report` take JSON bodies; `GET /v1/run`, `/v1/ring`,
 /// `/status` (JSON) and `/metrics` (Prometheus text) read state; `GET /` is the live dashboard,
 /// `/v1/live` its server-sent events and `/v1/dashboard` one snapshot of them as JSON. Every refusal or malformed
 /// request gets a 4xx with a JSON `{"error": ...}` naming what was wrong.
@@ -200,6 +206,9 @@ public enum CoordinatorServer {
         }
         router.post("/v1/heartbeat") { request, context in
             try await answer { try await coordinator.heartbeat(decode(WorkerName.self, request, context).name, credential: credential(request)) }
+        }
+        router.post("/v1/ring-broken") { request, context in
+            try await answer { try await coordinator.ringBroken(decode(RingBroken.self, request, context), credential: credential(request)) }
         }
         router.post("/v1/leave") { request, context in
             try await answer { () async throws -> ErrorBody? in

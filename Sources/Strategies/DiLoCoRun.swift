@@ -67,12 +67,18 @@ extension DistributedTrainer {
             // Inner steps: a fixed count, or as many as fit the round's time budget.
             let fixed = min(h, config.steps - round * h)
             let inner: (steps: Int, lossSum: Double, seconds: Double)
-            if let engine = innerEngine {
+            if round == finishesRound, let held = memory?.restorePending(round: round, into: trainer) {
+                inner = held
+            } else if let engine = innerEngine {
                 inner = try await engineSteps(engine, round: round, fixed: fixed, plan: &plan)
             } else {
                 inner = try await innerSteps(fixed: fixed, plan: &plan)
             }
             let (steps, lossSum, roundCompute) = inner
+            // Kept until the round is complete: if its all-reduce breaks, the survivors finish it from here.
+            if fragments == 1 && !strategy.overlap {
+                memory?.rememberPending(trainer, round: round, steps: steps, lossSum: lossSum, computeSeconds: roundCompute)
+            }
             computeSeconds += roundCompute
             let roundTokens = steps * config.tokensPerStep
             tokens += roundTokens

@@ -20,7 +20,14 @@ extension DistributedTrainer {
         let remembered = joinsRunningRing ? [] : memory?.progresses ?? []
         let offer = ResumeAgreement.Offer(held: mine.map(\.state.progress) + remembered, namedSource: stateSource)
         let offers = try await collectives.exchangeAll(offer.values).map { try ResumeAgreement.Offer(values: $0[...]) }
-        guard let agreement = ResumeAgreement(offers: offers) else { return nil }
+        let agreement = ResumeAgreement(offers: offers)
+        // After a lost peer, the round that broke in its all-reduce is finished rather than trained again when
+        // every worker holds its inner steps (a newcomer or one that fell behind does not: then it is redone).
+        let next = agreement?.progress ?? 0
+        let holds = !joinsRunningRing && memory?.holdsPending(round: next) == true
+        let everyone = try await collectives.exchangeAll([holds ? 1 : 0])
+        finishesRound = everyone.allSatisfy { $0.first == 1 } ? next : nil
+        guard let agreement else { return nil }
         let agreed = agreement.progress
         var state: StrategyState?
         if !joinsRunningRing, let held = memory?.restore(progress: agreed, into: trainer) {

@@ -51,6 +51,9 @@ public final class DistributedTrainer {
     public var stateSource: Int?
     /// Every token this process trained on, kept across its rings (reports carry it).
     public var ledger: ComputeLedger?
+    /// A DiLoCo round whose inner steps every worker of this ring holds (its all-reduce broke in the ring
+    /// before): it is finished from round memory, not trained again.
+    var finishesRound: Int?
     /// An engine outside this process that trains DiLoCo's inner steps instead of `trainer`
     /// (which then holds the shared model, validates and saves it).
     public var innerEngine: (any InnerEngine)?

@@ -15,7 +15,22 @@ public final class RoundMemory: Sendable {
         var state: StrategyState
     }
 
+    /// A DiLoCo round whose inner steps were done when its all-reduce broke: the survivors of a lost peer
+    /// finish it in their new ring instead of training it again.
+    struct Pending {
+        var round: Int
+        var parameters: [Float]
+        var m: [Float]
+        var v: [Float]
+        var step: Int
+        var cursor: Int
+        var steps: Int
+        var lossSum: Double
+        var computeSeconds: Double
+    }
+
     private let snapshots = Mutex<[Snapshot]>([])
+    private let pending = Mutex<Pending?>(nil)
     /// Memory the two snapshots may take; a model too large for it is not remembered (a loss
     /// then goes back to the last checkpoint on disk).
     public let maxBytes: Int
@@ -38,6 +53,31 @@ public final class RoundMemory: Sendable {
             list.append(snapshot)
             if list.count > 2 { list.removeFirst(list.count - 2) }
         }
+        pending.withLock { if let p = $0, p.round < state.progress { $0 = nil } }
+    }
+
+    /// Keeps the trainer's state after round `round`'s inner steps (`steps` of them, their loss sum and
+    /// compute seconds), before its all-reduce.
+    func rememberPending(_ trainer: Trainer, round: Int, steps: Int, lossSum: Double, computeSeconds: Double) {
+        guard 2 * 4 * 3 * trainer.model.parameters.count <= maxBytes else { return }
+        let p = Pending(round: round, parameters: Array(trainer.model.parameters.buffer), m: Array(trainer.optimizer.m.buffer),
+                        v: Array(trainer.optimizer.v.buffer), step: trainer.step, cursor: trainer.trainCursor, steps: steps,
+                        lossSum: lossSum, computeSeconds: computeSeconds)
+        pending.withLock { $0 = p }
+    }
+
+    /// Whether round `round`'s inner steps are held.
+    func holdsPending(round: Int) -> Bool { pending.withLock { $0?.round == round } }
+
+    /// Puts the state after round `round`'s inner steps back into `trainer`; the steps, their loss sum and
+    /// compute seconds, or nil when that round is not held.
+    func restorePending(round: Int, into trainer: Trainer) -> (steps: Int, lossSum: Double, seconds: Double)? {
+        guard let p = pending.withLock({ $0?.round == round ? $0 : nil }) else { return nil }
+        for (values, slab) in [(p.parameters, trainer.model.parameters), (p.m, trainer.optimizer.m), (p.v, trainer.optimizer.v)] {
+            _ = values.withUnsafeBufferPointer { slab.buffer.update(fromContentsOf: $0) }
+        }
+        trainer.restore(step: p.step, trainCursor: p.cursor)
+        return (p.steps, p.lossSum, p.computeSeconds)
     }
 
     /// Puts the state of round `progress` back into `trainer`; the strategy's state, or nil when

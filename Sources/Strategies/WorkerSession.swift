@@ -148,19 +148,24 @@ public enum WorkerSession {
         var final: WorkerReport?
         var lastWorker: DistributedTrainer?
         var lastFailure: RingFailure?
+        // The ring of this epoch broke under training: until a newer one forms, polls say so (see
+        // `CoordinatorState.ringBroken`), since a break that lost nobody brings no new epoch by itself.
+        var broken: RingBroken?
         var action = life.start(now: clock.now)
         while true {
             switch action {
             case let .pollRing(pause):
                 if pause > .zero { try await clock.sleep(for: pause) }
                 let seen = try await retrying(patience: options.patience, logger: logger) {
-                    try await client.heartbeat(options.name, credential: reply.credential)
+                    if let broken { return try await client.ringBroken(broken, credential: reply.credential) }
+                    return try await client.heartbeat(options.name, credential: reply.credential)
                 }
                 view = seen
                 action = life.ringSeen(.init(epoch: seen.epoch, ready: seen.ready, members: seen.members.count, expected: run.expectedWorkers,
                                              listsThisWorker: seen.members.contains { $0.name == options.name }), now: clock.now)
 
             case let .formRing(epoch, patience):
+                broken = nil
                 let members = view!.members
                 let position = members.firstIndex { $0.name == options.name }!
                 peerOptions.local.rank = UInt32(position)
@@ -217,7 +222,9 @@ public enum WorkerSession {
                     await ring.close()
                     switch error {
                     case is RingChange: end = .ringChanged
-                    case let failure as RingFailure: (lastFailure, end) = (failure, .peerFailed(failure))
+                    case let failure as RingFailure:
+                        (lastFailure, end) = (failure, .peerFailed(failure))
+                        broken = RingBroken(name: options.name, epoch: epoch, reason: "\(failure)")
                     // This worker's config, data or saved state: forming the ring again cannot fix it.
                     default: throw error
                     }
@@ -227,7 +234,10 @@ public enum WorkerSession {
                     switch end {
                     case .ringChanged: logger.info("a worker joined: re-forming the ring with it")
                     case let .peerFailed(failure):
-                        logger.warning("the ring broke (\(failure)); re-forming without the lost worker and going back to the last round every survivor completed")
+                        logger.warning("""
+                            the ring broke (\(failure)); re-forming without the lost worker, to finish the broken round \
+                            if every survivor trained it, else to go back to the last round every survivor completed
+                            """)
                     case .finished: break
                     }
                 }

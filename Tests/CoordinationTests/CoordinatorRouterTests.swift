@@ -47,6 +47,13 @@ final class CoordinatorRouterTests: XCTestCase {
         let view = try JSONDecoder().decode(RingView.self, from: Data(ring.body.utf8))
         XCTAssertTrue(view.ready)
         XCTAssertEqual(view.members.map(\.name), ["w0"])
+        let brokenBody = try json(RingBroken(name: "w0", epoch: view.epoch, reason: "a peer said goodbye"))
+        let unsigned = try await send(router, .post, "/v1/ring-broken", body: brokenBody)
+        XCTAssertEqual(unsigned.status, .unauthorized)
+        let broken = try await send(router, .post, "/v1/ring-broken", body: brokenBody, credential: reply.credential)
+        XCTAssertEqual(broken.status, .ok, broken.body)
+        XCTAssertEqual(try JSONDecoder().decode(RingView.self, from: Data(broken.body.utf8)).epoch, view.epoch + 1,
+                       "the only member's ring broke: a new epoch")
         let metrics = try await send(router, .get, "/metrics")
         XCTAssertEqual(metrics.status, .ok)
         XCTAssertTrue(metrics.body.contains("tributary_"), metrics.body)

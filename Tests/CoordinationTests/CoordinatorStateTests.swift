@@ -120,6 +120,58 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertTrue(s.ring.ready)
     }
 
+    /// Issue 17's stall: a ring broke with nobody lost (a goodbye cascade, a timeout of a slow peer), so no join
+    /// or loss brought a new epoch and every worker waited for one until it gave up.
+    func testARingThatBrokeWithNobodyLostGetsANewEpochOnceEveryMemberSaysSo() throws {
+        var s = CoordinatorState(run: run, token: "secret", heartbeatTimeout: 5)
+        for name in ["a", "b", "c"] { _ = try s.join(request(name), now: 0) }
+        _ = s.takeEvents()
+        let epoch = s.epoch
+        XCTAssertEqual(try s.ringBroken(RingBroken(name: "a", epoch: epoch, reason: "b said goodbye"), now: 1).epoch, epoch)
+        XCTAssertEqual(try s.ringBroken(RingBroken(name: "a", epoch: epoch, reason: "again"), now: 1.2).epoch, epoch, "one member twice")
+        XCTAssertEqual(try s.ringBroken(RingBroken(name: "b", epoch: epoch, reason: "c said goodbye"), now: 1.3).epoch, epoch)
+        let view = try s.ringBroken(RingBroken(name: "c", epoch: epoch, reason: "a said goodbye"), now: 1.4)
+        XCTAssertEqual(view.epoch, epoch + 1, "every active member's ring broke: form a new one")
+        XCTAssertEqual(view.members.map(\.name), ["a", "b", "c"])
+        let event = try XCTUnwrap(s.takeEvents().last)
+        XCTAssertEqual(event.kind, .ringChanged)
+        XCTAssertTrue(event.detail.contains("the ring of epoch \(epoch) broke: a said goodbye"), event.detail)
+        // Late reports about the old epoch change nothing.
+        XCTAssertEqual(try s.ringBroken(RingBroken(name: "a", epoch: epoch, reason: "late"), now: 2).epoch, epoch + 1)
+        XCTAssertEqual(s.expire(now: 2), [])
+        XCTAssertEqual(s.epoch, epoch + 1)
+    }
+
+    func testABreakOnlySomeReportGetsANewEpochAfterAHeartbeatTimeoutUnlessALossExplainsIt() throws {
+        var s = CoordinatorState(run: run, token: "secret", heartbeatTimeout: 5)
+        for name in ["a", "b", "c"] { _ = try s.join(request(name), now: 0) }
+        let epoch = s.epoch
+        _ = try s.ringBroken(RingBroken(name: "a", epoch: epoch, reason: "timed out"), now: 1)
+        for t in [2.0, 4.0, 5.5] {
+            for name in ["b", "c"] { _ = try s.heartbeat(name, now: t) }
+            _ = try s.heartbeat("a", now: t)
+            XCTAssertEqual(s.expire(now: t), [])
+            XCTAssertEqual(s.epoch, epoch, "within the heartbeat timeout a loss may still explain the break")
+        }
+        for name in ["a", "b", "c"] { _ = try s.heartbeat(name, now: 6.5) }
+        XCTAssertEqual(s.expire(now: 6.5), [])
+        XCTAssertEqual(s.epoch, epoch + 1, "no loss came: the waiting members get a new ring")
+
+        // A real loss: the expiry's new epoch is the answer, and no second one follows.
+        var t = CoordinatorState(run: run, token: "secret", heartbeatTimeout: 5)
+        for name in ["a", "b", "c"] { _ = try t.join(request(name), now: 0) }
+        let before = t.epoch
+        _ = try t.ringBroken(RingBroken(name: "a", epoch: before, reason: "c lost"), now: 1)
+        _ = try t.ringBroken(RingBroken(name: "b", epoch: before, reason: "c lost"), now: 1)
+        XCTAssertEqual(t.epoch, before, "c has not said so")
+        for name in ["a", "b"] { _ = try t.heartbeat(name, now: 5.5) }
+        XCTAssertEqual(t.expire(now: 5.5), ["c"])
+        XCTAssertEqual(t.epoch, before + 1)
+        for name in ["a", "b"] { _ = try t.heartbeat(name, now: 9) }
+        XCTAssertEqual(t.expire(now: 9), [])
+        XCTAssertEqual(t.epoch, before + 1)
+    }
+
     func testRunFinishesWhenEveryActiveWorkerReportsItsLastRound() throws {
         var s = CoordinatorState(run: run, token: "secret")
         for name in ["a", "b", "c"] { _ = try s.join(request(name), now: 0) }

@@ -282,7 +282,10 @@ final class InProcessRunTests: XCTestCase {
         let ring = memoryRing(3, timeoutMilliseconds: 300)
         // Worker 2's link to worker 0 drops in its third round (the first has 2 pieces a hop).
         (ring[2].next as! MemoryLink).dropAfter(2 * 2 * 2 + 1)
-        let outcomes = await runTogether(try trainers(config, ring: ring, memories: memories))
+        let first = try trainers(config, ring: ring, memories: memories)
+        let ledgers = [ComputeLedger(), ComputeLedger()]
+        for (w, ledger) in zip(first, ledgers) { w.ledger = ledger }
+        let outcomes = await runTogether(first)
         let failure = try XCTUnwrap(outcomes[0].error as? RingFailure, "\(String(describing: outcomes[0].error))")
         XCTAssertEqual(failure.kind, .lost)
         XCTAssertEqual(failure.peer, "w2")
@@ -291,10 +294,15 @@ final class InProcessRunTests: XCTestCase {
         let completed = outcomes.map { $0.reports.count }.min()!
 
         let survivors = try trainers(config, ring: memoryRing(2), memories: Array(memories.prefix(2)))
+        for (w, ledger) in zip(survivors, ledgers) { w.ledger = ledger }
         let resumed = await runTogether(survivors, resume: true)
         assertAgree(resumed)
-        XCTAssertEqual(resumed[0].reports.first?.round, completed, "at most the broken round is redone")
+        XCTAssertEqual(resumed[0].reports.first?.round, completed, "the broken round is the first the survivors complete")
         XCTAssertEqual(resumed[0].final?.round, 5)
+        // Its inner steps were done when its all-reduce broke: the survivors finish it, they do not train it again.
+        for (outcome, ledger) in zip(resumed, ledgers) {
+            XCTAssertEqual(ledger.tokens, (outcome.final?.steps ?? 0) * config.tokensPerStep, "every computed step was kept")
+        }
     }
 
     func testAFrozenPeerTimesOutNamingThePeerAndTheRound() async throws {
