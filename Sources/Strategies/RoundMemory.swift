@@ -5,13 +5,33 @@ import Training
 /// A worker's state at the end of its last two rounds, kept in memory across rings: when a peer
 /// is lost, the others go back at most one round instead of to their last checkpoint on disk.
 public final class RoundMemory: Sendable {
-    /// Everything a worker needs to redo the rounds after `state.progress`.
-    struct Snapshot {
+    /// A trainer's model, inner optimizer state, step and data position.
+    struct TrainerState {
         var parameters: [Float]
         var m: [Float]
         var v: [Float]
         var step: Int
         var cursor: Int
+
+        init(of trainer: Trainer) {
+            parameters = Array(trainer.model.parameters.buffer)
+            m = Array(trainer.optimizer.m.buffer)
+            v = Array(trainer.optimizer.v.buffer)
+            step = trainer.step
+            cursor = trainer.trainCursor
+        }
+
+        func restore(into trainer: Trainer) {
+            for (values, slab) in [(parameters, trainer.model.parameters), (m, trainer.optimizer.m), (v, trainer.optimizer.v)] {
+                _ = values.withUnsafeBufferPointer { slab.buffer.update(fromContentsOf: $0) }
+            }
+            trainer.restore(step: step, trainCursor: cursor)
+        }
+    }
+
+    /// Everything a worker needs to redo the rounds after `state.progress`.
+    struct Snapshot {
+        var trainer: TrainerState
         var state: StrategyState
     }
 
@@ -19,11 +39,7 @@ public final class RoundMemory: Sendable {
     /// finish it in their new ring instead of training it again.
     struct Pending {
         var round: Int
-        var parameters: [Float]
-        var m: [Float]
-        var v: [Float]
-        var step: Int
-        var cursor: Int
+        var trainer: TrainerState
         var steps: Int
         var lossSum: Double
         var computeSeconds: Double
@@ -46,8 +62,7 @@ public final class RoundMemory: Sendable {
     func remember(_ trainer: Trainer, state: StrategyState) {
         let values = 3 * trainer.model.parameters.count + state.valueCount
         guard 2 * 4 * values <= maxBytes else { return }
-        let snapshot = Snapshot(parameters: Array(trainer.model.parameters.buffer), m: Array(trainer.optimizer.m.buffer),
-                                v: Array(trainer.optimizer.v.buffer), step: trainer.step, cursor: trainer.trainCursor, state: state)
+        let snapshot = Snapshot(trainer: TrainerState(of: trainer), state: state)
         snapshots.withLock { list in
             list.removeAll { $0.state.progress >= state.progress }
             list.append(snapshot)
@@ -60,9 +75,7 @@ public final class RoundMemory: Sendable {
     /// compute seconds), before its all-reduce.
     func rememberPending(_ trainer: Trainer, round: Int, steps: Int, lossSum: Double, computeSeconds: Double) {
         guard 2 * 4 * 3 * trainer.model.parameters.count <= maxBytes else { return }
-        let p = Pending(round: round, parameters: Array(trainer.model.parameters.buffer), m: Array(trainer.optimizer.m.buffer),
-                        v: Array(trainer.optimizer.v.buffer), step: trainer.step, cursor: trainer.trainCursor, steps: steps,
-                        lossSum: lossSum, computeSeconds: computeSeconds)
+        let p = Pending(round: round, trainer: TrainerState(of: trainer), steps: steps, lossSum: lossSum, computeSeconds: computeSeconds)
         pending.withLock { $0 = p }
     }
 
@@ -73,10 +86,7 @@ public final class RoundMemory: Sendable {
     /// compute seconds, or nil when that round is not held.
     func restorePending(round: Int, into trainer: Trainer) -> (steps: Int, lossSum: Double, seconds: Double)? {
         guard let p = pending.withLock({ $0?.round == round ? $0 : nil }) else { return nil }
-        for (values, slab) in [(p.parameters, trainer.model.parameters), (p.m, trainer.optimizer.m), (p.v, trainer.optimizer.v)] {
-            _ = values.withUnsafeBufferPointer { slab.buffer.update(fromContentsOf: $0) }
-        }
-        trainer.restore(step: p.step, trainCursor: p.cursor)
+        p.trainer.restore(into: trainer)
         return (p.steps, p.lossSum, p.computeSeconds)
     }
 
@@ -84,10 +94,7 @@ public final class RoundMemory: Sendable {
     /// that round is not held.
     func restore(progress: Int, into trainer: Trainer) -> StrategyState? {
         guard let s = snapshots.withLock({ $0.first { $0.state.progress == progress } }) else { return nil }
-        for (values, slab) in [(s.parameters, trainer.model.parameters), (s.m, trainer.optimizer.m), (s.v, trainer.optimizer.v)] {
-            _ = values.withUnsafeBufferPointer { slab.buffer.update(fromContentsOf: $0) }
-        }
-        trainer.restore(step: s.step, trainCursor: s.cursor)
+        s.trainer.restore(into: trainer)
         return s.state
     }
 }

@@ -130,7 +130,7 @@ struct ChaosExperimentCommand: AsyncParsableCommand {
     )
 
     @Option(help: "Workers (default 4; --quick 3).") var workers: Int?
-    @Option(help: "Optimizer steps of the default config (default 340: about 12 minutes undisturbed on a 2-core machine of session 8; --quick 120).") var steps: Int?
+    @Option(help: "Optimizer steps of the default config (default 1500: about 13 minutes undisturbed on 2 cores with the right OpenBLAS kernels, so that 10 minutes of failures fall inside the run; --quick 120).") var steps: Int?
     @Option(help: "Failures a minute (default 1; --quick 4).") var failuresPerMinute: Double?
     @Option(help: "Minutes during which failures happen (default 10; --quick 2).") var minutes: Double?
     @Option(help: "Seed of the failure plan.") var seed: UInt64 = 1
@@ -149,7 +149,7 @@ struct ChaosExperimentCommand: AsyncParsableCommand {
         try await output.run(prefix: "experiment-chaos") { folder, interrupt, progress in
             var experiment = ChaosExperiment(runs: URL(fileURLWithPath: output.runs), executable: ownExecutable)
             experiment.workers = workers ?? (quick ? 3 : 4)
-            experiment.steps = steps ?? (quick ? 120 : 340)
+            experiment.steps = steps ?? (quick ? 120 : 1500)
             experiment.perMinute = failuresPerMinute ?? (quick ? 4 : 1)
             experiment.minutes = minutes ?? (quick ? 2 : 10)
             experiment.seed = seed

@@ -10,14 +10,7 @@ final class EngineLinkCommandTests: XCTestCase {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// python3 with NumPy, or a skip (a failure under CI, which installs them).
-    func requirePythonWithNumPy() throws {
-        let check = try? runProcess(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", "import numpy"])
-        guard check?.status == 0 else {
-            let message = "python3 with numpy is needed for the engine link's tests (tools/install-deps.sh installs it)"
-            if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail(message) }
-            throw XCTSkip(message)
-        }
-    }
+    func requirePythonWithNumPy() throws { try requirePython(modules: ["numpy"]) }
 
     /// A NumPy engine joining `address` as `name`; its output goes to files in `dir`.
     func pythonWorker(_ name: String, address: String, token: URL, run: URL, dir: URL, model: String = model,
@@ -165,12 +158,7 @@ final class EngineLinkCommandTests: XCTestCase {
 /// beside a native worker on prepared shards, in one ring.
 final class PyTorchExampleTests: XCTestCase {
     func testHuggingFaceGPT2FromPyTorchTrainsBesideANativeWorker() throws {
-        let check = try? runProcess(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", "import numpy, torch, transformers"])
-        guard check?.status == 0 else {
-            let message = "python3 with torch and transformers is needed for the PyTorch example's test (tools/install-deps.sh installs them)"
-            if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail(message) }
-            throw XCTSkip(message)
-        }
+        try requirePython(modules: ["numpy", "torch", "transformers", "safetensors"])
         let dir = try temporaryDirectory()
         let text = EngineLinkCommandTests.repository.appendingPathComponent("Tests/TrainingTests/Fixtures/gpl-3.txt").path
         let tokenizer = dir.appendingPathComponent("tok/tokenizer.json").path, data = dir.appendingPathComponent("data").path
@@ -246,5 +234,17 @@ final class PyTorchExampleTests: XCTestCase {
             sys.exit(1 if different or not keys else 0)
             """, exported, saved.path])
         XCTAssertEqual(compare.status, 0, compare.stdout + compare.stderr)
+    }
+}
+
+extension XCTestCase {
+    /// python3 with these modules, or a skip (a failure under CI, where tools/install-deps.sh installs them).
+    func requirePython(modules: [String]) throws {
+        let check = try? runProcess(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", "import " + modules.joined(separator: ", ")])
+        guard check?.status == 0 else {
+            let message = "python3 with \(modules.joined(separator: ", ")) is needed here (tools/install-deps.sh installs them)"
+            if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail(message) }
+            throw XCTSkip(message)
+        }
     }
 }
