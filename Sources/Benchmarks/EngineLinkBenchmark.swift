@@ -96,9 +96,4 @@ public struct EngineLinkBenchmark {
         return Report(parameters: layout.count, innerSteps: h, engine: engine, linkSecondsPerRound: link,
                       nativeSecondsPerRound: native, fraction: link / native)
     }
-
-    private func median(_ values: [Double]) -> Double {
-        let sorted = values.sorted()
-        return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
-    }
 }
