@@ -33,9 +33,7 @@ public struct CPUCalibration: Codable, Sendable {
     /// The engine trains in fp32: 4-byte weights and gradients, Adam's two fp32 moments.
     public static func trainingSpec(batch: Int) -> TrainingSpec {
         var training = TrainingSpec(globalBatchSequences: batch)
-        training.weightBytes = 4
-        training.gradientBytes = 4
-        training.optimizerBytesPerParameter = 8
+        training.useFP32()
         return training
     }
 

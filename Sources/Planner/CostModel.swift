@@ -1,5 +1,16 @@
 import Foundation
 
+/// Number formats a run computes in: the compute rate and the bytes per value follow.
+public enum Precision: String, Codable, Sendable, CaseIterable {
+    case bf16, fp16, fp32
+}
+
+/// How attention is computed: fused kernels (FlashAttention and its kin) never materialise the
+/// s × s scores; unfused ones write, read and keep them. `auto` takes the device's own default.
+public enum AttentionKernel: String, Codable, Sendable, CaseIterable {
+    case auto, fused, unfused
+}
+
 /// What is trained: batch, precision, optimizer state, total tokens.
 public struct TrainingSpec: Codable, Sendable, Equatable {
     /// Sequences per optimizer step, all devices together.
@@ -11,34 +22,69 @@ public struct TrainingSpec: Codable, Sendable, Equatable {
     public var optimizerBytesPerParameter: Double = 12
     /// Tokens to train on in total (for time-to-train).
     public var totalTokens: Double = 0
+    /// The format matrix products run in: BF16/FP16 on tensor cores, or FP32.
+    public var precision: Precision = .bf16
+    public var attention: AttentionKernel = .auto
 
     public init(globalBatchSequences: Int, totalTokens: Double = 0) {
         self.globalBatchSequences = globalBatchSequences
         self.totalTokens = totalTokens
     }
+
+    /// FP32 weights, gradients and Adam moments (8 bytes of state), computed in FP32.
+    public mutating func useFP32() {
+        precision = .fp32
+        weightBytes = 4
+        gradientBytes = 4
+        optimizerBytesPerParameter = 8
+    }
+
+    /// Whether attention runs fused on `device`.
+    public func fusedAttention(on device: DeviceSpec) -> Bool {
+        switch attention {
+        case .auto: device.fusedAttention
+        case .fused: true
+        case .unfused: false
+        }
+    }
 }
 
 /// A layout of one group of identical devices: tensor parallel inside a node, pipeline stages,
-/// data-parallel replicas, sequences per micro-batch, activation recomputation, and whether the
-/// optimizer state is sharded across replicas (ZeRO-1).
+/// data-parallel replicas, sequences per micro-batch, activation recomputation, and how much of
+/// the training state is sharded across replicas: ZeRO stage 1 the optimizer state, 2 also the
+/// gradients, 3 (FSDP) also the weights.
 public struct GroupLayout: Codable, Sendable, Equatable, Hashable {
     public var tensorParallel: Int
     public var pipelineStages: Int
     public var dataParallel: Int
     public var microBatch: Int
     public var recompute: Bool
-    public var shardOptimizer: Bool
+    public var zeroStage: Int
+    /// Tensor-parallel collectives overlapped with the matrix products they feed (Megatron-Core's
+    /// --tp-comm-overlap); otherwise they wait for each other.
+    public var tensorParallelOverlap: Bool
 
-    public init(tensorParallel: Int, pipelineStages: Int, dataParallel: Int, microBatch: Int, recompute: Bool, shardOptimizer: Bool = false) {
+    public init(tensorParallel: Int, pipelineStages: Int, dataParallel: Int, microBatch: Int, recompute: Bool, zeroStage: Int = 0,
+                tensorParallelOverlap: Bool = false) {
         self.tensorParallel = tensorParallel
         self.pipelineStages = pipelineStages
         self.dataParallel = dataParallel
         self.microBatch = microBatch
         self.recompute = recompute
-        self.shardOptimizer = shardOptimizer
+        self.zeroStage = zeroStage
+        self.tensorParallelOverlap = tensorParallelOverlap
     }
 
     public var devices: Int { tensorParallel * pipelineStages * dataParallel }
+
+    /// "TP8 PP4 DP32, micro-batch 1, recompute, ZeRO-1".
+    public var summary: String {
+        var text = "TP\(tensorParallel) PP\(pipelineStages) DP\(dataParallel), micro-batch \(microBatch)"
+        if recompute { text += ", recompute" }
+        if zeroStage > 0 { text += zeroStage == 3 ? ", ZeRO-3/FSDP" : ", ZeRO-\(zeroStage)" }
+        if tensorParallelOverlap && tensorParallel > 1 { text += ", TP overlapped" }
+        return text
+    }
 
     /// Layers of each pipeline stage, in order: an even split, the first `L mod p` stages one
     /// layer larger. Every layer sits on exactly one stage.
@@ -93,6 +139,8 @@ public struct GroupCost: Codable, Sendable, Equatable {
     public var dataParallelSeconds: Double
     public var optimizerSeconds: Double
     public var stepSeconds: Double
+    /// Parameters of the fullest stage per tensor-parallel rank, before any ZeRO sharding.
+    public var stageParameters: Double
     /// Bytes each device sends per step, by kind.
     public var tensorParallelBytes: Double
     public var pipelineBytes: Double
@@ -108,13 +156,19 @@ public struct GroupCost: Codable, Sendable, Equatable {
 /// The analytic cost model. Every constant is named and its source or calibration given here.
 ///
 /// Compute: a micro-batch of b sequences of s tokens costs, per block and tensor-parallel rank,
-/// 24·b·s·h²/t FLOPs in matrix products and 4·b·s²·h/t in attention scores and context, forward;
-/// backward is twice that and full recomputation adds one forward (Megatron-LM's count). The last
-/// stage adds the LM head, 6·b·s·h·V/t over forward and backward. Matrix products run at the
-/// device's sustained rate (peak × achievable) scaled by `shapeEfficiency`, which falls for
-/// narrow matrices: h/t / (h/t + `narrowMatrixWidth`).
+/// 2·b·s·W/t FLOPs in matrix products (W: the block's matrix weights, 12h² in GPT) and
+/// 4·b·s²·h/t in attention scores and context, forward; backward is twice that and full
+/// recomputation adds one forward (Megatron-LM's count). The last stage adds the LM head,
+/// 6·b·s·h·V/t over forward and backward. Matrix products run at the device's sustained rate at
+/// the run's precision (peak × achievable) scaled by the shape, which falls for narrow
+/// matrices: h/t / (h/t + w), w the device's half-rate width (`halfRateWidth`).
+/// Fused attention (FlashAttention) computes only the causal half of the scores, recomputes
+/// them in the backward pass (backward = 2.5 forwards, FlashAttention-2's count) and runs at
+/// `fusedAttentionEfficiency` of the matrix rate; it never writes the s × s scores, so neither
+/// their memory traffic nor their activation memory is paid. Unfused attention is charged in
+/// full at the matrix rate, with the softmax and dropout traffic and memory of the scores.
 /// Memory-bound work (LayerNorm, GELU, softmax, residuals, dropout) moves
-/// `elementwiseBytesPerToken(h, a, s, t)` bytes per token per block forward, twice that backward.
+/// `elementwiseBytesPerToken` bytes per token per block forward, twice that backward.
 /// Tensor parallelism: 4 all-reduces of b·s·h values per block per micro-batch (6 with
 /// recomputation), ring time 2(t−1)/t·bytes over the node's links. Pipeline: each stage boundary
 /// sends b·s·h values forward and the same backward per micro-batch; a send keeps its stage busy
@@ -124,8 +178,15 @@ public struct GroupCost: Codable, Sendable, Equatable {
 /// its two transmissions and two hop latencies, and a step is (m + p − 1) such stage times (the
 /// simulator's replay of the schedule agrees).
 /// Data parallelism: a ring all-reduce of the stage's gradients over the NIC (inside a node when
-/// the replicas fit in one), of which `dataParallelOverlap` hides behind the backward pass.
-/// Optimizer: reads and writes weights, gradients and state once, at memory bandwidth.
+/// the replicas fit in one), of which `dataParallelOverlap` hides behind the backward pass
+/// (ZeRO-1 sends the same bytes as a reduce-scatter and an all-gather; ZeRO-2 reduce-scatters
+/// every micro-batch's gradients, since it keeps only its shard of them). ZeRO-3/FSDP
+/// gathers every block's weights before its forward and again before its backward and
+/// reduce-scatters its gradients, for every micro-batch: 3(d−1)/d of the weights per
+/// micro-batch, prefetched behind the compute, so only what the compute cannot cover and one
+/// block's collectives at each end of a pass are exposed.
+/// Optimizer: reads and writes weights, gradients and state once, at memory bandwidth, for the
+/// replica's shard of them when the state is sharded.
 public enum CostModel {
     /// Matrix width at which products run at half their sustained rate (calibrated on the
     /// Megatron-LM 2021 A100 runs in published-runs.md); a device may give its own.
@@ -134,42 +195,87 @@ public enum CostModel {
     public static let dataParallelOverlap = 0.5
     /// Fraction of a link's nominal bandwidth that collectives reach (NCCL-like).
     public static let linkEfficiency = 0.8
+    /// Fused attention's rate as a share of the device's sustained matrix rate: FlashAttention-2
+    /// reaches 170–190 TFLOP/s forward and backward (causal, head size 128, 2k–8k tokens) on an
+    /// A100 whose largest products reach 271 (Dao 2023, Fig. 4–6; MAMF from devices.md).
+    public static let fusedAttentionEfficiency = 0.65
+    /// Backward of fused attention in forwards: FlashAttention-2 counts 2.5 (five products
+    /// against two, the scores recomputed).
+    static let fusedAttentionBackward = 2.5
 
     /// Bytes of memory-bound traffic per token per block, forward: reads and writes of the
     /// activations LayerNorm, GELU, softmax, dropout and residuals touch (about 3 passes over
-    /// Korthikanti et al.'s 34·h + 5·a·s bytes of saved activations).
-    static func elementwiseBytesPerToken(h: Double, a: Double, s: Double, t: Double) -> Double {
-        3 * (34 * h / t + 5 * a * s / t)
+    /// Korthikanti et al.'s saved activations, 34·h + 5·a·s bytes for GPT; the scores' 5·a·s
+    /// only when attention is unfused).
+    static func elementwiseBytesPerToken(model: ModelSpec, t: Double, fused: Bool) -> Double {
+        let (h, a, s) = (Double(model.hidden), Double(model.heads), Double(model.sequenceLength))
+        return 3 * (18 * h + feedForwardActivationBytes(model) + (fused ? 0 : 5 * a * s)) / t
+    }
+
+    /// Activation bytes per token the feed-forward block keeps (16h in GPT: its input of 4h
+    /// values to GELU and GELU's output; a gated block keeps both branches and their product).
+    static func feedForwardActivationBytes(_ model: ModelSpec) -> Double {
+        Double(model.feedForward) * (model.gatedFeedForward ? 6 : 4)
     }
 
     /// Seconds one block takes for a micro-batch of `tokens` on one of `t` tensor-parallel ranks
-    /// of `device`, forward and backward (and the recomputed forward): matrix products, and the
-    /// memory-bound work beside them.
-    static func blockSeconds(model: ModelSpec, device: DeviceSpec, tokens: Double, t: Double, recompute: Bool) -> (compute: Double, memoryBound: Double) {
-        let (h, s, a) = (Double(model.hidden), Double(model.sequenceLength), Double(model.heads))
+    /// of `device`, forward and backward (and the recomputed forward): matrix products and
+    /// attention, and the memory-bound work beside them.
+    static func blockSeconds(model: ModelSpec, training: TrainingSpec, device: DeviceSpec, tokens: Double, t: Double,
+                             recompute: Bool) -> (compute: Double, memoryBound: Double) {
+        let (h, s) = (Double(model.hidden), Double(model.sequenceLength))
         let passes = recompute ? 4.0 : 3.0
-        let flops = passes * (24 * tokens * h * h + 4 * tokens * s * h) / t
-        let elementwise = elementwiseBytesPerToken(h: h, a: a, s: s, t: t) * tokens * passes
-        return (flops / matrixRate(model: model, device: device, t: t), elementwise / (device.memoryBandwidthTBs * 1e12))
+        let fused = training.fusedAttention(on: device)
+        let rate = matrixRate(model: model, training: training, device: device, t: t)
+        let attentionForward = 4 * tokens * s * h / t
+        var seconds = passes * 2 * model.matrixParametersPerLayer * tokens / t / rate
+        if fused {
+            // The causal half, a backward of 2.5 forwards, and one more forward when recomputing.
+            let flops = 0.5 * attentionForward * (1 + fusedAttentionBackward + (recompute ? 1 : 0))
+            seconds += flops / (rate * fusedAttentionEfficiency)
+        } else {
+            seconds += passes * attentionForward / rate
+        }
+        let elementwise = elementwiseBytesPerToken(model: model, t: t, fused: fused) * tokens * passes
+        return (seconds, elementwise / (device.memoryBandwidthTBs * 1e12))
     }
 
     /// Seconds of the LM head (forward and backward) for a micro-batch of `tokens`.
-    static func headSeconds(model: ModelSpec, device: DeviceSpec, tokens: Double, t: Double) -> Double {
-        6 * tokens * Double(model.hidden) * Double(model.vocabulary) / t / matrixRate(model: model, device: device, t: t)
+    static func headSeconds(model: ModelSpec, training: TrainingSpec, device: DeviceSpec, tokens: Double, t: Double) -> Double {
+        6 * tokens * Double(model.hidden) * Double(model.vocabulary) / t / matrixRate(model: model, training: training, device: device, t: t)
     }
 
-    /// The device's sustained rate on this model's matrix products (narrow ones run slower).
-    static func matrixRate(model: ModelSpec, device: DeviceSpec, t: Double) -> Double {
+    /// The device's sustained rate at the run's precision on this model's matrix products
+    /// (narrow ones run slower).
+    static func matrixRate(model: ModelSpec, training: TrainingSpec, device: DeviceSpec, t: Double) -> Double {
         let width = Double(model.hidden) / t
-        return device.sustainedFLOPS * width / (width + (device.narrowMatrixWidth ?? narrowMatrixWidth))
+        return device.sustainedFLOPS(training.precision) * width / (width + halfRateWidth(device, training.precision))
     }
 
-    /// Activation bytes one block keeps per micro-batch until its backward (Korthikanti et al.:
-    /// 2 bytes per value; with recomputation only the block's input), and what one block needs
-    /// in full while it is recomputed.
-    static func activationBytes(model: ModelSpec, tokens: Double, t: Double, recompute: Bool) -> (kept: Double, full: Double) {
+    /// The matrix width at which a device's products run at half rate: its own (a CPU's, from
+    /// `bench engine`), else `narrowMatrixWidth` scaled by the device's ridge point (peak FLOPs
+    /// per byte of memory bandwidth) against the A100's on which it was calibrated: a narrow
+    /// product is bound by loading its operands, so a device with more FLOPs per byte needs
+    /// wider matrices to reach its rate.
+    static func halfRateWidth(_ device: DeviceSpec, _ precision: Precision) -> Double {
+        if let own = device.narrowMatrixWidth { return own }
+        let ridge = device.peakFLOPS(precision) / (device.memoryBandwidthTBs * 1e12)
+        return narrowMatrixWidth * ridge / calibrationRidge
+    }
+
+    /// The A100-80GB's ridge point, 312 TFLOP/s over 2.039 TB/s: where `narrowMatrixWidth` was fitted.
+    static let calibrationRidge = 312.0 / 2.039
+
+    /// Activation bytes one block keeps per micro-batch until its backward (Korthikanti et al.
+    /// with sequence parallelism: 2 bytes per value, (34 + 5·a·s/h)·h/t per token for GPT; with recomputation
+    /// only the block's input), and what one block needs in full while it is recomputed.
+    static func activationBytes(model: ModelSpec, training: TrainingSpec, device: DeviceSpec, tokens: Double, t: Double,
+                                recompute: Bool) -> (kept: Double, full: Double) {
         let (h, s, a) = (Double(model.hidden), Double(model.sequenceLength), Double(model.heads))
-        let full = tokens * h * (10 + 24 / t + 5 * a * s / (h * t))
+        let scores = training.fusedAttention(on: device) ? 0 : 5 * a * s
+        // With tensor parallelism, sequence parallelism (Korthikanti et al.) splits the
+        // LayerNorm and dropout activations too.
+        let full = tokens * (10 * h + 8 * h + feedForwardActivationBytes(model) + scores) / t
         return (recompute ? 2 * tokens * h : full, full)
     }
 
@@ -183,8 +289,8 @@ public enum CostModel {
         let tokens = b * s
 
         // Compute of the slowest stage (the last one: it also has the LM head).
-        let block = blockSeconds(model: model, device: d, tokens: tokens, t: t, recompute: layout.recompute)
-        let compute = layersPerStage * block.compute + headSeconds(model: model, device: d, tokens: tokens, t: t)
+        let block = blockSeconds(model: model, training: training, device: d, tokens: tokens, t: t, recompute: layout.recompute)
+        let compute = layersPerStage * block.compute + headSeconds(model: model, training: training, device: d, tokens: tokens, t: t)
         let memoryBound = layersPerStage * block.memoryBound
 
         // Tensor parallel all-reduces inside the node.
@@ -195,6 +301,8 @@ public enum CostModel {
             let perAllReduce = 2 * (t - 1) / t * boundaryBytes
             tpBytes = count * perAllReduce * Double(m)
             tpSeconds = count * (perAllReduce / (site.intraNodeBytesPerSecond * linkEfficiency) + 2 * (t - 1) * site.latency)
+            // Overlapped collectives cost only what the products they hide behind cannot cover.
+            if layout.tensorParallelOverlap { tpSeconds = max(0, tpSeconds - compute) }
         }
         // Pipeline sends between stages (over the NIC: stages sit on different nodes).
         var ppSeconds = 0.0, ppBytes = 0.0
@@ -207,33 +315,54 @@ public enum CostModel {
         let stage = compute + memoryBound + tpSeconds + ppSeconds + 2 * hop
         let pipeline = Double(m + p - 1) * stage
 
-        // Gradient all-reduce across replicas.
-        let stageParameters = layersPerStage * model.parametersPerLayer / t + (p == 1 ? model.embeddingParameters / t : v * h / t)
+        // Gradient all-reduce (or ZeRO-3's gathers and reduce-scatters) across replicas.
+        // The last stage holds the LM head (a copy of a tied embedding); one stage holds all of them.
+        let stageParameters = (layersPerStage * model.parametersPerLayer + (p == 1 ? model.embeddingParameters : v * h)) / t
+        let dp = Double(layout.dataParallel)
         var dpSeconds = 0.0, dpBytes = 0.0
         if layout.dataParallel > 1 {
-            let dp = Double(layout.dataParallel)
-            let gradientBytes = stageParameters * training.gradientBytes
-            dpBytes = 2 * (dp - 1) / dp * gradientBytes
             // Replicas of one stage sit on different nodes unless everything fits in one node.
+            // Across nodes, the k replicas of a stage that share a node (ranks ordered tensor-
+            // parallel first, then data-parallel, as Megatron-LM and NCCL's rings lay them out)
+            // each drive their own NIC in parallel rings, so a node's traffic for the group
+            // leaves through k NICs: the ring runs at k NICs' rate, at most the node's links.
             let inNode = layout.devices <= site.devicesPerNode
-            let bandwidth = (inNode ? site.intraNodeBytesPerSecond : site.nicBytesPerSecond) * linkEfficiency
-            let full = dpBytes / bandwidth + 2 * (dp - 1) * site.latency
-            dpSeconds = full * (1 - dataParallelOverlap)
+            let sharing = Double(max(1, min(layout.dataParallel, site.devicesPerNode / layout.tensorParallel)))
+            let acrossNodes = min(site.nicBytesPerSecond * sharing, site.intraNodeBytesPerSecond > 0 ? site.intraNodeBytesPerSecond : .infinity)
+            let bandwidth = (inNode ? site.intraNodeBytesPerSecond : acrossNodes) * linkEfficiency
+            if layout.zeroStage == 3 {
+                let collectives = 3 * Double(m)
+                dpBytes = collectives * (dp - 1) / dp * stageParameters * training.weightBytes
+                let full = dpBytes / bandwidth + collectives * layersPerStage * (dp - 1) * site.latency
+                let perBlock = full / (collectives * layersPerStage)
+                dpSeconds = max(2 * perBlock, full - (pipeline - Double(p - 1) * stage))
+            } else {
+                // ZeRO-2 reduce-scatters every micro-batch's gradients (it keeps only its shard)
+                // and all-gathers the weights once; the others all-reduce once per step.
+                let collectives = layout.zeroStage == 2 ? Double(m + 1) : 2
+                dpBytes = collectives * (dp - 1) / dp * stageParameters * training.gradientBytes
+                dpSeconds = (dpBytes / bandwidth + collectives * (dp - 1) * site.latency) * (1 - dataParallelOverlap)
+            }
         }
+        let zero = layout.dataParallel > 1 ? layout.zeroStage : 0
+        let stateShards = zero >= 1 ? dp : 1
         let stateBytes = 2 * stageParameters * (training.weightBytes + training.gradientBytes + training.optimizerBytesPerParameter)
-        let optimizer = stateBytes / (d.memoryBandwidthTBs * 1e12)
+        let optimizer = stateBytes / stateShards / (d.memoryBandwidthTBs * 1e12)
 
         // Memory of the fullest stage (the first: it holds p micro-batches of activations in 1F1B).
         let inFlight = Double(min(p, m))
-        let perLayer = activationBytes(model: model, tokens: tokens, t: t, recompute: layout.recompute)
+        let perLayer = activationBytes(model: model, training: training, device: d, tokens: tokens, t: t, recompute: layout.recompute)
         let activations = layersPerStage * inFlight * perLayer.kept + (layout.recompute ? perLayer.full : 0)
-        let optimizerShards = layout.shardOptimizer ? Double(layout.dataParallel) : 1
+        // ZeRO-3 holds its shard plus the gathered weights and gradients of the block in use and the next one.
+        let gathered = 2 * max(model.parametersPerLayer / t, p == 1 ? model.embeddingParameters / t : 0)
+        let weights = zero == 3 ? stageParameters / dp + gathered : stageParameters
+        let gradients = zero >= 2 ? stageParameters / dp + (zero == 3 ? gathered : 0) : stageParameters
         return GroupCost(
             stageSeconds: stage, computeSeconds: compute, memoryBoundSeconds: memoryBound, tensorParallelSeconds: tpSeconds,
             pipelineSendSeconds: ppSeconds, pipelineHopLatency: hop, microBatches: m, pipelineSeconds: pipeline, dataParallelSeconds: dpSeconds,
-            optimizerSeconds: optimizer, stepSeconds: pipeline + dpSeconds + optimizer,
+            optimizerSeconds: optimizer, stepSeconds: pipeline + dpSeconds + optimizer, stageParameters: stageParameters,
             tensorParallelBytes: tpBytes, pipelineBytes: ppBytes, dataParallelBytes: dpBytes,
-            weightMemory: stageParameters * training.weightBytes, gradientMemory: stageParameters * training.gradientBytes,
-            optimizerMemory: stageParameters * training.optimizerBytesPerParameter / optimizerShards, activationMemory: activations)
+            weightMemory: weights * training.weightBytes, gradientMemory: gradients * training.gradientBytes,
+            optimizerMemory: stageParameters * training.optimizerBytesPerParameter / stateShards, activationMemory: activations)
     }
 }

@@ -19,9 +19,9 @@ public struct CrossSiteRing: Sendable, Equatable {
 
     /// Values each sender holds: the whole gradient through a shared pipe, or with per-device
     /// links the largest share of any device (its stage's parameters over the site's replicas).
-    static func valuesPerSender(plans: [SitePlan], model: ModelSpec, training: TrainingSpec, perDevice: Bool) -> Double {
+    static func valuesPerSender(plans: [SitePlan], model: ModelSpec, perDevice: Bool) -> Double {
         guard perDevice else { return model.parameters }
-        return plans.map { $0.cost.weightMemory / training.weightBytes / Double($0.layout.dataParallel) }.max() ?? 0
+        return plans.map { $0.cost.stageParameters / Double($0.layout.dataParallel) }.max() ?? 0
     }
 
     /// The best ring over `sites` for a sync of `values` values at `bytesPerValue`: every order

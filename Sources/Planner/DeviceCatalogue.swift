@@ -31,6 +31,13 @@ public struct DeviceSpec: Codable, Sendable, Equatable {
     public var exportClass: String = "none"
     /// How sure the figures are: P primary, S secondary, D derived, U uncertain.
     public var confidence: String = "U"
+    /// Where the figures come from (source keys of ../shared/reference/devices.md, or a URL).
+    public var source: String = ""
+    /// Architecture generation (Volta, Turing, Ampere, Ada, Hopper, CDNA2, …).
+    public var architecture: String = ""
+    /// Whether trainers on this device use fused attention by default (FlashAttention-2 and
+    /// PyTorch's flash kernel need Ampere or newer; `--attention` overrides).
+    public var fusedAttention: Bool = false
 
     public init(name: String, bf16TFLOPS: Double, achievable: Double, memoryGB: Double, memoryBandwidthTBs: Double,
                 intraNodeGBs: Double, devicesPerNode: Int, nicGbps: Double) {
@@ -46,7 +53,7 @@ public struct DeviceSpec: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, aliases, vendor, bf16TFLOPS, fp32TFLOPS, achievable, narrowMatrixWidth, memoryGB, memoryBandwidthTBs, intraNodeGBs
-        case devicesPerNode, nicGbps, tpp, performanceDensity, exportClass, confidence
+        case devicesPerNode, nicGbps, tpp, performanceDensity, exportClass, confidence, source, architecture, fusedAttention
     }
 
     public init(from decoder: any Decoder) throws {
@@ -68,6 +75,10 @@ public struct DeviceSpec: Codable, Sendable, Equatable {
         performanceDensity = try c.decodeIfPresent(Double.self, forKey: .performanceDensity)
         exportClass = try c.decodeIfPresent(String.self, forKey: .exportClass) ?? "none"
         confidence = try c.decodeIfPresent(String.self, forKey: .confidence) ?? "U"
+        source = try c.decodeIfPresent(String.self, forKey: .source) ?? ""
+        architecture = try c.decodeIfPresent(String.self, forKey: .architecture) ?? ""
+        // A device file's own GPU is most likely a current one: fused unless it says otherwise.
+        fusedAttention = try c.decodeIfPresent(Bool.self, forKey: .fusedAttention) ?? true
         try validate(path: decoder.codingPath.map(\.stringValue).joined(separator: "."))
     }
 
@@ -77,6 +88,7 @@ public struct DeviceSpec: Codable, Sendable, Equatable {
             throw PlannerError(field: "\(path).\(field)", reason: "must be a positive number, got \(value)")
         }
         guard achievable > 0, achievable <= 1 else { throw PlannerError(field: "\(path).achievable", reason: "must be in (0, 1], got \(achievable)") }
+        guard fp32TFLOPS >= 0, fp32TFLOPS.isFinite else { throw PlannerError(field: "\(path).fp32TFLOPS", reason: "must not be negative, got \(fp32TFLOPS)") }
         if let w = narrowMatrixWidth, !(w >= 0 && w.isFinite) {
             throw PlannerError(field: "\(path).narrowMatrixWidth", reason: "must be a non-negative number, got \(w)")
         }
@@ -86,8 +98,14 @@ public struct DeviceSpec: Codable, Sendable, Equatable {
         }
     }
 
-    /// Sustained FLOP/s for large BF16 matrix products.
-    public var sustainedFLOPS: Double { bf16TFLOPS * 1e12 * achievable }
+    /// Peak FLOP/s at a precision: the tensor rate for BF16/FP16, the FP32 rate for FP32 (0 when
+    /// the catalogue has none).
+    public func peakFLOPS(_ precision: Precision) -> Double {
+        (precision == .fp32 ? fp32TFLOPS : bf16TFLOPS) * 1e12
+    }
+
+    /// Sustained FLOP/s for large matrix products at a precision.
+    public func sustainedFLOPS(_ precision: Precision) -> Double { peakFLOPS(precision) * achievable }
 }
 
 /// The devices the planner knows: the catalogue shipped with Tributary, plus the user's own.
@@ -142,12 +160,49 @@ public struct DeviceCatalogue: Sendable {
     }
 
     /// The device with this name or alias (case-insensitive), or an error that suggests the
-    /// closest names.
+    /// closest names of the same kind (the same family of names: RTX cards for an RTX card,
+    /// Ascend for Ascend), then any.
     public func device(named name: String) throws -> DeviceSpec {
         let key = name.lowercased()
         if let d = devices.first(where: { $0.name.lowercased() == key || $0.aliases.contains { $0.lowercased() == key } }) { return d }
-        let names = devices.map(\.name)
-        let ranked = names.sorted { editDistance($0.lowercased(), key) < editDistance($1.lowercased(), key) }
-        throw PlannerError(field: "device", reason: "unknown device '\(name)'; closest: \(ranked.prefix(3).joined(separator: ", ")) (see `tributary devices`)")
+        let family = Self.family(key)
+        func rank(_ d: DeviceSpec) -> (Int, Int) {
+            let names = [d.name] + d.aliases
+            let sameKind = names.contains { Self.family($0.lowercased()) == family } ? 0 : 1
+            return (sameKind, names.map { editDistance($0.lowercased(), key) }.min()!)
+        }
+        let ranked = devices.map { ($0.name, rank($0)) }.sorted { $0.1 < $1.1 }
+        let shown = String(name.unicodeScalars.prefix(64).filter { !$0.properties.generalCategory.isControlOrFormat })
+        throw PlannerError(field: "device", reason: "unknown device '\(shown)'; closest: \(ranked.prefix(3).map(\.0).joined(separator: ", ")) "
+                           + "(`tributary devices` lists them all; add one with --devices FILE)")
+    }
+
+    /// The kind a device name suggests: its letters before the first digit, after a vendor word
+    /// ("nvidia-rtx-2080-ti" → "rtx", "a40" → "a", "ascend-910b" → "ascend", "mi250x" → "mi").
+    static func family(_ name: String) -> String {
+        var words = name.split { !$0.isLetter && !$0.isNumber }.map(String.init)
+        while let first = words.first, ["nvidia", "amd", "intel", "huawei", "apple", "geforce", "tesla", "habana"].contains(first) {
+            words.removeFirst()
+        }
+        return String((words.first ?? "").prefix { $0.isLetter })
+    }
+}
+
+extension Unicode.GeneralCategory {
+    /// Control, format, and unassigned characters: never echoed back raw.
+    var isControlOrFormat: Bool { self == .control || self == .format || self == .unassigned || self == .lineSeparator || self == .paragraphSeparator }
+}
+
+extension ClusterSpec {
+    /// Checks that every site's device is in the catalogue; the error names the site and the
+    /// file's line.
+    public func checkDevices(in catalogue: DeviceCatalogue, yaml text: String, source: String) throws {
+        for (i, site) in sites.enumerated() {
+            do { _ = try catalogue.device(named: site.device) } catch let error as PlannerError {
+                let field = "sites.\(i).device"
+                let line = (try? Yams.compose(yaml: text)).flatMap { $0 }.flatMap { lineOf(field, in: $0) }
+                throw PlannerError(field: field, reason: "site '\(site.name)': \(error.reason)", location: line.map { "\(source):\($0)" } ?? source)
+            }
+        }
     }
 }

@@ -32,6 +32,30 @@ public struct SiteSync: Codable, Sendable, Equatable, Hashable {
     ]
 }
 
+/// A plan's throughput in the conventions published runs count in, per device in use.
+public struct Throughput: Codable, Sendable, Equatable {
+    public var tokensPerSecond: Double
+    /// Devices the plan uses (not every device of the cluster).
+    public var devices: Int
+    /// Model FLOPs per token (three passes, attention included: PaLM's MFU count and
+    /// Megatron-LM's without recomputation), and the FLOPs the hardware runs (Megatron-LM's
+    /// Eq. 3 where activations are recomputed, as its "TFLOP/s per GPU" counts).
+    public var modelFLOPsPerToken: Double
+    public var hardwareFLOPsPerToken: Double
+    /// 6 × parameters per token (no attention term).
+    public var sixNFLOPsPerToken: Double
+    /// Sum of the used devices' peaks at the run's precision.
+    public var peakFLOPS: Double
+
+    public var tokensPerSecondPerDevice: Double { tokensPerSecond / Double(max(1, devices)) }
+    public var modelTFLOPSPerDevice: Double { tokensPerSecondPerDevice * modelFLOPsPerToken / 1e12 }
+    public var hardwareTFLOPSPerDevice: Double { tokensPerSecondPerDevice * hardwareFLOPsPerToken / 1e12 }
+    public var sixNTFLOPSPerDevice: Double { tokensPerSecondPerDevice * sixNFLOPsPerToken / 1e12 }
+    /// Model FLOPs utilisation and hardware FLOPs utilisation over the used devices' peaks.
+    public var mfu: Double { peakFLOPS > 0 ? tokensPerSecond * modelFLOPsPerToken / peakFLOPS : 0 }
+    public var hfu: Double { peakFLOPS > 0 ? tokensPerSecond * hardwareFLOPsPerToken / peakFLOPS : 0 }
+}
+
 /// One site's part of a plan.
 public struct SitePlan: Codable, Sendable, Equatable {
     public var site: String
@@ -66,8 +90,10 @@ public struct Plan: Codable, Sendable, Equatable {
     public var crossSiteSecondsPerStep: Double
     public var stepSeconds: Double
     public var tokensPerSecond: Double
-    /// Model FLOPs (no recomputation) per second over the sum of the devices' peaks.
+    /// Model FLOPs (no recomputation) per second over the sum of the used devices' peaks.
     public var mfu: Double
+    /// Throughput in the conventions published runs use.
+    public var throughput: Throughput
     public var timeToTrainSeconds: Double?
     public var fits: Bool
     /// Set when the plan is one pipeline through several sites instead of a group per site
@@ -87,6 +113,13 @@ public struct PlanResult: Codable, Sendable, Equatable {
     public var chosen: Plan
     public var runnersUp: [Plan]
     public var candidatesEvaluated: Int
+
+    public init(cluster: ClusterSpec, chosen: Plan, runnersUp: [Plan], candidatesEvaluated: Int) {
+        self.cluster = cluster
+        self.chosen = chosen
+        self.runnersUp = runnersUp
+        self.candidatesEvaluated = candidatesEvaluated
+    }
 }
 
 extension Planner {
@@ -109,7 +142,7 @@ extension Planner {
     }
 
     /// The fastest layout of one site for `sequences` per step, or the one that comes closest
-    /// to fitting when none fits. Evaluates every TP × PP × micro-batch × recompute × ZeRO-1
+    /// to fitting when none fits. Evaluates every TP × PP × micro-batch × recompute × ZeRO stage
     /// combination; DP takes the rest of the devices.
     static func bestSiteLayout(model: ModelSpec, training: TrainingSpec, site: SiteResources, sequences: Int,
                                evaluated: inout Int) -> SitePlan {
@@ -134,19 +167,27 @@ extension Planner {
                 }
                 for dp in replicaOptions.sorted() {
                 for recompute in [false, true] {
-                    for shard in [false, true] where !(shard && dp == 1) {
+                    // ZeRO-1 costs nothing over plain replicas in this model and frees memory, so
+                    // replicas shard at least the optimizer state.
+                    for zero in dp == 1 ? [0] : [1, 2, 3] {
                         for b in microBatches where b <= max(1, sequences / dp) {
                             let layout = GroupLayout(tensorParallel: tp, pipelineStages: pp, dataParallel: dp, microBatch: b,
-                                                     recompute: recompute, shardOptimizer: shard)
+                                                     recompute: recompute, zeroStage: zero)
                             let cost = CostModel.evaluate(model: model, training: share, site: site, layout: layout)
                             evaluated += 1
+                            let fits = cost.memoryBytes <= capacity
+                            // Plans are built only for candidates that can win (the search's inner loop).
+                            if fits, let b = best, cost.stepSeconds > b.cost.stepSeconds * (1 + 1e-12) { continue }
+                            if !fits, let c = closest, cost.memoryBytes >= c.cost.memoryBytes { break }
                             let plan = SitePlan(site: site.name, device: site.device.name, devicesUsed: layout.devices,
                                                 devicesAvailable: site.count, layout: layout, cost: cost, sequencesPerStep: sequences,
-                                                fits: cost.memoryBytes <= capacity, memoryCapacityGB: capacity / 1e9)
-                            if plan.fits {
+                                                fits: fits, memoryCapacityGB: capacity / 1e9)
+                            if fits {
                                 if best == nil || isBetter(plan, than: best!) { best = plan }
-                            } else if closest == nil || cost.memoryBytes < closest!.cost.memoryBytes {
+                            } else {
                                 closest = plan
+                                // Memory only grows with the micro-batch: larger ones do not fit either.
+                                break
                             }
                         }
                     }
@@ -162,21 +203,17 @@ extension Planner {
         if abs(a.cost.stepSeconds - b.cost.stepSeconds) > 1e-12 * max(a.cost.stepSeconds, b.cost.stepSeconds) {
             return a.cost.stepSeconds < b.cost.stepSeconds
         }
-        let ka = (a.devicesUsed, a.layout.tensorParallel, a.layout.pipelineStages, a.layout.recompute ? 1 : 0, a.layout.shardOptimizer ? 1 : 0, a.layout.microBatch)
-        let kb = (b.devicesUsed, b.layout.tensorParallel, b.layout.pipelineStages, b.layout.recompute ? 1 : 0, b.layout.shardOptimizer ? 1 : 0, b.layout.microBatch)
+        let ka = (a.devicesUsed, a.layout.tensorParallel, a.layout.pipelineStages, a.layout.recompute ? 1 : 0, a.layout.zeroStage, a.layout.microBatch)
+        let kb = (b.devicesUsed, b.layout.tensorParallel, b.layout.pipelineStages, b.layout.recompute ? 1 : 0, b.layout.zeroStage, b.layout.microBatch)
         return ka < kb
     }
 
     /// Plans `model` on `cluster`: every site trains a replica group on its share of the batch
     /// (shares balanced so that sites finish a step together), and sites sync every step or
     /// every H steps (DiLoCo) through a codec. Deterministic: the same inputs give the same plan.
-    public static func plan(cluster: ClusterSpec, catalogue: DeviceCatalogue, model: ModelSpec, training: TrainingSpec) throws -> PlanResult {
-        try cluster.check()
-        try model.validate()
-        guard training.globalBatchSequences >= 1 else {
-            throw PlannerError(field: "training.globalBatchSequences", reason: "must be at least 1")
-        }
-        let sites = try cluster.sites.map { try SiteResources(site: $0, catalogue: catalogue) }
+    public static func plan(cluster: ClusterSpec, catalogue: DeviceCatalogue, model: ModelSpec, training: TrainingSpec,
+                            sync choice: SyncChoice = .auto) throws -> PlanResult {
+        let sites = try resources(cluster: cluster, catalogue: catalogue, model: model, training: training)
         var evaluated = 0
 
         // Balance the batch: start from peak compute, then re-split by each site's predicted rate.
@@ -218,19 +255,18 @@ extension Planner {
             plans = (0..<sites.count).filter { shares[$0] > 0 }.map { best($0, shares[$0]) }
         } else {
             // No single site holds the model: split by peak compute and report what does not fit.
-            let shares = split(total, by: sites.map { $0.device.sustainedFLOPS * Double($0.count) })
+            let shares = split(total, by: sites.map { $0.device.sustainedFLOPS(training.precision) * Double($0.count) })
             plans = (0..<sites.count).map { best($0, shares[$0]) }
         }
 
         // Cross-site sync: every step, or DiLoCo every H steps through a codec.
         var candidates: [Plan] = []
-        for sync in SiteSync.options {
+        for sync in plans.count == 1 ? [.everyStep] : choice.options {
             candidates.append(assemble(cluster: cluster, sites: sites, plans: plans, model: model, training: training, sync: sync))
-            if plans.count == 1 { break }
         }
         // Or one pipeline through several sites: the way to hold a model no site holds alone,
         // and sometimes faster on fast links.
-        if let span = bestSpanningPipeline(model: model, training: training, sites: sites, cluster: cluster, evaluated: &evaluated) {
+        if choice.allowsSpanningPipeline, let span = bestSpanningPipeline(model: model, training: training, sites: sites, cluster: cluster, evaluated: &evaluated) {
             candidates.append(makePlan(cluster: cluster, sites: sites, model: model, training: training, sitePlans: [], sync: .everyStep,
                                        ring: CrossSiteRing(order: [], bytesPerSync: span.crossSiteBytesPerStep, seconds: 0),
                                        stepSeconds: span.stepSeconds, fits: span.fits, pipelineAcrossSites: span))
@@ -266,24 +302,42 @@ extension Planner {
     static func assemble(cluster: ClusterSpec, sites: [SiteResources], plans: [SitePlan], model: ModelSpec, training: TrainingSpec,
                          sync: SiteSync) -> Plan {
         let perDevice = cluster.links?.perDevice ?? false
-        let values = CrossSiteRing.valuesPerSender(plans: plans, model: model, training: training, perDevice: perDevice)
+        let values = CrossSiteRing.valuesPerSender(plans: plans, model: model, perDevice: perDevice)
         let ring = CrossSiteRing.best(sites: plans.map(\.site), cluster: cluster, values: values, bytesPerValue: sync.bytesPerValue)
         let step = plans.map(\.cost.stepSeconds).max()! + ring.seconds / Double(sync.interval)
         return makePlan(cluster: cluster, sites: sites, model: model, training: training, sitePlans: plans, sync: sync, ring: ring,
                         stepSeconds: step, fits: plans.allSatisfy(\.fits), pipelineAcrossSites: nil)
     }
 
-    /// A plan with what follows from its step time: tokens/s, MFU over all the sites' devices,
-    /// and time to train (× the sync's token premium).
+    /// A plan with what follows from its step time: tokens/s, throughput in the common
+    /// conventions and MFU over the devices the plan uses, and time to train (× the sync's token premium).
     static func makePlan(cluster: ClusterSpec, sites: [SiteResources], model: ModelSpec, training: TrainingSpec, sitePlans: [SitePlan],
                          sync: SiteSync, ring: CrossSiteRing, stepSeconds: Double, fits: Bool, pipelineAcrossSites: SpanningPipeline?) -> Plan {
         let tokensPerSecond = Double(training.globalBatchSequences * model.sequenceLength) / stepSeconds
-        let peak = sites.reduce(0) { $0 + $1.device.bf16TFLOPS * 1e12 * Double($1.count) }
+        // Devices in use, their peak, and the share of tokens that recompute activations.
+        var used = 0, peak = 0.0, recomputed = 0.0
+        for plan in sitePlans {
+            let device = sites.first { $0.name == plan.site }!.device
+            used += plan.devicesUsed
+            peak += device.peakFLOPS(training.precision) * Double(plan.devicesUsed)
+            if plan.layout.recompute { recomputed += Double(plan.sequencesPerStep) / Double(training.globalBatchSequences) }
+        }
+        if let span = pipelineAcrossSites {
+            for stage in span.stages {
+                let device = sites.first { $0.name == stage.site }!.device
+                used += span.replicas
+                peak += device.peakFLOPS(training.precision) * Double(span.replicas)
+            }
+            recomputed = span.recompute ? 1 : 0
+        }
+        let hardwareFLOPsPerToken = model.trainingFLOPsPerToken + recomputed * (model.recomputeFLOPsPerToken - model.trainingFLOPsPerToken)
+        let throughput = Throughput(tokensPerSecond: tokensPerSecond, devices: used, modelFLOPsPerToken: model.trainingFLOPsPerToken,
+                                    hardwareFLOPsPerToken: hardwareFLOPsPerToken, sixNFLOPsPerToken: model.sixNFLOPsPerToken, peakFLOPS: peak)
         return Plan(
             cluster: cluster.name, model: model, parameters: model.parameters, globalBatchSequences: training.globalBatchSequences,
             sites: sitePlans, sync: sync, crossSiteRing: ring.order, crossSiteBytesPerSync: ring.bytesPerSync,
             crossSiteSecondsPerStep: ring.seconds / Double(sync.interval), stepSeconds: stepSeconds, tokensPerSecond: tokensPerSecond,
-            mfu: tokensPerSecond * model.trainingFLOPsPerToken / peak,
+            mfu: throughput.mfu, throughput: throughput,
             timeToTrainSeconds: training.totalTokens > 0 ? training.totalTokens * sync.tokenPremium / tokensPerSecond : nil,
             fits: fits, pipelineAcrossSites: pipelineAcrossSites)
     }
@@ -294,8 +348,7 @@ extension Planner {
     /// current layout do".
     public static func evaluate(cluster: ClusterSpec, catalogue: DeviceCatalogue, model: ModelSpec, training: TrainingSpec,
                                 layouts: [String: GroupLayout], sync: SiteSync = .everyStep) throws -> Plan {
-        try cluster.check()
-        try model.validate()
+        _ = try resources(cluster: cluster, catalogue: catalogue, model: model, training: training)
         let used = cluster.sites.filter { layouts[$0.name] != nil }
         for name in layouts.keys.sorted() where !cluster.sites.contains(where: { $0.name == name }) {
             throw PlannerError(field: "layouts", reason: "no site named '\(name)'; sites: \(cluster.sites.map(\.name).joined(separator: ", "))")
@@ -318,6 +371,76 @@ extension Planner {
                                   memoryCapacityGB: capacity / 1e9))
         }
         return assemble(cluster: cluster, sites: sites, plans: plans, model: model, training: training, sync: sync)
+    }
+
+    /// What a layout the user gives predicts: `evaluate` with each site's micro-batch, when not
+    /// given, the fastest that fits its share of the batch. A single layout without a site name
+    /// applies to a cluster of one site.
+    public static func evaluate(cluster: ClusterSpec, catalogue: DeviceCatalogue, model: ModelSpec, training: TrainingSpec,
+                                given: [GivenLayout], sync: SiteSync = .everyStep) throws -> Plan {
+        var named: [String: GivenLayout] = [:]
+        for g in given {
+            guard let name = g.site ?? (cluster.sites.count == 1 ? cluster.sites[0].name : nil) else {
+                throw PlannerError(field: "layout", reason: "the cluster has \(cluster.sites.count) sites: name the site of each layout "
+                                   + "(SITE=tp..,pp..,dp..; sites: \(cluster.sites.map(\.name).joined(separator: ", ")))")
+            }
+            guard named.updateValue(g, forKey: name) == nil else { throw PlannerError(field: "layout", reason: "two layouts for site '\(name)'") }
+        }
+        let sites = try resources(cluster: cluster, catalogue: catalogue, model: model, training: training)
+        let order = cluster.sites.filter { named[$0.name] != nil }
+        for name in named.keys.sorted() where !order.contains(where: { $0.name == name }) {
+            throw PlannerError(field: "layout", reason: "no site named '\(name)'; sites: \(cluster.sites.map(\.name).joined(separator: ", "))")
+        }
+        let shares = split(training.globalBatchSequences, by: order.map { Double(named[$0.name]!.dataParallel) })
+        var layouts: [String: GroupLayout] = [:]
+        for (site, share) in zip(order, shares) {
+            let g = named[site.name]!
+            guard model.heads % g.tensorParallel == 0 else {
+                throw PlannerError(field: "layout", reason: "tp\(g.tensorParallel) does not divide the model's \(model.heads) heads")
+            }
+            guard g.pipelineStages <= model.layers else {
+                throw PlannerError(field: "layout", reason: "pp\(g.pipelineStages) is more stages than the model's \(model.layers) layers")
+            }
+            var part = training
+            part.globalBatchSequences = share
+            let resources = sites.first { $0.name == site.name }!
+            // What the user left open: the fastest micro-batch and recomputation that fit.
+            var best: (GroupLayout, GroupCost)?
+            for b in g.microBatch.map({ [$0] }) ?? microBatches where b <= max(1, share / g.dataParallel) || g.microBatch != nil {
+                for r in g.recompute.map({ [$0] }) ?? [false, true] {
+                    let layout = g.layout(microBatch: b, recompute: r)
+                    let cost = CostModel.evaluate(model: model, training: part, site: resources, layout: layout)
+                    let fits = cost.memoryBytes <= resources.device.memoryGB * 1e9 * usableMemory
+                    let bestFits = best.map { $0.1.memoryBytes <= resources.device.memoryGB * 1e9 * usableMemory } ?? false
+                    if best == nil || (fits && !bestFits) || (fits == bestFits && (fits ? cost.stepSeconds < best!.1.stepSeconds
+                                                                                     : cost.memoryBytes < best!.1.memoryBytes)) {
+                        best = (layout, cost)
+                    }
+                }
+            }
+            layouts[site.name] = best!.0
+        }
+        return try evaluate(cluster: cluster, catalogue: catalogue, model: model, training: training, layouts: layouts, sync: sync)
+    }
+
+    /// The sites' resources after checking the inputs (and that the devices have a rate at the
+    /// run's precision).
+    static func resources(cluster: ClusterSpec, catalogue: DeviceCatalogue, model: ModelSpec, training: TrainingSpec) throws -> [SiteResources] {
+        try cluster.check()
+        try model.validate()
+        guard training.globalBatchSequences >= 1 else {
+            throw PlannerError(field: "training.globalBatchSequences", reason: "must be at least 1")
+        }
+        let sites = try cluster.sites.enumerated().map { i, site in
+            do { return try SiteResources(site: site, catalogue: catalogue) } catch let error as PlannerError {
+                throw PlannerError(field: "sites.\(i).device", reason: error.reason, location: error.location)
+            }
+        }
+        for s in sites where s.device.peakFLOPS(training.precision) <= 0 {
+            throw PlannerError(field: "precision", reason: "the catalogue has no \(training.precision.rawValue) rate for \(s.device.name) "
+                               + "(site \(s.name)); give its fp32TFLOPS in a device file (--devices) or plan in bf16")
+        }
+        return sites
     }
 
     /// Splits `total` into integer shares proportional to `weights` (largest remainders), each at least 1.

@@ -53,9 +53,7 @@ extension Planner {
     /// against a group per site.
     public static func pipelineAcrossSites(cluster: ClusterSpec, catalogue: DeviceCatalogue, model: ModelSpec,
                                            training: TrainingSpec) throws -> SpanningPipeline? {
-        try cluster.check()
-        try model.validate()
-        let sites = try cluster.sites.map { try SiteResources(site: $0, catalogue: catalogue) }
+        let sites = try resources(cluster: cluster, catalogue: catalogue, model: model, training: training)
         var evaluated = 0
         return bestSpanningPipeline(model: model, training: training, sites: sites, cluster: cluster, evaluated: &evaluated)
     }
@@ -103,18 +101,23 @@ extension Planner {
         p.stages.map { $0.memoryBytes / $0.capacityBytes }.max() ?? .infinity
     }
 
-    /// Orders of the sites along a pipeline: all of them for up to 5 sites, otherwise the
-    /// widest-next-link order from each site.
+    /// Orders of sites along a pipeline, leaving out sites that would only slow it: every order
+    /// of every subset of two or more sites for up to 5 sites; beyond that, from each site the
+    /// widest-next-link order and each of its beginnings (the sites reached last sit behind
+    /// the narrowest links).
     static func siteOrders(sites: [SiteResources], cluster: ClusterSpec) -> [[Int]] {
         let k = sites.count
         if k <= 5 {
             var all: [[Int]] = []
-            var order = Array(0..<k)
-            repeat { all.append(order) } while CrossSiteRing.nextPermutation(&order)
+            for mask in 1..<(1 << k) where mask.nonzeroBitCount >= 2 {
+                var order = (0..<k).filter { mask & (1 << $0) != 0 }
+                repeat { all.append(order) } while CrossSiteRing.nextPermutation(&order)
+            }
             return all
         }
-        return (0..<k).map { start in
-            CrossSiteRing.widestNextOrder(from: start, count: k) { cluster.link(sites[$0].name, sites[$1].name) }
+        return (0..<k).flatMap { start in
+            let order = CrossSiteRing.widestNextOrder(from: start, count: k) { cluster.link(sites[$0].name, sites[$1].name) }
+            return (2...k).map { Array(order.prefix($0)) }
         }
     }
 
@@ -148,18 +151,18 @@ extension Planner {
         var capacity: [Double] = [], maxLayers: [Int] = []
         for i in 0..<p {
             let d = sites[siteOf[i]].device
-            let block = CostModel.blockSeconds(model: model, device: d, tokens: tokens, t: 1, recompute: recompute)
+            let block = CostModel.blockSeconds(model: model, training: training, device: d, tokens: tokens, t: 1, recompute: recompute)
             perLayerSeconds.append(block.compute + block.memoryBound)
             var fixed = 0.0
             if i > 0 { fixed += hops[i - 1].seconds + hops[i - 1].latency }
             if i < p - 1 { fixed += hops[i].seconds + hops[i].latency }
-            if i == p - 1 { fixed += CostModel.headSeconds(model: model, device: d, tokens: tokens, t: 1) }
+            if i == p - 1 { fixed += CostModel.headSeconds(model: model, training: training, device: d, tokens: tokens, t: 1) }
             fixedSeconds.append(fixed)
-            let activations = CostModel.activationBytes(model: model, tokens: tokens, t: 1, recompute: recompute)
+            let activations = CostModel.activationBytes(model: model, training: training, device: d, tokens: tokens, t: 1, recompute: recompute)
             let inFlight = Double(min(p - i, m))
             perLayerBytes.append(perLayerParameters * stateBytesPerParameter + inFlight * activations.kept)
             var extra = recompute ? activations.full : 0
-            if i == 0 { extra += model.embeddingParameters * stateBytesPerParameter }
+            if i == 0 { extra += model.inputEmbeddingParameters * stateBytesPerParameter }
             if i == p - 1 && i > 0 { extra += v * h * stateBytesPerParameter }
             fixedBytes.append(extra)
             let cap = d.memoryGB * 1e9 * usableMemory
@@ -194,7 +197,7 @@ extension Planner {
             split[i] += 1
         }
         func parameters(_ i: Int) -> Double {
-            Double(split[i]) * perLayerParameters + (i == 0 ? model.embeddingParameters : 0) + (i == p - 1 && i > 0 ? v * h : 0)
+            Double(split[i]) * perLayerParameters + (i == 0 ? model.inputEmbeddingParameters : 0) + (i == p - 1 && i > 0 ? v * h : 0)
         }
         var stages: [SpanningStage] = []
         for i in 0..<p {

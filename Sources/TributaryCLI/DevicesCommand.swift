@@ -54,14 +54,18 @@ struct DevicesCommand: ParsableCommand {
                 try printJSON(catalogue.devices)
                 return
             }
-            print("device          vendor   BF16 TF  achievable  memory GB  mem TB/s  node GB/s  per node  NIC Gb/s     TPP  class           conf")
+            func column(_ text: String, _ width: Int) -> String { text.padding(toLength: max(width, text.count), withPad: " ", startingAt: 0) }
+            print("device          vendor   arch      BF16 TF  FP32 TF  achievable  memory GB  mem TB/s  node GB/s  per node  NIC Gb/s"
+                  + "  fused attn     TPP  class           conf")
             for d in catalogue.devices {
-                print(String(format: "%-15@ %-8@ %7.1f %11.2f %10.0f %9.3f %10.0f %9d %9.0f %7.0f  %-15@ %@",
-                             d.name as NSString, String(d.vendor.prefix(8)) as NSString, d.bf16TFLOPS, d.achievable, d.memoryGB,
-                             d.memoryBandwidthTBs, d.intraNodeGBs, d.devicesPerNode, d.nicGbps, d.tpp, d.exportClass as NSString,
-                             d.confidence as NSString))
+                print(column(d.name, 15) + " " + column(String(d.vendor.prefix(8)), 8) + " " + column(String(d.architecture.prefix(8)), 8)
+                      + String(format: " %8.1f %8.1f %11.2f %10.0f %9.3f %10.0f %9d %9.0f  ", d.bf16TFLOPS, d.fp32TFLOPS,
+                               d.achievable, d.memoryGB, d.memoryBandwidthTBs, d.intraNodeGBs, d.devicesPerNode, d.nicGbps)
+                      + column(d.fusedAttention ? "yes" : "no", 10) + String(format: " %7.0f  ", d.tpp)
+                      + column(d.exportClass, 15) + " " + d.confidence)
             }
-            print("\nConfidence: P primary source, S secondary, D derived, U uncertain (see Sources/Planner/Resources/devices.yaml).")
+            print("\nConfidence: P primary source, S secondary, D derived, U uncertain; each device's sources are in `devices --json` "
+                  + "and Sources/Planner/Resources/devices.yaml. Turing and older list FP16 with FP32 accumulation (no BF16).")
             print("local-cpu is this machine measured now: its rate is fp32 sgemm, as Tributary's engine trains in fp32.")
             print("\(BLASCoreCheck.current().summary); usable cores for this process: \(UsableCores.count).")
         }

@@ -23,13 +23,20 @@ struct PlanCommand: ParsableCommand {
     )
 
     @Option(help: "Cluster description (YAML): sites, devices, links.") var cluster: String
-    @Option(help: "Model: a preset (125m … 1t, e.g. 30b) or L<layers>-H<hidden>-A<heads>.") var model = "gpt-1.3b"
+    @Option(help: "Model: a preset (125m … 1t, e.g. 30b; llama2-7b … llama3-70b) or \(ModelSpec.grammar).") var model = "gpt-1.3b"
     @Option(help: "Tokens to train on, e.g. 300B (default: 20 per parameter).") var tokens: String?
     @Option(help: "Global batch in tokens, e.g. 4M.") var batchTokens = "4M"
-    @Option(help: "Sequence length.") var sequence = 2048
-    @Option(help: "Precision of weights and gradients: bf16, fp16 or fp32.") var precision = "bf16"
+    @Option(help: "Global batch in sequences (instead of --batch-tokens).") var batchSequences: Int?
+    @Option(help: "Sequence length (default: the model's; 2048 for GPT shapes).") var sequence: Int?
+    @Option(help: "Precision of weights, gradients and matrix products: bf16, fp16 or fp32 (fp32 runs at the devices' FP32 rate).")
+    var precision = "bf16"
+    @Option(help: "Attention kernels: auto (fused where the device's trainers use FlashAttention: Ampere and newer), fused or unfused.")
+    var attention = "auto"
     @Option(help: "Optimizer state in bytes per parameter (default: 12 for bf16/fp16 — FP32 master weights and Adam's two moments — 8 for fp32).")
     var optimizerBytes: Double?
+    @Option(help: "How sites sync: auto, every-step (no DiLoCo), diloco, or diloco:H.") var sync = "auto"
+    @Option(help: "Predict this layout instead of choosing one: \(GivenLayout.grammar); once per site (SITE= may be left out with one site).")
+    var layout: [String] = []
     @Option(help: "More devices (YAML, the catalogue's layout).") var devices: String?
     @Flag(help: "The largest dense model the cluster can hold for training, and how long 20 tokens per parameter take.") var maxModel = false
     @Flag(help: "Cost breakdown per site and link.") var explain = false
@@ -40,22 +47,43 @@ struct PlanCommand: ParsableCommand {
             guard let text = try? String(contentsOfFile: cluster, encoding: .utf8) else { throw ValidationError("cannot read \(cluster)") }
             let spec = try ClusterSpec.load(yaml: text, source: cluster)
             let catalogue = try loadCatalogue(devicesFile: devices, measureCPU: spec.sites.contains { $0.device.lowercased().contains("cpu") }, threads: UsableCores.count)
-            let batchSequences = max(1, Int(try parseCount(batchTokens, flag: "--batch-tokens") / Double(sequence)))
+            try spec.checkDevices(in: catalogue, yaml: text, source: cluster)
+            let choice = try SyncChoice(parsing: sync)
+            let given = try layout.map { try GivenLayout(parsing: $0) }
             if maxModel {
-                try printMaxModel(spec, catalogue: catalogue, batchSequences: batchSequences)
+                guard given.isEmpty else { throw ValidationError("--max-model chooses layouts itself: leave out --layout") }
+                try printMaxModel(spec, catalogue: catalogue, choice: choice)
                 return
             }
             var m = try ModelSpec.named(model)
-            m.sequenceLength = sequence
+            if let sequence { m.sequenceLength = sequence }
             let total = try tokens.map { try parseCount($0, flag: "--tokens") } ?? 20 * m.parameters
-            let training = try trainingSpec(batchSequences: batchSequences, totalTokens: total)
-            let result = try Planner.plan(cluster: spec, catalogue: catalogue, model: m, training: training)
+            let training = try trainingSpec(batchSequences: try batchSequences(for: m.sequenceLength), totalTokens: total)
+            let result: PlanResult
+            if given.isEmpty {
+                result = try Planner.plan(cluster: spec, catalogue: catalogue, model: m, training: training, sync: choice)
+            } else {
+                let syncs = given.count > 1 ? choice.options : [SiteSync.everyStep]
+                let plans = try syncs.map { try Planner.evaluate(cluster: spec, catalogue: catalogue, model: m, training: training, given: given, sync: $0) }
+                let best = plans.min { $0.effectiveStepSeconds < $1.effectiveStepSeconds }!
+                result = PlanResult(cluster: spec, chosen: best, runnersUp: [], candidatesEvaluated: plans.count)
+            }
             if json {
                 try printJSON(result)
                 return
             }
             printPlan(result, spec: spec)
         }
+    }
+
+    /// The global batch in sequences: given, or the batch in tokens over the sequence length.
+    private func batchSequences(for sequenceLength: Int) throws -> Int {
+        if let batchSequences {
+            guard batchSequences >= 1, batchSequences <= 100_000_000 else { throw ValidationError("--batch-sequences must be in 1...100000000, got \(batchSequences)") }
+            return batchSequences
+        }
+        guard sequenceLength >= 1 else { throw ValidationError("--sequence must be positive, got \(sequenceLength)") }
+        return max(1, Int(try parseCount(batchTokens, flag: "--batch-tokens") / Double(sequenceLength)))
     }
 
     private func printPlan(_ result: PlanResult, spec: ClusterSpec) {
@@ -65,11 +93,9 @@ struct PlanCommand: ParsableCommand {
                      p.cluster as NSString, spec.deviceCount, p.globalBatchSequences))
         print("")
         for s in p.sites {
-            let l = s.layout
-            print(String(format: "  %@ %4d of %4d %@: TP%d PP%d DP%d, micro-batch %d%@%@, %d sequences/step, %.1f GB per device%@",
-                         s.site.padding(toLength: max(12, s.site.count), withPad: " ", startingAt: 0) as NSString, s.devicesUsed, s.devicesAvailable, s.device as NSString, l.tensorParallel, l.pipelineStages,
-                         l.dataParallel, l.microBatch, l.recompute ? ", recompute" : "", l.shardOptimizer ? ", ZeRO-1" : "",
-                         s.sequencesPerStep, s.memoryPerDeviceGB, s.fits ? "" : " — DOES NOT FIT"))
+            print(String(format: "  %@ %4d of %4d %@: %@, %d sequences/step, %.1f GB per device%@",
+                         s.site.padding(toLength: max(12, s.site.count), withPad: " ", startingAt: 0) as NSString, s.devicesUsed, s.devicesAvailable,
+                         s.device as NSString, s.layout.summary as NSString, s.sequencesPerStep, s.memoryPerDeviceGB, s.fits ? "" : " — DOES NOT FIT"))
         }
         if let span = p.pipelineAcrossSites { printSpanningPipeline(span) }
         let inPlan = Set(p.sites.map(\.site) + (p.pipelineAcrossSites?.order ?? []))
@@ -84,7 +110,12 @@ struct PlanCommand: ParsableCommand {
                          p.crossSiteSecondsPerStep))
         }
         print("")
-        print(String(format: "step %.2f s, %@ tokens/s, MFU %.1f%%", p.stepSeconds, formatCount(p.tokensPerSecond), 100 * p.mfu))
+        let t = p.throughput
+        print(String(format: "step %.2f s, %@ tokens/s, MFU %.1f%% over the %d devices used", p.stepSeconds, formatCount(p.tokensPerSecond),
+                     100 * p.mfu, t.devices))
+        print(String(format: "per device: %@ tokens/s; %.1f TFLOP/s of model FLOPs (attention included), %.1f hardware (Megatron-LM's count, "
+                     + "recomputation included: HFU %.1f%%), %.1f by 6·N·tokens", formatCount(t.tokensPerSecondPerDevice), t.modelTFLOPSPerDevice,
+                     t.hardwareTFLOPSPerDevice, 100 * t.hfu, t.sixNTFLOPSPerDevice))
         if let t = p.timeToTrainSeconds {
             print(String(format: "time to train %@ tokens: %@ (%.1f days)", formatCount(p.tokensPerSecond * t), formatDuration(t), t / 86400))
         }
@@ -123,14 +154,15 @@ struct PlanCommand: ParsableCommand {
     /// The training description from the flags: batch, tokens, precision and optimizer state.
     private func trainingSpec(batchSequences: Int, totalTokens: Double) throws -> TrainingSpec {
         var training = TrainingSpec(globalBatchSequences: batchSequences, totalTokens: totalTokens)
-        switch precision.lowercased() {
-        case "bf16", "fp16": break
-        case "fp32":
-            training.weightBytes = 4
-            training.gradientBytes = 4
-            training.optimizerBytesPerParameter = 8
-        default: throw ValidationError("--precision must be bf16, fp16 or fp32, got '\(precision)'")
+        switch Precision(rawValue: precision.lowercased()) {
+        case .bf16?, .fp16?: training.precision = Precision(rawValue: precision.lowercased())!
+        case .fp32?: training.useFP32()
+        case nil: throw ValidationError("--precision must be bf16, fp16 or fp32, got '\(precision)'")
         }
+        guard let kernel = AttentionKernel(rawValue: attention.lowercased()) else {
+            throw ValidationError("--attention must be auto, fused or unfused, got '\(attention)'")
+        }
+        training.attention = kernel
         if let optimizerBytes {
             guard optimizerBytes >= 0, optimizerBytes <= 64 else { throw ValidationError("--optimizer-bytes must be in 0...64, got \(optimizerBytes)") }
             training.optimizerBytesPerParameter = optimizerBytes
@@ -165,10 +197,9 @@ struct PlanCommand: ParsableCommand {
     private func shortfall(_ p: Plan) -> String {
         var lines = ["the model does not fit:"]
         for s in p.sites where !s.fits {
-            lines.append(String(format: "  %@ needs %.1f GB per device in its most compact layout (TP%d PP%d%@%@) but has %.1f GB usable: short by %.1f GB.",
-                                s.site as NSString, s.memoryPerDeviceGB, s.layout.tensorParallel, s.layout.pipelineStages,
-                                s.layout.recompute ? ", recompute" : "", s.layout.shardOptimizer ? ", ZeRO-1" : "",
-                                s.memoryCapacityGB, s.memoryPerDeviceGB - s.memoryCapacityGB))
+            lines.append(String(format: "  %@ needs %.1f GB per device in %@ (%@) but has %.1f GB usable: short by %.1f GB.",
+                                s.site as NSString, s.memoryPerDeviceGB, p.sites.count == 1 && !s.layout.recompute ? "this layout" : "its most compact layout",
+                                s.layout.summary as NSString, s.memoryCapacityGB, s.memoryPerDeviceGB - s.memoryCapacityGB))
         }
         if let span = p.pipelineAcrossSites, let worst = span.stages.max(by: { $0.memoryBytes - $0.capacityBytes < $1.memoryBytes - $1.capacityBytes }) {
             lines.append(String(format: "  Even one pipeline through all sites needs %.1f GB on a %@ stage at %@ (%.1f GB usable): short by %.1f GB.",
@@ -179,12 +210,12 @@ struct PlanCommand: ParsableCommand {
         return lines.joined(separator: "\n")
     }
 
-    private func printMaxModel(_ spec: ClusterSpec, catalogue: DeviceCatalogue, batchSequences: Int) throws {
+    private func printMaxModel(_ spec: ClusterSpec, catalogue: DeviceCatalogue, choice: SyncChoice) throws {
         var largest: (ModelSpec, PlanResult)?
-        for var m in ModelSpec.presets {
-            m.sequenceLength = sequence
-            let result = try Planner.plan(cluster: spec, catalogue: catalogue, model: m,
-                                          training: try trainingSpec(batchSequences: batchSequences, totalTokens: 20 * m.parameters))
+        for var m in ModelSpec.presets where m.name.hasPrefix("gpt-") {
+            m.sequenceLength = sequence ?? m.sequenceLength
+            let training = try trainingSpec(batchSequences: try batchSequences(for: m.sequenceLength), totalTokens: 20 * m.parameters)
+            let result = try Planner.plan(cluster: spec, catalogue: catalogue, model: m, training: training, sync: choice)
             if result.chosen.fits { largest = (m, result) } else { break }
         }
         guard let (m, result) = largest else {

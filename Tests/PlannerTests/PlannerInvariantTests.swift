@@ -86,6 +86,24 @@ final class PlannerInvariantTests: XCTestCase {
         XCTAssertGreaterThan(result.chosen.sync.interval, 1, "1 Gbit/s between sites calls for DiLoCo")
     }
 
+    /// An unknown device names the site and the file's line, and suggests devices of its kind.
+    func testUnknownDeviceNamesTheSiteTheLineAndDevicesOfItsKind() throws {
+        let yaml = "sites:\n  - {name: office, device: A100-80GB, count: 8}\n  - name: home\n    device: RTX-2070\n    count: 2\nlinks:\n  default: {gbps: 1, latencyMs: 20}\n"
+        let cluster = try ClusterSpec.load(yaml: yaml, source: "c.yaml")
+        XCTAssertThrowsError(try cluster.checkDevices(in: catalogue, yaml: yaml, source: "c.yaml")) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("c.yaml:4"), text)
+            XCTAssertTrue(text.contains("site 'home'"), text)
+            let suggestions = text.components(separatedBy: "closest: ").last!.components(separatedBy: " (").first!
+            XCTAssertEqual(suggestions.components(separatedBy: ", ").filter { $0.hasPrefix("RTX-") }.count, 3, text)
+        }
+        // The same without the file: the planner names the site's field.
+        XCTAssertThrowsError(try Planner.plan(cluster: cluster, catalogue: catalogue, model: try ModelSpec.named("1.3b"),
+                                              training: TrainingSpec(globalBatchSequences: 8))) { error in
+            XCTAssertTrue("\(error)".contains("sites.1.device"), "\(error)")
+        }
+    }
+
     func testBadInputSaysWhatAndWhere() throws {
         XCTAssertThrowsError(try catalogue.device(named: "A100-90GB")) { error in
             XCTAssertTrue("\(error)".contains("A100-80GB"), "\(error)")

@@ -84,4 +84,24 @@ final class SpanningPipelineTests: XCTestCase {
                                    stragglers: [Straggler(site: stages[busiest].site, stage: busiest, slowdown: 3)])
         XCTAssertGreaterThan(slowed.meanStepSeconds, report.meanStepSeconds * 1.2)
     }
+
+    /// A site behind a slow link that only slows a pipeline is left out of it: two homes at
+    /// 10 Gbit/s hold GPT-6.7B together; a third, 0.9 Gbit/s from both, would put a slow hop
+    /// into every micro-batch.
+    func testAPipelineLeavesOutASiteThatOnlySlowsIt() throws {
+        let cluster = ClusterSpec(name: "three", sites: [SiteSpec(name: "alice", device: "RTX-4090", count: 4),
+                                                         SiteSpec(name: "bob", device: "RTX-4090", count: 4),
+                                                         SiteSpec(name: "carol", device: "RTX-3090", count: 4)],
+                                  links: InterSiteLinks(default: SiteLink(gbps: 0.9, latencyMs: 30),
+                                                        between: [.init(sites: ["alice", "bob"], gbps: 10, latencyMs: 2)]))
+        let model = try ModelSpec.named("6.7b")
+        let training = TrainingSpec(globalBatchSequences: 64)
+        let span = try XCTUnwrap(Planner.pipelineAcrossSites(cluster: cluster, catalogue: catalogue, model: model, training: training))
+        XCTAssertTrue(span.fits)
+        XCTAssertEqual(Set(span.order), ["alice", "bob"], "carol only slows the pipeline")
+        let all = try XCTUnwrap(Planner.pipelineAcrossSites(cluster: ClusterSpec(name: "forced", sites: cluster.sites,
+                                                                                   links: InterSiteLinks(default: SiteLink(gbps: 0.9, latencyMs: 30))),
+                                                          catalogue: catalogue, model: model, training: training))
+        XCTAssertLessThan(span.stepSeconds, all.stepSeconds)
+    }
 }
