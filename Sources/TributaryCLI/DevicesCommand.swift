@@ -34,6 +34,20 @@ func loadCatalogue(devicesFile: String?, measureCPU: Bool, threads: Int) throws 
     return catalogue
 }
 
+/// The catalogue calibrated by a profile of measured micro-batch times, when one is given; what
+/// changed goes to standard error.
+func applyProfile(_ path: String?, to catalogue: DeviceCatalogue) throws -> DeviceCatalogue {
+    guard let path else { return catalogue }
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("cannot read the profile \(path)") }
+    let (calibrated, changes) = try DeviceProfile(yaml: text, source: path).calibrate(catalogue)
+    for c in changes {
+        let spread = c.implied.count > 1 ? String(format: " (measurements imply %.2f–%.2f)", c.implied.min()!, c.implied.max()!) : ""
+        printError(String(format: "calibrated %@ from %d measurement(s): achievable %.2f → %.2f%@", c.device, c.measurements,
+                          c.achievableBefore, c.achievableAfter, spread))
+    }
+    return calibrated
+}
+
 struct DevicesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "devices",

@@ -14,13 +14,15 @@ struct PlanCheckCommand: ParsableCommand {
     @Option(help: "Measured runs (YAML: runs with model, batch, sites, layout, reported; see configs/planner/published-runs.yaml).")
     var runs = "configs/planner/published-runs.yaml"
     @Option(help: "More devices (YAML, the catalogue's layout).") var devices: String?
+    @Option(help: "Measured micro-batch times (YAML: measurements with device, model, microBatch, seconds) that calibrate the devices' achievable fractions.")
+    var profile: String?
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
         try reportingErrors {
             guard let text = try? String(contentsOfFile: runs, encoding: .utf8) else { throw ValidationError("cannot read \(runs)") }
             let set = try MeasuredRuns(yaml: text, source: runs)
-            let catalogue = try loadCatalogue(devicesFile: devices, measureCPU: false, threads: UsableCores.count)
+            let catalogue = try applyProfile(profile, to: try loadCatalogue(devicesFile: devices, measureCPU: false, threads: UsableCores.count))
             let checks = try set.check(catalogue: catalogue)
             let summary = measuredRunSummary(checks)
             if json {

@@ -38,6 +38,8 @@ struct PlanCommand: ParsableCommand {
     @Option(help: "Predict this layout instead of choosing one: \(GivenLayout.grammar); once per site (SITE= may be left out with one site).")
     var layout: [String] = []
     @Option(help: "More devices (YAML, the catalogue's layout).") var devices: String?
+    @Option(help: "Measured micro-batch times (YAML: measurements with device, model, microBatch, seconds) that calibrate the devices' achievable fractions.")
+    var profile: String?
     @Flag(help: "The largest dense model the cluster can hold for training, and how long 20 tokens per parameter take.") var maxModel = false
     @Flag(help: "Cost breakdown per site and link.") var explain = false
     @Flag(help: "Print JSON.") var json = false
@@ -46,7 +48,9 @@ struct PlanCommand: ParsableCommand {
         try reportingErrors {
             guard let text = try? String(contentsOfFile: cluster, encoding: .utf8) else { throw ValidationError("cannot read \(cluster)") }
             let spec = try ClusterSpec.load(yaml: text, source: cluster)
-            let catalogue = try loadCatalogue(devicesFile: devices, measureCPU: spec.sites.contains { $0.device.lowercased().contains("cpu") }, threads: UsableCores.count)
+            let catalogue = try applyProfile(profile, to: try loadCatalogue(devicesFile: devices,
+                                                                             measureCPU: spec.sites.contains { $0.device.lowercased().contains("cpu") },
+                                                                             threads: UsableCores.count))
             try spec.checkDevices(in: catalogue, yaml: text, source: cluster)
             let choice = try SyncChoice(parsing: sync)
             let given = try layout.map { try GivenLayout(parsing: $0) }
