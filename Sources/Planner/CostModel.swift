@@ -279,6 +279,17 @@ public enum CostModel {
         return (recompute ? 2 * tokens * h : full, full)
     }
 
+    /// One block's tensor-parallel collectives for a micro-batch of `tokens` on `t` ranks inside
+    /// a node: 4 all-reduces of its activations (6 with recomputation), seconds and bytes per rank.
+    static func tensorParallelCollectives(model: ModelSpec, training: TrainingSpec, site: SiteResources, tokens: Double, t: Int,
+                                          recompute: Bool) -> (seconds: Double, bytes: Double) {
+        guard t > 1 else { return (0, 0) }
+        let count = recompute ? 6.0 : 4.0
+        let perAllReduce = 2 * Double(t - 1) / Double(t) * tokens * Double(model.hidden) * training.weightBytes
+        let seconds = perAllReduce / (site.intraNodeBytesPerSecond * linkEfficiency) + 2 * Double(t - 1) * site.latency
+        return (count * seconds, count * perAllReduce)
+    }
+
     public static func evaluate(model: ModelSpec, training: TrainingSpec, site: SiteResources, layout: GroupLayout) -> GroupCost {
         let (h, s, v) = (Double(model.hidden), Double(model.sequenceLength), Double(model.vocabulary))
         let t = Double(layout.tensorParallel), p = layout.pipelineStages, b = Double(layout.microBatch)
@@ -295,15 +306,12 @@ public enum CostModel {
 
         // Tensor parallel all-reduces inside the node.
         let boundaryBytes = tokens * h * training.weightBytes
-        var tpSeconds = 0.0, tpBytes = 0.0
-        if layout.tensorParallel > 1 {
-            let count = (layout.recompute ? 6.0 : 4.0) * layersPerStage
-            let perAllReduce = 2 * (t - 1) / t * boundaryBytes
-            tpBytes = count * perAllReduce * Double(m)
-            tpSeconds = count * (perAllReduce / (site.intraNodeBytesPerSecond * linkEfficiency) + 2 * (t - 1) * site.latency)
-            // Overlapped collectives cost only what the products they hide behind cannot cover.
-            if layout.tensorParallelOverlap { tpSeconds = max(0, tpSeconds - compute) }
-        }
+        let perLayerTP = tensorParallelCollectives(model: model, training: training, site: site, tokens: tokens, t: layout.tensorParallel,
+                                                   recompute: layout.recompute)
+        let tpBytes = layersPerStage * perLayerTP.bytes * Double(m)
+        var tpSeconds = layersPerStage * perLayerTP.seconds
+        // Overlapped collectives cost only what the products they hide behind cannot cover.
+        if layout.tensorParallelOverlap { tpSeconds = max(0, tpSeconds - compute) }
         // Pipeline sends between stages (over the NIC: stages sit on different nodes).
         var ppSeconds = 0.0, ppBytes = 0.0
         if p > 1 {

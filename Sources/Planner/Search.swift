@@ -325,8 +325,8 @@ extension Planner {
         if let span = pipelineAcrossSites {
             for stage in span.stages {
                 let device = sites.first { $0.name == stage.site }!.device
-                used += span.replicas
-                peak += device.peakFLOPS(training.precision) * Double(span.replicas)
+                used += span.replicas * stage.tensorParallel
+                peak += device.peakFLOPS(training.precision) * Double(span.replicas * stage.tensorParallel)
             }
             recomputed = span.recompute ? 1 : 0
         }

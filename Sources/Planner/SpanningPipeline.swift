@@ -5,6 +5,8 @@ import Foundation
 public struct SpanningStage: Codable, Sendable, Equatable {
     public var site: String
     public var device: String
+    /// Devices of the stage in each replica: its tensor-parallel degree inside one node.
+    public var tensorParallel: Int
     public var layers: Int
     /// Forward and backward (and recomputation) of one micro-batch, the LM head included on the last stage.
     public var computeSeconds: Double
@@ -25,9 +27,10 @@ public struct SpanningStage: Codable, Sendable, Equatable {
 /// stages at a site sit on different devices, the replicas of a stage all at that site so that
 /// their gradient all-reduce stays on the site's network), layers are split across stages by
 /// each device's speed within its memory, and the order of the sites along the pipeline is
-/// chosen for the links its activations cross every micro-batch. Tensor parallelism is not
-/// used (devices of different kinds do not share a node); the optimizer state of a stage is
-/// sharded across its replicas (ZeRO-1), which costs no extra traffic in this model.
+/// chosen for the links its activations cross every micro-batch. A stage may be tensor parallel
+/// across devices of one node (up to a degree the search tries for every site at once; a site
+/// whose nodes are smaller uses its largest degree); the optimizer state of a stage is sharded
+/// across its replicas (ZeRO-1), which costs no extra traffic in this model.
 public struct SpanningPipeline: Codable, Sendable, Equatable {
     public var replicas: Int
     public var microBatch: Int
@@ -70,19 +73,26 @@ extension Planner {
         var best: SpanningPipeline?
         var closest: SpanningPipeline?
         let orders = siteOrders(sites: sites, cluster: cluster)
+        // Tensor-parallel degrees per site for each limit: the largest the site's nodes allow.
+        var degreeSets: [[Int]] = []
+        for limit in [1, 2, 4, 8] {
+            let degrees = sites.map { site in tensorParallelOptions(site.devicesPerNode).filter { $0 <= limit && model.heads % $0 == 0 }.max() ?? 1 }
+            if !degreeSets.contains(degrees) { degreeSets.append(degrees) }
+        }
         for replicas in replicaOptions.sorted() where replicas <= training.globalBatchSequences {
             // Every site gives each replica as many stages as it has devices for; a site with
-            // fewer devices than replicas stays out.
+            // fewer devices than a replica's stage needs stays out.
+            for degrees in degreeSets {
             for order in orders {
-                let used = order.filter { sites[$0].count >= replicas }
+                let used = order.filter { sites[$0].count >= replicas * degrees[$0] }
                 guard used.count > 1 else { continue }
-                let stagesPerSite = used.map { sites[$0].count / replicas }
+                let stagesPerSite = used.map { sites[$0].count / (replicas * degrees[$0]) }
                 guard stagesPerSite.reduce(0, +) <= model.layers else { continue }
                 for recompute in [false, true] {
                     for b in microBatches where b <= max(1, training.globalBatchSequences / replicas) {
                         guard let p = spanningPipeline(model: model, training: training, sites: used.map { sites[$0] },
-                                                       stagesPerSite: stagesPerSite, replicas: replicas, microBatch: b,
-                                                       recompute: recompute, cluster: cluster) else { continue }
+                                                       tensorParallel: used.map { degrees[$0] }, stagesPerSite: stagesPerSite,
+                                                       replicas: replicas, microBatch: b, recompute: recompute, cluster: cluster) else { continue }
                         evaluated += 1
                         if p.fits {
                             if best == nil || p.stepSeconds < best!.stepSeconds * (1 - 1e-12) { best = p }
@@ -91,6 +101,7 @@ extension Planner {
                         }
                     }
                 }
+            }
             }
         }
         return best ?? closest
@@ -121,11 +132,11 @@ extension Planner {
         }
     }
 
-    /// One pipeline layout through `sites` in order, each giving `stagesPerSite` stages to each
-    /// of `replicas` replicas, layers split to minimise the slowest stage within each device's
-    /// memory. Nil when a stage cannot hold even one layer at any split.
-    static func spanningPipeline(model: ModelSpec, training: TrainingSpec, sites: [SiteResources], stagesPerSite: [Int], replicas: Int,
-                                 microBatch: Int, recompute: Bool, cluster: ClusterSpec) -> SpanningPipeline? {
+    /// One pipeline layout through `sites` in order, each giving `stagesPerSite` stages of
+    /// `tensorParallel` devices to each of `replicas` replicas, layers split to minimise the
+    /// slowest stage within each device's memory. Nil when a stage cannot hold even one layer at any split.
+    static func spanningPipeline(model: ModelSpec, training: TrainingSpec, sites: [SiteResources], tensorParallel: [Int], stagesPerSite: [Int],
+                                 replicas: Int, microBatch: Int, recompute: Bool, cluster: ClusterSpec) -> SpanningPipeline? {
         let h = Double(model.hidden), v = Double(model.vocabulary)
         let tokens = Double(microBatch * model.sequenceLength)
         let siteOf = zip(sites.indices, stagesPerSite).flatMap { Array(repeating: $0.0, count: $0.1) }
@@ -134,12 +145,14 @@ extension Planner {
         let perDevice = cluster.links?.perDevice ?? false
         let boundaryBytes = tokens * h * training.weightBytes
         // The link after stage i: the site's own network, or the link to the next site (shared
-        // by every replica unless links are per device).
+        // by every replica unless links are per device). A tensor-parallel stage's ranks each
+        // send their share of the activations (sequence parallelism) on their own NIC or path.
         func hop(_ i: Int) -> (seconds: Double, latency: Double) {
             let (a, b) = (sites[siteOf[i]], sites[siteOf[i + 1]])
-            if siteOf[i] == siteOf[i + 1] { return (boundaryBytes / (a.nicBytesPerSecond * CostModel.linkEfficiency), a.latency) }
+            let paths = Double(min(tensorParallel[siteOf[i]], tensorParallel[siteOf[i + 1]]))
+            if siteOf[i] == siteOf[i + 1] { return (boundaryBytes / (paths * a.nicBytesPerSecond * CostModel.linkEfficiency), a.latency) }
             let link = cluster.link(a.name, b.name)
-            let bandwidth = link.bytesPerSecond * cluster.linkEfficiency / (perDevice ? 1 : Double(replicas))
+            let bandwidth = link.bytesPerSecond * cluster.linkEfficiency * (perDevice ? paths : 1 / Double(replicas))
             return (boundaryBytes / bandwidth, link.latency)
         }
         let hops = (0..<max(0, p - 1)).map(hop)
@@ -150,20 +163,23 @@ extension Planner {
         var perLayerSeconds: [Double] = [], fixedSeconds: [Double] = [], perLayerBytes: [Double] = [], fixedBytes: [Double] = []
         var capacity: [Double] = [], maxLayers: [Int] = []
         for i in 0..<p {
-            let d = sites[siteOf[i]].device
-            let block = CostModel.blockSeconds(model: model, training: training, device: d, tokens: tokens, t: 1, recompute: recompute)
-            perLayerSeconds.append(block.compute + block.memoryBound)
+            let site = sites[siteOf[i]], d = site.device
+            let t = tensorParallel[siteOf[i]], td = Double(t)
+            let block = CostModel.blockSeconds(model: model, training: training, device: d, tokens: tokens, t: td, recompute: recompute)
+            let collectives = CostModel.tensorParallelCollectives(model: model, training: training, site: site, tokens: tokens, t: t,
+                                                                  recompute: recompute)
+            perLayerSeconds.append(block.compute + block.memoryBound + collectives.seconds)
             var fixed = 0.0
             if i > 0 { fixed += hops[i - 1].seconds + hops[i - 1].latency }
             if i < p - 1 { fixed += hops[i].seconds + hops[i].latency }
-            if i == p - 1 { fixed += CostModel.headSeconds(model: model, training: training, device: d, tokens: tokens, t: 1) }
+            if i == p - 1 { fixed += CostModel.headSeconds(model: model, training: training, device: d, tokens: tokens, t: td) }
             fixedSeconds.append(fixed)
-            let activations = CostModel.activationBytes(model: model, training: training, device: d, tokens: tokens, t: 1, recompute: recompute)
+            let activations = CostModel.activationBytes(model: model, training: training, device: d, tokens: tokens, t: td, recompute: recompute)
             let inFlight = Double(min(p - i, m))
-            perLayerBytes.append(perLayerParameters * stateBytesPerParameter + inFlight * activations.kept)
+            perLayerBytes.append(perLayerParameters / td * stateBytesPerParameter + inFlight * activations.kept)
             var extra = recompute ? activations.full : 0
-            if i == 0 { extra += model.inputEmbeddingParameters * stateBytesPerParameter }
-            if i == p - 1 && i > 0 { extra += v * h * stateBytesPerParameter }
+            if i == 0 { extra += model.inputEmbeddingParameters / td * stateBytesPerParameter }
+            if i == p - 1 && i > 0 { extra += v * h / td * stateBytesPerParameter }
             fixedBytes.append(extra)
             let cap = d.memoryGB * 1e9 * usableMemory
             capacity.append(cap)
@@ -196,14 +212,16 @@ extension Planner {
             let i = (0..<p).min { fullness($0) < fullness($1) }!
             split[i] += 1
         }
+        /// Parameters each device of stage i holds.
         func parameters(_ i: Int) -> Double {
-            Double(split[i]) * perLayerParameters + (i == 0 ? model.inputEmbeddingParameters : 0) + (i == p - 1 && i > 0 ? v * h : 0)
+            (Double(split[i]) * perLayerParameters + (i == 0 ? model.inputEmbeddingParameters : 0) + (i == p - 1 && i > 0 ? v * h : 0))
+                / Double(tensorParallel[siteOf[i]])
         }
         var stages: [SpanningStage] = []
         for i in 0..<p {
             let site = sites[siteOf[i]]
             let links = (i > 0 ? hops[i - 1].seconds + hops[i - 1].latency : 0) + (i < p - 1 ? hops[i].seconds + hops[i].latency : 0)
-            stages.append(SpanningStage(site: site.name, device: site.device.name, layers: split[i],
+            stages.append(SpanningStage(site: site.name, device: site.device.name, tensorParallel: tensorParallel[siteOf[i]], layers: split[i],
                                         computeSeconds: fixedSeconds[i] - links + Double(split[i]) * perLayerSeconds[i],
                                         sendToNextSeconds: i < p - 1 ? hops[i].seconds : 0, latencyToNext: i < p - 1 ? hops[i].latency : 0,
                                         stageSeconds: fixedSeconds[i] + Double(split[i]) * perLayerSeconds[i],

@@ -185,9 +185,10 @@ struct PlanCommand: ParsableCommand {
             while last + 1 < span.stages.count && span.stages[last + 1].site == span.stages[first].site { last += 1 }
             let group = span.stages[first...last]
             let worst = group.max { $0.memoryBytes / $0.capacityBytes < $1.memoryBytes / $1.capacityBytes }!
-            print(String(format: "    %@ %@ on %d × %@: layers %@, up to %.1f of %.1f GB per device%@",
+            print(String(format: "    %@ %@ on %d × %@%@: layers %@, up to %.1f of %.1f GB per device%@",
                          worst.site.padding(toLength: max(10, worst.site.count), withPad: " ", startingAt: 0) as NSString, (first == last ? "stage \(first + 1)" : "stages \(first + 1)–\(last + 1)") as NSString,
-                         group.count * span.replicas, worst.device as NSString,
+                         group.count * span.replicas * worst.tensorParallel, worst.device as NSString,
+                         (worst.tensorParallel > 1 ? " (TP\(worst.tensorParallel) per stage)" : "") as NSString,
                          group.map { String($0.layers) }.joined(separator: ",") as NSString, worst.memoryBytes / 1e9, worst.capacityBytes / 1e9,
                          group.allSatisfy(\.fits) ? "" : " — DOES NOT FIT"))
             first = last + 1

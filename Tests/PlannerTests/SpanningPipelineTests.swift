@@ -23,7 +23,8 @@ final class SpanningPipelineTests: XCTestCase {
         XCTAssertEqual(span.stages.reduce(0) { $0 + $1.layers }, model.layers, "every layer on exactly one stage")
         XCTAssertTrue(span.stages.allSatisfy { $0.layers >= 1 && $0.memoryBytes <= $0.capacityBytes })
         for site in cluster.sites {
-            XCTAssertLessThanOrEqual(span.stages.filter { $0.site == site.name }.count * span.replicas, site.count, "\(site.name) over its devices")
+            XCTAssertLessThanOrEqual(span.stages.filter { $0.site == site.name }.reduce(0) { $0 + $1.tensorParallel } * span.replicas, site.count,
+                                     "\(site.name) over its devices")
         }
         XCTAssertTrue(result.runnersUp.contains { $0.note.contains("no site holds") })
     }
@@ -103,5 +104,27 @@ final class SpanningPipelineTests: XCTestCase {
                                                                                    links: InterSiteLinks(default: SiteLink(gbps: 0.9, latencyMs: 30))),
                                                           catalogue: catalogue, model: model, training: training))
         XCTAssertLessThan(span.stepSeconds, all.stepSeconds)
+    }
+
+    /// Stages of a pipeline through data centres are tensor parallel inside their nodes: GPT-175B
+    /// fits neither site of 64 A100-40GB alone; through both, the stages use TP across each
+    /// node's NVLink, and every device holds its share within its memory.
+    func testPipelineStagesThroughSitesAreTensorParallelInsideNodes() throws {
+        let cluster = ClusterSpec(name: "two-dcs", sites: [SiteSpec(name: "east", device: "A100-40GB", count: 64),
+                                                           SiteSpec(name: "west", device: "A100-40GB", count: 64)],
+                                  links: InterSiteLinks(default: SiteLink(gbps: 100, latencyMs: 10)))
+        let model = try ModelSpec.named("175b")
+        let training = TrainingSpec(globalBatchSequences: 512)
+        let span = try XCTUnwrap(Planner.pipelineAcrossSites(cluster: cluster, catalogue: catalogue, model: model, training: training))
+        XCTAssertTrue(span.fits)
+        XCTAssertTrue(span.stages.allSatisfy { $0.tensorParallel > 1 }, "\(span.stages.map(\.tensorParallel))")
+        XCTAssertEqual(span.stages.reduce(0) { $0 + $1.layers }, model.layers)
+        for site in cluster.sites {
+            let devices = span.stages.filter { $0.site == site.name }.reduce(0) { $0 + $1.tensorParallel } * span.replicas
+            XCTAssertLessThanOrEqual(devices, site.count)
+        }
+        let plan = try Planner.plan(cluster: cluster, catalogue: catalogue, model: model, training: training).chosen
+        XCTAssertTrue(plan.fits)
+        XCTAssertLessThanOrEqual(plan.throughput.devices, 128)
     }
 }
