@@ -164,7 +164,7 @@ public struct GroupCost: Codable, Sendable, Equatable {
 /// matrices: h/t / (h/t + w), w the device's half-rate width (`halfRateWidth`).
 /// Fused attention (FlashAttention) computes only the causal half of the scores, recomputes
 /// them in the backward pass (backward = 2.5 forwards, FlashAttention-2's count) and runs at
-/// `fusedAttentionEfficiency` of the matrix rate; it never writes the s × s scores, so neither
+/// `fusedAttentionEfficiency` of the matrix rate (or the device's measured share of its peak); it never writes the s × s scores, so neither
 /// their memory traffic nor their activation memory is paid. Unfused attention is charged in
 /// full at the matrix rate, with the softmax and dropout traffic and memory of the scores.
 /// Memory-bound work (LayerNorm, GELU, softmax, residuals, dropout) moves
@@ -232,7 +232,8 @@ public enum CostModel {
         if fused {
             // The causal half, a backward of 2.5 forwards, and one more forward when recomputing.
             let flops = 0.5 * attentionForward * (1 + fusedAttentionBackward + (recompute ? 1 : 0))
-            seconds += flops / (rate * fusedAttentionEfficiency)
+            let attentionRate = device.fusedAttentionShare.map { $0 * device.peakFLOPS(training.precision) } ?? rate * fusedAttentionEfficiency
+            seconds += flops / attentionRate
         } else {
             seconds += passes * attentionForward / rate
         }

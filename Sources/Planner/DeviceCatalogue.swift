@@ -38,6 +38,10 @@ public struct DeviceSpec: Codable, Sendable, Equatable {
     /// Whether trainers on this device use fused attention by default (FlashAttention-2 and
     /// PyTorch's flash kernel need Ampere or newer; `--attention` overrides).
     public var fusedAttention: Bool = false
+    /// Share of the BF16 peak that fused attention kernels reach, forward and backward, where
+    /// measured (FlashAttention-2 on Hopper: 35%, Shah et al. 2024); nil: `CostModel`'s share of
+    /// the device's sustained matrix rate.
+    public var fusedAttentionShare: Double?
 
     public init(name: String, bf16TFLOPS: Double, achievable: Double, memoryGB: Double, memoryBandwidthTBs: Double,
                 intraNodeGBs: Double, devicesPerNode: Int, nicGbps: Double) {
@@ -54,6 +58,7 @@ public struct DeviceSpec: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, aliases, vendor, bf16TFLOPS, fp32TFLOPS, achievable, narrowMatrixWidth, memoryGB, memoryBandwidthTBs, intraNodeGBs
         case devicesPerNode, nicGbps, tpp, performanceDensity, exportClass, confidence, source, architecture, fusedAttention
+        case fusedAttentionShare
     }
 
     public init(from decoder: any Decoder) throws {
@@ -79,6 +84,7 @@ public struct DeviceSpec: Codable, Sendable, Equatable {
         architecture = try c.decodeIfPresent(String.self, forKey: .architecture) ?? ""
         // A device file's own GPU is most likely a current one: fused unless it says otherwise.
         fusedAttention = try c.decodeIfPresent(Bool.self, forKey: .fusedAttention) ?? true
+        fusedAttentionShare = try c.decodeIfPresent(Double.self, forKey: .fusedAttentionShare)
         try validate(path: decoder.codingPath.map(\.stringValue).joined(separator: "."))
     }
 
@@ -89,6 +95,9 @@ public struct DeviceSpec: Codable, Sendable, Equatable {
         }
         guard achievable > 0, achievable <= 1 else { throw PlannerError(field: "\(path).achievable", reason: "must be in (0, 1], got \(achievable)") }
         guard fp32TFLOPS >= 0, fp32TFLOPS.isFinite else { throw PlannerError(field: "\(path).fp32TFLOPS", reason: "must not be negative, got \(fp32TFLOPS)") }
+        if let share = fusedAttentionShare, !(share > 0 && share <= 1) {
+            throw PlannerError(field: "\(path).fusedAttentionShare", reason: "must be in (0, 1], got \(share)")
+        }
         if let w = narrowMatrixWidth, !(w >= 0 && w.isFinite) {
             throw PlannerError(field: "\(path).narrowMatrixWidth", reason: "must be a non-negative number, got \(w)")
         }
