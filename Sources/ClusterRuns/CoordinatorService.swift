@@ -31,17 +31,20 @@ public func serveCoordinator(config: TrainConfig, workers: Int, token: String, h
     // A coordinator restarted on its run folder goes on with the run it left: same id, members
     // and credentials (the workers kept training and find it again). A finished run starts anew.
     var state = CoordinatorState(run: run, token: token, heartbeatTimeout: heartbeatTimeout)
+    var restored = false
     if continuesSavedRun, let saved = try ClusterRunFolder.savedCoordinatorState(in: folder), !saved.isFinished {
         guard saved.runDescription.configYAML == configYAML, saved.runDescription.expectedWorkers == workers else {
             throw CoordinatorServiceError(address: "\(host):\(port)", reason: "\(folder.path) holds the coordinator state of another run "
                 + "(other config or --workers); give the same config and --workers to continue it, or a new --out")
         }
         state = CoordinatorState(restoring: saved, token: token, heartbeatTimeout: heartbeatTimeout, now: 0)
+        restored = true
         logger.warning("continuing the run from its saved coordinator state", metadata: ["epoch": "\(state.epoch)"])
     }
     // What the run did before (a restarted coordinator, a resumed run) stays on its dashboard.
     let (history, skipped) = try RunHistory.load(folder: folder)
     if skipped > 0 { logger.warning("skipped lines of the run folder that are not reports or events", metadata: ["lines": "\(skipped)"]) }
+    if restored { state.reconcile(with: history) }
     let runFolder = try ClusterRunFolder(url: folder, config: config)
     let authority = secure ? try RunAuthority.loadOrCreate(folder: folder, runName: folder.lastPathComponent) : nil
     let coordinator = Coordinator(state: state, history: history, authority: authority, logger: logger, onReport: { runFolder.append($0, positionByName: $1) },

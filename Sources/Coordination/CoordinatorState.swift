@@ -97,6 +97,21 @@ public struct CoordinatorState: Sendable {
         }
     }
 
+    /// Makes each member's last report the newest one the run folder holds: the files are the
+    /// record. A state saved after a report whose line never reached the file (a coordinator
+    /// killed in between) would otherwise drop that report when the worker sends it again; a
+    /// line written before the state was saved is taken as received, so it is not written twice.
+    public mutating func reconcile(with history: RunHistory) {
+        for i in members.indices {
+            let recorded = history.reports.last { $0.report.name == members[i].name }?.report
+            guard let recorded else {
+                members[i].lastReport = nil
+                continue
+            }
+            members[i].lastReport = recorded
+        }
+    }
+
     /// Members a run keeps at most, counting those lost or gone (whose slots newcomers take over).
     public static let maxMembers = 256
 

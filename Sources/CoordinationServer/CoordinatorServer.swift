@@ -147,8 +147,11 @@ public actor Coordinator {
         history.append(record)
         metrics.record(r)
         changes += 1
-        onSave(state.saved)
+        // The report's line before the state that says it arrived: a coordinator killed between
+        // the two finds the line on restart (and takes the report as received, see
+        // `CoordinatorState.reconcile`), never a state that claims a report no file holds.
         if let position = state.positionByName(of: r.name) { onReport(record, position) }
+        onSave(state.saved)
     }
 
     /// Marks silent workers as lost.

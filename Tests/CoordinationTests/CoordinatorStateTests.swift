@@ -299,3 +299,38 @@ extension CoordinatorState {
         try join(request, credential: "credential-\(request.name)", now: now)
     }
 }
+
+extension CoordinatorStateTests {
+    /// A coordinator killed after saving its state but before a report's line reached
+    /// metrics.jsonl: restored and reconciled with the file, it takes the re-sent report (none
+    /// lost); a line that did reach the file makes the re-sent report a duplicate (none twice).
+    func testRestoredStateTakesTheRunFolderAsTheRecordOfReports() throws {
+        var s = CoordinatorState(run: run, token: "secret")
+        _ = try s.join(request("a"), now: 0)
+        _ = try s.join(request("b"), now: 1)
+        func report(_ name: String, round: Int) -> WorkerReport {
+            var r = WorkerReport(name: name, round: round, rounds: 10, steps: round + 1, tokens: 100, loss: 2, validationLoss: nil,
+                                 bytesSent: 10, bytesReceived: 10, computeSeconds: 1, waitSeconds: 0.1, elapsedSeconds: 1.1,
+                                 tokensPerComputeSecond: 100, finished: false)
+            r.epoch = s.epoch
+            return r
+        }
+        var history = RunHistory()
+        for round in 0...1 {
+            for name in ["a", "b"] {
+                XCTAssertTrue(try s.report(report(name, round: round), now: 2))
+                history.append(RecordedReport(report: report(name, round: round), receivedAt: 2))
+            }
+        }
+        // Round 2: a's state saved without its line; b's line written, its state not saved.
+        XCTAssertTrue(try s.report(report("a", round: 2), now: 3))
+        let savedAfterA = s.saved
+        history.append(RecordedReport(report: report("b", round: 2), receivedAt: 3))
+
+        var restored = CoordinatorState(restoring: savedAfterA, token: "secret", now: 0)
+        restored.reconcile(with: history)
+        XCTAssertTrue(try restored.report(report("a", round: 2), now: 1), "a's round 2 is taken again: its line was never written")
+        XCTAssertFalse(try restored.report(report("b", round: 2), now: 1), "b's round 2 is in the file already")
+        XCTAssertTrue(try restored.report(report("b", round: 3), now: 1))
+    }
+}
