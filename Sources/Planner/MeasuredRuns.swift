@@ -54,12 +54,14 @@ public struct MeasuredRun: Codable, Sendable {
     public var batch: Int
     public var precision: Precision?
     public var attention: AttentionKernel?
+    /// Bytes per gradient value the run all-reduces, when not its precision's (fp32 all-reduce of fp16 training: 4).
+    public var gradientBytes: Double?
     public var sites: [SiteSpec]
     public var links: InterSiteLinks?
     public var layout: [String]
     public var reported: Reported
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case id, source, model, sequence, batch, precision, attention, sites, links, layout, reported }
+    enum CodingKeys: String, CodingKey, CaseIterable { case id, source, model, sequence, batch, precision, attention, gradientBytes, sites, links, layout, reported }
 
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownPlannerKeys(CodingKeys.self)
@@ -71,6 +73,8 @@ public struct MeasuredRun: Codable, Sendable {
         batch = try c.decode(Int.self, forKey: .batch)
         precision = try c.decodeIfPresent(Precision.self, forKey: .precision)
         attention = try c.decodeIfPresent(AttentionKernel.self, forKey: .attention)
+        gradientBytes = try c.decodeIfPresent(Double.self, forKey: .gradientBytes)
+        if let g = gradientBytes, ![1, 2, 4].contains(g) { throw PlannerError(field: "gradientBytes", reason: "must be 1, 2 or 4, got \(g)") }
         sites = try c.decode([SiteSpec].self, forKey: .sites)
         links = try c.decodeIfPresent(InterSiteLinks.self, forKey: .links)
         layout = try c.decode([String].self, forKey: .layout)
@@ -84,6 +88,7 @@ public struct MeasuredRun: Codable, Sendable {
         var training = TrainingSpec(globalBatchSequences: batch)
         if precision == .fp32 { training.useFP32() } else if let precision { training.precision = precision }
         training.attention = attention ?? .auto
+        if let gradientBytes { training.gradientBytes = gradientBytes }
         let cluster = ClusterSpec(name: id, sites: sites, links: links)
         let plan = try Planner.evaluate(cluster: cluster, catalogue: catalogue, model: m, training: training,
                                         given: try layout.map { try GivenLayout(parsing: $0) })
