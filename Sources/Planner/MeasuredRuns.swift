@@ -58,10 +58,12 @@ public struct MeasuredRun: Codable, Sendable {
     public var gradientBytes: Double?
     public var sites: [SiteSpec]
     public var links: InterSiteLinks?
+    /// A layout per site (`plan --layout`), or one pipeline through the sites (`plan --pipeline`).
     public var layout: [String]
+    public var pipeline: String?
     public var reported: Reported
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case id, source, model, sequence, batch, precision, attention, gradientBytes, sites, links, layout, reported }
+    enum CodingKeys: String, CodingKey, CaseIterable { case id, source, model, sequence, batch, precision, attention, gradientBytes, sites, links, layout, pipeline, reported }
 
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownPlannerKeys(CodingKeys.self)
@@ -77,7 +79,11 @@ public struct MeasuredRun: Codable, Sendable {
         if let g = gradientBytes, ![1, 2, 4].contains(g) { throw PlannerError(field: "gradientBytes", reason: "must be 1, 2 or 4, got \(g)") }
         sites = try c.decode([SiteSpec].self, forKey: .sites)
         links = try c.decodeIfPresent(InterSiteLinks.self, forKey: .links)
-        layout = try c.decode([String].self, forKey: .layout)
+        layout = try c.decodeIfPresent([String].self, forKey: .layout) ?? []
+        pipeline = try c.decodeIfPresent(String.self, forKey: .pipeline)
+        guard layout.isEmpty != (pipeline == nil) else {
+            throw PlannerError(field: "layout", reason: "give a layout per site (layout) or one pipeline through the sites (pipeline), one of them")
+        }
         reported = try c.decode(Reported.self, forKey: .reported)
     }
 
@@ -90,8 +96,9 @@ public struct MeasuredRun: Codable, Sendable {
         training.attention = attention ?? .auto
         if let gradientBytes { training.gradientBytes = gradientBytes }
         let cluster = ClusterSpec(name: id, sites: sites, links: links)
-        let plan = try Planner.evaluate(cluster: cluster, catalogue: catalogue, model: m, training: training,
-                                        given: try layout.map { try GivenLayout(parsing: $0) })
+        let plan = try pipeline.map { try Planner.evaluate(cluster: cluster, catalogue: catalogue, model: m, training: training,
+                                                             pipeline: try GivenPipeline(parsing: $0)) }
+            ?? Planner.evaluate(cluster: cluster, catalogue: catalogue, model: m, training: training, given: try layout.map { try GivenLayout(parsing: $0) })
         let devices = Double(plan.throughput.devices)
         let reportedRate: Double
         if let s = reported.stepSeconds {

@@ -136,7 +136,8 @@ extension Planner {
     /// `tensorParallel` devices to each of `replicas` replicas, layers split to minimise the
     /// slowest stage within each device's memory. Nil when a stage cannot hold even one layer at any split.
     static func spanningPipeline(model: ModelSpec, training: TrainingSpec, sites: [SiteResources], tensorParallel: [Int], stagesPerSite: [Int],
-                                 replicas: Int, microBatch: Int, recompute: Bool, cluster: ClusterSpec) -> SpanningPipeline? {
+                                 replicas: Int, microBatch: Int, recompute: Bool, cluster: ClusterSpec,
+                                 layerSplit: [Int]? = nil) -> SpanningPipeline? {
         let h = Double(model.hidden), v = Double(model.vocabulary)
         let tokens = Double(microBatch * model.sequenceLength)
         let siteOf = zip(sites.indices, stagesPerSite).flatMap { Array(repeating: $0.0, count: $0.1) }
@@ -199,7 +200,8 @@ extension Planner {
             let mid = (lo + hi) / 2
             if layers(within: mid).reduce(0, +) >= target { hi = mid } else { lo = mid }
         }
-        var split = layers(within: hi)
+        // A split the user gives is taken as it is (checked by the caller).
+        var split = layerSplit ?? layers(within: hi)
         func seconds(_ i: Int) -> Double { fixedSeconds[i] + Double(split[i]) * perLayerSeconds[i] }
         func fullness(_ i: Int) -> Double { Double(split[i]) / Double(max(1, maxLayers[i])) }
         // Trim to the model's layers from the slowest stages, or (when memory runs out) put the

@@ -37,7 +37,10 @@ struct PlanCheckCommand: ParsableCommand {
             print("| run | source | layout the planner evaluated | predicted tokens/s per device | reported | error |")
             print("|---|---|---|---|---|---|")
             for c in checks {
-                let layout = c.plan.sites.map { "\($0.devicesUsed) \($0.device): \($0.layout.summary)" }.joined(separator: "; ")
+                let layout = c.plan.pipelineAcrossSites.map { span in
+                    "pipeline " + span.stages.map { "\($0.device)×\($0.tensorParallel):\($0.layers)" }.joined(separator: " → ")
+                        + ", \(span.replicas) replica(s), micro-batch \(span.microBatch)"
+                } ?? c.plan.sites.map { "\($0.devicesUsed) \($0.device): \($0.layout.summary)" }.joined(separator: "; ")
                 print(String(format: "| %@ | %@ | %@ | %.0f | %.0f | %+.1f%% |", c.id as NSString, c.source as NSString, layout as NSString,
                              c.predictedTokensPerSecondPerDevice, c.reportedTokensPerSecondPerDevice, 100 * c.error))
             }

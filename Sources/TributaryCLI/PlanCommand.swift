@@ -37,6 +37,8 @@ struct PlanCommand: ParsableCommand {
     @Option(help: "How sites sync: auto, every-step (no DiLoCo), diloco, or diloco:H.") var sync = "auto"
     @Option(help: "Predict this layout instead of choosing one: \(GivenLayout.grammar); once per site (SITE= may be left out with one site).")
     var layout: [String] = []
+    @Option(help: "Predict this pipeline through sites instead of choosing a layout: \(GivenPipeline.grammar) (quoted).")
+    var pipeline: String?
     @Option(help: "More devices (YAML, the catalogue's layout).") var devices: String?
     @Option(help: "Measured micro-batch times (YAML: measurements with device, model, microBatch, seconds) that calibrate the devices' achievable fractions.")
     var profile: String?
@@ -55,7 +57,7 @@ struct PlanCommand: ParsableCommand {
             let choice = try SyncChoice(parsing: sync)
             let given = try layout.map { try GivenLayout(parsing: $0) }
             if maxModel {
-                guard given.isEmpty else { throw ValidationError("--max-model chooses layouts itself: leave out --layout") }
+                guard given.isEmpty, pipeline == nil else { throw ValidationError("--max-model chooses layouts itself: leave out --layout and --pipeline") }
                 try printMaxModel(spec, catalogue: catalogue, choice: choice)
                 return
             }
@@ -64,7 +66,12 @@ struct PlanCommand: ParsableCommand {
             let total = try tokens.map { try parseCount($0, flag: "--tokens") } ?? 20 * m.parameters
             let training = try trainingSpec(batchSequences: try batchSequences(for: m.sequenceLength), totalTokens: total)
             let result: PlanResult
-            if given.isEmpty {
+            if let pipeline {
+                guard given.isEmpty else { throw ValidationError("give --layout or --pipeline, not both") }
+                let plan = try Planner.evaluate(cluster: spec, catalogue: catalogue, model: m, training: training,
+                                                pipeline: try GivenPipeline(parsing: pipeline))
+                result = PlanResult(cluster: spec, chosen: plan, runnersUp: [], candidatesEvaluated: 1)
+            } else if given.isEmpty {
                 result = try Planner.plan(cluster: spec, catalogue: catalogue, model: m, training: training, sync: choice)
             } else {
                 let syncs = given.count > 1 ? choice.options : [SiteSync.everyStep]

@@ -127,4 +127,29 @@ final class SpanningPipelineTests: XCTestCase {
         XCTAssertTrue(plan.fits)
         XCTAssertLessThanOrEqual(plan.throughput.devices, 128)
     }
+
+    /// A pipeline through sites that the user gives is predicted as given: its stages, tensor
+    /// parallelism, replicas and layer split; what it cannot be is refused.
+    func testAGivenPipelineThroughSitesIsPredictedAsGiven() throws {
+        let cluster = ClusterSpec(name: "mixed", sites: [SiteSpec(name: "v", device: "V100-16GB", count: 12), SiteSpec(name: "t", device: "T4", count: 4)],
+                                  links: InterSiteLinks(default: SiteLink(gbps: 10, latencyMs: 0.1)))
+        let model = try ModelSpec.named("L24-H1024-A16")
+        let training = TrainingSpec(globalBatchSequences: 32)
+        let given = try GivenPipeline(parsing: "v:6,t:2 replicas=2 mb=1 norecompute layers=3,4,3,3,3,3,3,2")
+        let plan = try Planner.evaluate(cluster: cluster, catalogue: catalogue, model: model, training: training, pipeline: given)
+        let span = try XCTUnwrap(plan.pipelineAcrossSites)
+        XCTAssertEqual(span.stages.map(\.layers), [3, 4, 3, 3, 3, 3, 3, 2])
+        XCTAssertEqual(span.stages.map(\.site), Array(repeating: "v", count: 6) + ["t", "t"])
+        XCTAssertEqual(span.replicas, 2)
+        XCTAssertEqual(plan.throughput.devices, 16)
+        // Left open, the split follows speed: the T4 stages (half a V100's rate) hold fewer layers.
+        let free = try Planner.evaluate(cluster: cluster, catalogue: catalogue, model: model, training: training,
+                                        pipeline: try GivenPipeline(parsing: "v:6,t:2 replicas=2"))
+        XCTAssertLessThan(free.pipelineAcrossSites!.stages.last!.layers, free.pipelineAcrossSites!.stages.first!.layers)
+        XCTAssertLessThanOrEqual(free.stepSeconds, plan.stepSeconds * (1 + 1e-9))
+        for bad in ["v:6", "v:6,t:2 layers=1,2", "v:7,t:2 replicas=2", "v:6,x:2", "v:6,t:2:tp3", "v:6,t:2 speed=1"] {
+            XCTAssertThrowsError(try Planner.evaluate(cluster: cluster, catalogue: catalogue, model: model, training: training,
+                                                      pipeline: try GivenPipeline(parsing: bad)), bad)
+        }
+    }
 }
