@@ -63,9 +63,12 @@ public struct GroupLayout: Codable, Sendable, Equatable, Hashable {
     /// Tensor-parallel collectives overlapped with the matrix products they feed (Megatron-Core's
     /// --tp-comm-overlap); otherwise they wait for each other.
     public var tensorParallelOverlap: Bool
+    /// Whether the gradient all-reduce starts during the backward pass (PyTorch DDP, Megatron-LM)
+    /// or only after the last micro-batch (DeepSpeed's pipeline engine): then none of it is hidden.
+    public var dataParallelOverlapped: Bool
 
     public init(tensorParallel: Int, pipelineStages: Int, dataParallel: Int, microBatch: Int, recompute: Bool, zeroStage: Int = 0,
-                tensorParallelOverlap: Bool = false) {
+                tensorParallelOverlap: Bool = false, dataParallelOverlapped: Bool = true) {
         self.tensorParallel = tensorParallel
         self.pipelineStages = pipelineStages
         self.dataParallel = dataParallel
@@ -73,6 +76,7 @@ public struct GroupLayout: Codable, Sendable, Equatable, Hashable {
         self.recompute = recompute
         self.zeroStage = zeroStage
         self.tensorParallelOverlap = tensorParallelOverlap
+        self.dataParallelOverlapped = dataParallelOverlapped
     }
 
     public var devices: Int { tensorParallel * pipelineStages * dataParallel }
@@ -83,6 +87,7 @@ public struct GroupLayout: Codable, Sendable, Equatable, Hashable {
         if recompute { text += ", recompute" }
         if zeroStage > 0 { text += zeroStage == 3 ? ", ZeRO-3/FSDP" : ", ZeRO-\(zeroStage)" }
         if tensorParallelOverlap && tensorParallel > 1 { text += ", TP overlapped" }
+        if !dataParallelOverlapped && dataParallel > 1 { text += ", DP all-reduce after the backward" }
         return text
     }
 
@@ -178,7 +183,8 @@ public struct GroupCost: Codable, Sendable, Equatable {
 /// its two transmissions and two hop latencies, and a step is (m + p − 1) such stage times (the
 /// simulator's replay of the schedule agrees).
 /// Data parallelism: a ring all-reduce of the stage's gradients over the NIC (inside a node when
-/// the replicas fit in one), of which `dataParallelOverlap` hides behind the backward pass
+/// the replicas fit in one), of which `dataParallelOverlap` hides behind the backward pass (none
+/// where the framework all-reduces only after the last micro-batch)
 /// (ZeRO-1 sends the same bytes as a reduce-scatter and an all-gather; ZeRO-2 reduce-scatters
 /// every micro-batch's gradients, since it keeps only its shard of them). ZeRO-3/FSDP
 /// gathers every block's weights before its forward and again before its backward and
@@ -291,6 +297,18 @@ public enum CostModel {
         return (count * seconds, count * perAllReduce)
     }
 
+    /// Bytes/s per device of a ring among `replicas` data-parallel peers (each `tensorParallel`
+    /// devices): the node's links when they share one node; across nodes, the k peers that share
+    /// a node (ranks ordered tensor-parallel first, then data-parallel, as Megatron-LM and NCCL's
+    /// rings lay them out) each drive their own NIC in parallel rings, so the ring runs at k NICs'
+    /// rate, at most the node's links.
+    static func dataParallelBandwidth(site: SiteResources, replicas: Int, tensorParallel: Int, inOneNode: Bool) -> Double {
+        let intra = site.intraNodeBytesPerSecond > 0 ? site.intraNodeBytesPerSecond : site.nicBytesPerSecond
+        if inOneNode { return intra * linkEfficiency }
+        let sharing = Double(max(1, min(replicas, site.devicesPerNode / tensorParallel)))
+        return min(site.nicBytesPerSecond * sharing, intra) * linkEfficiency
+    }
+
     public static func evaluate(model: ModelSpec, training: TrainingSpec, site: SiteResources, layout: GroupLayout) -> GroupCost {
         let (h, s, v) = (Double(model.hidden), Double(model.sequenceLength), Double(model.vocabulary))
         let t = Double(layout.tensorParallel), p = layout.pipelineStages, b = Double(layout.microBatch)
@@ -331,14 +349,8 @@ public enum CostModel {
         var dpSeconds = 0.0, dpBytes = 0.0
         if layout.dataParallel > 1 {
             // Replicas of one stage sit on different nodes unless everything fits in one node.
-            // Across nodes, the k replicas of a stage that share a node (ranks ordered tensor-
-            // parallel first, then data-parallel, as Megatron-LM and NCCL's rings lay them out)
-            // each drive their own NIC in parallel rings, so a node's traffic for the group
-            // leaves through k NICs: the ring runs at k NICs' rate, at most the node's links.
-            let inNode = layout.devices <= site.devicesPerNode
-            let sharing = Double(max(1, min(layout.dataParallel, site.devicesPerNode / layout.tensorParallel)))
-            let acrossNodes = min(site.nicBytesPerSecond * sharing, site.intraNodeBytesPerSecond > 0 ? site.intraNodeBytesPerSecond : .infinity)
-            let bandwidth = (inNode ? site.intraNodeBytesPerSecond : acrossNodes) * linkEfficiency
+            let bandwidth = dataParallelBandwidth(site: site, replicas: layout.dataParallel, tensorParallel: layout.tensorParallel,
+                                                  inOneNode: layout.devices <= site.devicesPerNode)
             if layout.zeroStage == 3 {
                 let collectives = 3 * Double(m)
                 dpBytes = collectives * (dp - 1) / dp * stageParameters * training.weightBytes
@@ -350,7 +362,7 @@ public enum CostModel {
                 // and all-gathers the weights once; the others all-reduce once per step.
                 let collectives = layout.zeroStage == 2 ? Double(m + 1) : 2
                 dpBytes = collectives * (dp - 1) / dp * stageParameters * training.gradientBytes
-                dpSeconds = (dpBytes / bandwidth + collectives * (dp - 1) * site.latency) * (1 - dataParallelOverlap)
+                dpSeconds = (dpBytes / bandwidth + collectives * (dp - 1) * site.latency) * (layout.dataParallelOverlapped ? 1 - dataParallelOverlap : 1)
             }
         }
         let zero = layout.dataParallel > 1 ? layout.zeroStage : 0

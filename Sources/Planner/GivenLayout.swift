@@ -1,7 +1,8 @@
 import Foundation
 
 /// A layout a user asks about rather than one the planner chooses:
-/// `[SITE=]tp8,pp4,dp32[,mb2][,recompute|norecompute][,zero1|zero2|zero3|fsdp][,tpoverlap]`. Without `mb`
+/// `[SITE=]tp8,pp4,dp32[,mb2][,recompute|norecompute][,zero1|zero2|zero3|fsdp][,tpoverlap][,dpafter]`
+/// (`dpafter`: the gradient all-reduce only after the last backward, as DeepSpeed's pipeline engine). Without `mb`
 /// the planner picks the fastest micro-batch that fits; without either recompute word, whether
 /// to recompute activations the same way.
 public struct GivenLayout: Sendable, Equatable {
@@ -14,8 +15,9 @@ public struct GivenLayout: Sendable, Equatable {
     public var recompute: Bool?
     public var zeroStage = 0
     public var tensorParallelOverlap = false
+    public var dataParallelOverlapped = true
 
-    public static let grammar = "[SITE=]tp<n>,pp<n>,dp<n>[,mb<n>][,recompute|norecompute][,zero1|zero2|zero3|fsdp][,tpoverlap]"
+    public static let grammar = "[SITE=]tp<n>,pp<n>,dp<n>[,mb<n>][,recompute|norecompute][,zero1|zero2|zero3|fsdp][,tpoverlap][,dpafter]"
 
     public init(site: String? = nil, tensorParallel: Int = 1, pipelineStages: Int = 1, dataParallel: Int = 1, microBatch: Int? = nil,
                 recompute: Bool? = nil, zeroStage: Int = 0, tensorParallelOverlap: Bool = false) {
@@ -55,6 +57,7 @@ public struct GivenLayout: Sendable, Equatable {
             case ("zero", let n?) where (0...3).contains(n): zeroStage = n
             case ("fsdp", nil) where part == "fsdp": zeroStage = 3
             case ("tpoverlap", nil) where part == "tpoverlap": tensorParallelOverlap = true
+            case ("dpafter", nil) where part == "dpafter": dataParallelOverlapped = false
             default:
                 throw PlannerError(field: "layout", reason: "'\(part)' in '\(text)' is not a layout part; \(Self.grammar), "
                                    + "counts at least 1, ZeRO stages 0–3")
@@ -72,7 +75,7 @@ public struct GivenLayout: Sendable, Equatable {
     func layout(microBatch b: Int, recompute r: Bool) -> GroupLayout {
         GroupLayout(tensorParallel: tensorParallel, pipelineStages: pipelineStages, dataParallel: dataParallel,
                     microBatch: microBatch ?? b, recompute: recompute ?? r, zeroStage: dataParallel > 1 ? zeroStage : 0,
-                    tensorParallelOverlap: tensorParallelOverlap)
+                    tensorParallelOverlap: tensorParallelOverlap, dataParallelOverlapped: dataParallelOverlapped)
     }
 }
 
@@ -133,12 +136,14 @@ public struct GivenPipeline: Sendable, Equatable {
     public var microBatch: Int?
     public var recompute: Bool?
     public var layers: [Int]?
+    public var dataParallelOverlapped = true
 
-    public static let grammar = "SITE:STAGES[:tpN],... [replicas=R] [mb=B] [recompute|norecompute] [layers=a,b,...]"
+    public static let grammar = "SITE:STAGES[:tpN],... [replicas=R] [mb=B] [recompute|norecompute] [layers=a,b,...] [dpafter]"
 
     public static func == (a: GivenPipeline, b: GivenPipeline) -> Bool {
         a.sites.map { "\($0.name):\($0.stages):\($0.tensorParallel)" } == b.sites.map { "\($0.name):\($0.stages):\($0.tensorParallel)" }
             && (a.replicas, a.microBatch, a.recompute) == (b.replicas, b.microBatch, b.recompute) && a.layers == b.layers
+            && a.dataParallelOverlapped == b.dataParallelOverlapped
     }
 
     public init(parsing text: String) throws {
@@ -171,6 +176,7 @@ public struct GivenPipeline: Sendable, Equatable {
             case ("mb", let v?): guard let b = Int(v), (1...4096).contains(b) else { throw refuse("mb=\(v)") }; microBatch = b
             case ("recompute", nil): recompute = true
             case ("norecompute", nil): recompute = false
+            case ("dpafter", nil): dataParallelOverlapped = false
             case ("layers", let v?):
                 let values = v.split(separator: ",").map { Int($0) }
                 guard values.allSatisfy({ ($0 ?? 0) >= 1 }) else { throw refuse("layers=\(v)") }
@@ -213,7 +219,8 @@ extension Planner {
             for r in given.recompute.map({ [$0] }) ?? [false, true] {
                 guard let p = spanningPipeline(model: model, training: training, sites: sites, tensorParallel: given.sites.map(\.tensorParallel),
                                                stagesPerSite: given.sites.map(\.stages), replicas: given.replicas, microBatch: b, recompute: r,
-                                               cluster: cluster, layerSplit: given.layers) else { continue }
+                                               cluster: cluster, layerSplit: given.layers,
+                                               dataParallelOverlapped: given.dataParallelOverlapped) else { continue }
                 if best == nil || (p.fits && !best!.fits) || (p.fits == best!.fits && (p.fits ? p.stepSeconds < best!.stepSeconds : overflow(p) < overflow(best!))) {
                     best = p
                 }

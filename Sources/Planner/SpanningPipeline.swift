@@ -24,8 +24,8 @@ public struct SpanningStage: Codable, Sendable, Equatable {
 
 /// Replicas of one pipeline that runs through several sites, as DT-FM and Metis place work on
 /// mixed clusters: every used site gives each replica the same number of stages (each replica's
-/// stages at a site sit on different devices, the replicas of a stage all at that site so that
-/// their gradient all-reduce stays on the site's network), layers are split across stages by
+/// stages at a site sit on different devices, the replicas of a stage all at that site, in one
+/// node where they fit, so that their gradient all-reduce stays on the site's network), layers are split across stages by
 /// each device's speed within its memory, and the order of the sites along the pipeline is
 /// chosen for the links its activations cross every micro-batch. A stage may be tensor parallel
 /// across devices of one node (up to a degree the search tries for every site at once; a site
@@ -137,7 +137,7 @@ extension Planner {
     /// slowest stage within each device's memory. Nil when a stage cannot hold even one layer at any split.
     static func spanningPipeline(model: ModelSpec, training: TrainingSpec, sites: [SiteResources], tensorParallel: [Int], stagesPerSite: [Int],
                                  replicas: Int, microBatch: Int, recompute: Bool, cluster: ClusterSpec,
-                                 layerSplit: [Int]? = nil) -> SpanningPipeline? {
+                                 layerSplit: [Int]? = nil, dataParallelOverlapped: Bool = true) -> SpanningPipeline? {
         let h = Double(model.hidden), v = Double(model.vocabulary)
         let tokens = Double(microBatch * model.sequenceLength)
         let siteOf = zip(sites.indices, stagesPerSite).flatMap { Array(repeating: $0.0, count: $0.1) }
@@ -236,10 +236,13 @@ extension Planner {
         for i in 0..<p {
             let site = sites[siteOf[i]]
             if replicas > 1 {
-                let r = Double(replicas)
+                let r = Double(replicas), t = tensorParallel[siteOf[i]]
                 let bytes = 2 * (r - 1) / r * parameters(i) * training.gradientBytes
-                let full = bytes / (site.nicBytesPerSecond * CostModel.linkEfficiency) + 2 * (r - 1) * site.latency
-                dataParallel = max(dataParallel, full * (1 - CostModel.dataParallelOverlap))
+                // A stage's replicas share a node where they fit (its stages then sit on other nodes).
+                let bandwidth = CostModel.dataParallelBandwidth(site: site, replicas: replicas, tensorParallel: t,
+                                                                inOneNode: replicas * t <= site.devicesPerNode)
+                let full = bytes / bandwidth + 2 * (r - 1) * site.latency
+                dataParallel = max(dataParallel, full * (dataParallelOverlapped ? 1 - CostModel.dataParallelOverlap : 1))
             }
             let state = 2 * parameters(i) * (training.weightBytes + training.gradientBytes + training.optimizerBytesPerParameter)
             optimizer = max(optimizer, state / (site.device.memoryBandwidthTBs * 1e12))
