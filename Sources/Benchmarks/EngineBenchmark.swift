@@ -1,3 +1,4 @@
+import Basics
 import AllocationCounter
 import Dispatch
 import Foundation
@@ -201,8 +202,3 @@ public struct EngineBenchmark {
     }
 }
 
-/// The middle value (the mean of the middle two for an even count).
-public func median(_ values: [Double]) -> Double {
-    let s = values.sorted()
-    return s.isEmpty ? .nan : (s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2)
-}

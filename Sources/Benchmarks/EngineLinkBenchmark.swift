@@ -1,3 +1,4 @@
+import Basics
 import Coordination
 import Dispatch
 import EngineLink

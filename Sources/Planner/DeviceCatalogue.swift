@@ -141,15 +141,7 @@ public struct DeviceCatalogue: Sendable {
     }
 
     public init(yaml text: String, source: String) throws {
-        struct File: Decodable {
-            var devices: [DeviceSpec]
-            enum CodingKeys: String, CodingKey, CaseIterable { case devices }
-            init(from decoder: any Decoder) throws {
-                try decoder.rejectUnknownPlannerKeys(CodingKeys.self)
-                devices = try decoder.container(keyedBy: CodingKeys.self).decode([DeviceSpec].self, forKey: .devices)
-            }
-        }
-        devices = try decodePlannerYAML(File.self, from: text, source: source).devices
+        devices = try decodePlannerList(DeviceSpec.self, key: "devices", from: text, source: source)
         var seen: Set<String> = []
         for d in devices {
             for key in [d.name] + d.aliases {

@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 
 /// Seconds one device took for one micro-batch's forward and backward, as a user measured them
@@ -90,15 +91,7 @@ public struct DeviceProfile: Sendable {
     public var measurements: [DeviceMeasurement]
 
     public init(yaml text: String, source: String) throws {
-        struct File: Decodable {
-            var measurements: [DeviceMeasurement]
-            enum CodingKeys: String, CodingKey, CaseIterable { case measurements }
-            init(from decoder: any Decoder) throws {
-                try decoder.rejectUnknownPlannerKeys(CodingKeys.self)
-                measurements = try decoder.container(keyedBy: CodingKeys.self).decode([DeviceMeasurement].self, forKey: .measurements)
-            }
-        }
-        measurements = try decodePlannerYAML(File.self, from: text, source: source).measurements
+        measurements = try decodePlannerList(DeviceMeasurement.self, key: "measurements", from: text, source: source)
         guard (1...10_000).contains(measurements.count) else {
             throw PlannerError(field: "measurements", reason: "give 1 to 10000 measurements, got \(measurements.count)", location: source)
         }
@@ -122,11 +115,10 @@ public struct DeviceProfile: Sendable {
         var changes: [DeviceCalibration] = []
         for name in order {
             var device = try catalogue.device(named: name)
-            let values = implied[name]!.sorted()
-            let median = values.count % 2 == 1 ? values[values.count / 2] : (values[values.count / 2 - 1] + values[values.count / 2]) / 2
-            changes.append(DeviceCalibration(device: name, measurements: values.count, achievableBefore: device.achievable,
-                                             achievableAfter: median, implied: implied[name]!))
-            device.achievable = median
+            let middle = median(implied[name]!)
+            changes.append(DeviceCalibration(device: name, measurements: implied[name]!.count, achievableBefore: device.achievable,
+                                             achievableAfter: middle, implied: implied[name]!))
+            device.achievable = middle
             device.confidence = "measured"
             result.merge(DeviceCatalogue(devices: [device]))
         }

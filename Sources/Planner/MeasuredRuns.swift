@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 
 /// How a source counts the FLOPs behind a "TFLOP/s per device" figure.
@@ -138,15 +139,7 @@ public struct MeasuredRuns: Sendable {
     public var runs: [MeasuredRun]
 
     public init(yaml text: String, source: String) throws {
-        struct File: Decodable {
-            var runs: [MeasuredRun]
-            enum CodingKeys: String, CodingKey, CaseIterable { case runs }
-            init(from decoder: any Decoder) throws {
-                try decoder.rejectUnknownPlannerKeys(CodingKeys.self)
-                runs = try decoder.container(keyedBy: CodingKeys.self).decode([MeasuredRun].self, forKey: .runs)
-            }
-        }
-        runs = try decodePlannerYAML(File.self, from: text, source: source).runs
+        runs = try decodePlannerList(MeasuredRun.self, key: "runs", from: text, source: source)
         guard !runs.isEmpty, runs.count <= 10_000 else { throw PlannerError(field: "runs", reason: "give 1 to 10000 runs, got \(runs.count)", location: source) }
     }
 
@@ -162,8 +155,7 @@ public struct MeasuredRuns: Sendable {
 
 /// The share of checks within `bound` (relative error) and the median absolute error.
 public func measuredRunSummary(_ checks: [MeasuredRunCheck], bound: Double = 0.25) -> (withinBound: Double, medianError: Double) {
-    let errors = checks.map { abs($0.error) }.sorted()
+    let errors = checks.map { abs($0.error) }
     guard !errors.isEmpty else { return (0, 0) }
-    let median = errors.count % 2 == 1 ? errors[errors.count / 2] : (errors[errors.count / 2 - 1] + errors[errors.count / 2]) / 2
-    return (Double(errors.filter { $0 <= bound }.count) / Double(errors.count), median)
+    return (Double(errors.filter { $0 <= bound }.count) / Double(errors.count), median(errors))
 }

@@ -31,7 +31,7 @@ extension Decoder {
 }
 
 /// Decodes YAML, turning every failure into a `PlannerError` with the field and its line.
-func decodePlannerYAML<T: Decodable>(_ type: T.Type, from text: String, source: String) throws -> T {
+func decodePlannerYAML<T: Decodable>(_ type: T.Type, from text: String, source: String, userInfo: [CodingUserInfoKey: Any] = [:]) throws -> T {
     let root: Node?
     do { root = try Yams.compose(yaml: text) } catch {
         throw PlannerError(field: "", reason: "not valid YAML: \(error)", location: source)
@@ -41,7 +41,7 @@ func decodePlannerYAML<T: Decodable>(_ type: T.Type, from text: String, source: 
         return PlannerError(field: field, reason: reason, location: line.map { "\(source):\($0)" } ?? source)
     }
     do {
-        return try YAMLDecoder().decode(T.self, from: text.isEmpty ? "{}" : text)
+        return try YAMLDecoder().decode(T.self, from: text.isEmpty ? "{}" : text, userInfo: userInfo)
     } catch let error as PlannerError {
         throw located(error.field, error.reason)
     } catch let DecodingError.dataCorrupted(context) where context.underlyingError is PlannerError {
@@ -72,4 +72,25 @@ func lineOf(_ path: String, in root: Node) -> Int? {
         }
     }
     return line
+}
+
+/// A file that is one list under one key (`devices:`, `runs:`, `measurements:`); any other
+/// top-level key is refused.
+private struct PlannerList<Element: Decodable>: Decodable {
+    static var listKey: CodingUserInfoKey { CodingUserInfoKey(rawValue: "tributary.plannerListKey")! }
+    var elements: [Element]
+
+    init(from decoder: any Decoder) throws {
+        let key = decoder.userInfo[Self.listKey] as? String ?? ""
+        let c = try decoder.container(keyedBy: AnyCodingKey.self)
+        for other in c.allKeys where other.stringValue != key {
+            throw PlannerError(field: other.stringValue, reason: "unknown key; the file holds '\(key):' and a list")
+        }
+        elements = try c.decode([Element].self, forKey: AnyCodingKey(stringValue: key))
+    }
+}
+
+/// Decodes a file of one list under `key`, errors naming the field and its line.
+func decodePlannerList<T: Decodable>(_: T.Type, key: String, from text: String, source: String) throws -> [T] {
+    try decodePlannerYAML(PlannerList<T>.self, from: text, source: source, userInfo: [PlannerList<T>.listKey: key]).elements
 }

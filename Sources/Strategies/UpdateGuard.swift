@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import Training
 
@@ -66,8 +67,9 @@ public struct UpdateGuard: Sendable, Equatable {
         let named = norms.indices.filter { i in
             guard norms[i].isFinite else { return true }
             let others = norms.indices.filter { $0 != i }.map { Double(norms[$0]) }.filter(\.isFinite)
-            guard let median = Self.median(others), median > 0 else { return false }
-            return Double(norms[i]) > factor * median
+            let middle = median(others)
+            guard middle > 0 else { return false }
+            return Double(norms[i]) > factor * middle
         }
         for i in named { countOffence(i) }
         return named
@@ -78,13 +80,6 @@ public struct UpdateGuard: Sendable, Equatable {
 
     /// Whether the worker at ring position `rank` was named too often to go on.
     public func mustStop(_ rank: Int) -> Bool { offences[rank, default: 0] >= maxOffences }
-
-    static func median(_ values: [Double]) -> Double? {
-        guard !values.isEmpty else { return nil }
-        let sorted = values.sorted()
-        let mid = sorted.count / 2
-        return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
-    }
 }
 
 /// A fault injected on purpose, for tests and demos of the update guard: at round `round` this
