@@ -39,6 +39,11 @@ public struct TrainingSpec: Codable, Sendable, Equatable {
         optimizerBytesPerParameter = 8
     }
 
+    /// Computes in `precision`: FP32 with its bytes (`useFP32`), BF16/FP16 with the defaults'.
+    public mutating func use(_ precision: Precision) {
+        if precision == .fp32 { useFP32() } else { self.precision = precision }
+    }
+
     /// Whether attention runs fused on `device`.
     public func fusedAttention(on device: DeviceSpec) -> Bool {
         switch attention {

@@ -49,7 +49,7 @@ public struct DeviceMeasurement: Decodable, Sendable {
         var ideal = device
         ideal.achievable = 1
         var training = TrainingSpec(globalBatchSequences: microBatch)
-        if precision == .fp32 { training.useFP32() } else if let precision { training.precision = precision }
+        if let precision { training.use(precision) }
         training.attention = attention ?? .auto
         guard ideal.peakFLOPS(training.precision) > 0 else {
             throw PlannerError(field: "precision", reason: "\(device.name) has no \(training.precision.rawValue) rate to calibrate")

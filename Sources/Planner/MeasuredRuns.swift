@@ -93,7 +93,7 @@ public struct MeasuredRun: Codable, Sendable {
         var m = try ModelSpec.named(model)
         if let sequence { m.sequenceLength = sequence }
         var training = TrainingSpec(globalBatchSequences: batch)
-        if precision == .fp32 { training.useFP32() } else if let precision { training.precision = precision }
+        if let precision { training.use(precision) }
         training.attention = attention ?? .auto
         if let gradientBytes { training.gradientBytes = gradientBytes }
         let cluster = ClusterSpec(name: id, sites: sites, links: links)

@@ -165,11 +165,10 @@ struct PlanCommand: ParsableCommand {
     /// The training description from the flags: batch, tokens, precision and optimizer state.
     private func trainingSpec(batchSequences: Int, totalTokens: Double) throws -> TrainingSpec {
         var training = TrainingSpec(globalBatchSequences: batchSequences, totalTokens: totalTokens)
-        switch Precision(rawValue: precision.lowercased()) {
-        case .bf16?, .fp16?: training.precision = Precision(rawValue: precision.lowercased())!
-        case .fp32?: training.useFP32()
-        case nil: throw ValidationError("--precision must be bf16, fp16 or fp32, got '\(precision)'")
+        guard let format = Precision(rawValue: precision.lowercased()) else {
+            throw ValidationError("--precision must be bf16, fp16 or fp32, got '\(precision)'")
         }
+        training.use(format)
         guard let kernel = AttentionKernel(rawValue: attention.lowercased()) else {
             throw ValidationError("--attention must be auto, fused or unfused, got '\(attention)'")
         }
