@@ -220,11 +220,20 @@ extension Planner {
         // Balance the batch: the smallest step time T at which the sites together can take
         // the whole batch, each site taking the most sequences it can finish within T. Each
         // site's best time for a share only falls as devices are added, so T does too.
+        // Sites alike in all but name (the same devices, count and links) share one search.
+        let kind = sites.indices.map { i in
+            sites.indices.first { j in var other = sites[j]; other.name = sites[i].name; return other == sites[i] }!
+        }
         var cache: [[Int: SitePlan]] = Array(repeating: [:], count: sites.count)
         func best(_ i: Int, _ sequences: Int) -> SitePlan {
-            if let hit = cache[i][sequences] { return hit }
-            let plan = bestSiteLayout(model: model, training: training, site: sites[i], sequences: sequences, evaluated: &evaluated)
-            cache[i][sequences] = plan
+            var plan: SitePlan
+            if let hit = cache[kind[i]][sequences] {
+                plan = hit
+            } else {
+                plan = bestSiteLayout(model: model, training: training, site: sites[kind[i]], sequences: sequences, evaluated: &evaluated)
+                cache[kind[i]][sequences] = plan
+            }
+            plan.site = sites[i].name
             return plan
         }
         let total = training.globalBatchSequences
