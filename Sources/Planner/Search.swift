@@ -166,16 +166,27 @@ extension Planner {
                     for k in 1...64 { replicaOptions.insert(max(1, most * k / 64)) }
                 }
                 for dp in replicaOptions.sorted() {
+                // Dominated candidates are skipped (same answer, less work): recomputation where
+                // the same layout fits without it (more work, no less communication exposed), and
+                // ZeRO-2 where ZeRO-1 fits (the same but for more traffic).
+                // Bit (zero stage × 8 + micro-batch index) of what fitted: micro-batches are powers of two.
+                var fitsWithoutRecompute: UInt64 = 0, fitsZeroOne: UInt64 = 0
                 for recompute in [false, true] {
+                    fitsZeroOne = 0
                     // ZeRO-1 costs nothing over plain replicas in this model and frees memory, so
                     // replicas shard at least the optimizer state.
                     for zero in dp == 1 ? [0] : [1, 2, 3] {
                         for b in microBatches where b <= max(1, sequences / dp) {
+                            let bit: UInt64 = 1 << UInt64(zero * 8 + b.trailingZeroBitCount)
+                            if recompute && fitsWithoutRecompute & bit != 0 { continue }
+                            if zero == 2 && fitsZeroOne & (bit >> 8) != 0 { continue }
                             let layout = GroupLayout(tensorParallel: tp, pipelineStages: pp, dataParallel: dp, microBatch: b,
                                                      recompute: recompute, zeroStage: zero)
                             let cost = CostModel.evaluate(model: model, training: share, site: site, layout: layout)
                             evaluated += 1
                             let fits = cost.memoryBytes <= capacity
+                            if fits && !recompute { fitsWithoutRecompute |= bit }
+                            if fits && zero == 1 { fitsZeroOne |= bit }
                             // Plans are built only for candidates that can win (the search's inner loop).
                             if fits, let b = best, cost.stepSeconds > b.cost.stepSeconds * (1 + 1e-12) { continue }
                             if !fits, let c = closest, cost.memoryBytes >= c.cost.memoryBytes { break }
