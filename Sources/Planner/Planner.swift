@@ -5,21 +5,25 @@ public enum Planner {
     /// Micro-batch sizes the search tries.
     public static let microBatches = [1, 2, 4, 8, 16]
 
-    /// The fastest micro-batch for a fixed TP/PP/DP split that fits the device's memory, with
-    /// its cost; nil when none fits.
-    public static func bestMicroBatch(model: ModelSpec, training: TrainingSpec, site: SiteResources, tensorParallel: Int,
-                                      pipelineStages: Int, dataParallel: Int, recompute: Bool, zeroStage: Int = 0)
-        -> (GroupLayout, GroupCost)? {
-        var best: (GroupLayout, GroupCost)?
-        let perReplica = max(1, training.globalBatchSequences / dataParallel)
-        for b in microBatches where b <= perReplica {
-            let layout = GroupLayout(tensorParallel: tensorParallel, pipelineStages: pipelineStages, dataParallel: dataParallel,
-                                     microBatch: b, recompute: recompute, zeroStage: zeroStage)
-            let cost = CostModel.evaluate(model: model, training: training, site: site, layout: layout)
-            guard cost.memoryBytes <= site.device.memoryGB * 1e9 * usableMemory else { continue }
-            if best == nil || cost.stepSeconds < best!.1.stepSeconds { best = (layout, cost) }
+    /// The layout `given` with what it leaves open (micro-batch, recomputation) chosen: the
+    /// fastest that fits the device's memory for `training`'s batch, else the one closest to fitting.
+    static func completed(_ given: GivenLayout, model: ModelSpec, training: TrainingSpec, site: SiteResources) -> GroupLayout {
+        let capacity = site.device.memoryGB * 1e9 * usableMemory
+        var best: (layout: GroupLayout, cost: GroupCost)?
+        let perReplica = max(1, training.globalBatchSequences / given.dataParallel)
+        for b in given.microBatch.map({ [$0] }) ?? microBatches.filter({ $0 <= perReplica }) {
+            for r in given.recompute.map({ [$0] }) ?? [false, true] {
+                let layout = given.layout(microBatch: b, recompute: r)
+                let cost = CostModel.evaluate(model: model, training: training, site: site, layout: layout)
+                let fits = cost.memoryBytes <= capacity
+                let bestFits = best.map { $0.cost.memoryBytes <= capacity } ?? false
+                if best == nil || (fits && !bestFits)
+                    || (fits == bestFits && (fits ? cost.stepSeconds < best!.cost.stepSeconds : cost.memoryBytes < best!.cost.memoryBytes)) {
+                    best = (layout, cost)
+                }
+            }
         }
-        return best
+        return best!.layout
     }
 
     /// Share of a device's memory a plan may use (the rest: framework, fragmentation, buffers).

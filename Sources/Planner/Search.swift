@@ -425,20 +425,7 @@ extension Planner {
             part.globalBatchSequences = share
             let resources = sites.first { $0.name == site.name }!
             // What the user left open: the fastest micro-batch and recomputation that fit.
-            var best: (GroupLayout, GroupCost)?
-            for b in g.microBatch.map({ [$0] }) ?? microBatches where b <= max(1, share / g.dataParallel) || g.microBatch != nil {
-                for r in g.recompute.map({ [$0] }) ?? [false, true] {
-                    let layout = g.layout(microBatch: b, recompute: r)
-                    let cost = CostModel.evaluate(model: model, training: part, site: resources, layout: layout)
-                    let fits = cost.memoryBytes <= resources.device.memoryGB * 1e9 * usableMemory
-                    let bestFits = best.map { $0.1.memoryBytes <= resources.device.memoryGB * 1e9 * usableMemory } ?? false
-                    if best == nil || (fits && !bestFits) || (fits == bestFits && (fits ? cost.stepSeconds < best!.1.stepSeconds
-                                                                                     : cost.memoryBytes < best!.1.memoryBytes)) {
-                        best = (layout, cost)
-                    }
-                }
-            }
-            layouts[site.name] = best!.0
+            layouts[site.name] = completed(g, model: model, training: part, site: resources)
         }
         return try evaluate(cluster: cluster, catalogue: catalogue, model: model, training: training, layouts: layouts, sync: sync)
     }
