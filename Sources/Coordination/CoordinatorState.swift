@@ -103,12 +103,7 @@ public struct CoordinatorState: Sendable {
     /// line written before the state was saved is taken as received, so it is not written twice.
     public mutating func reconcile(with history: RunHistory) {
         for i in members.indices {
-            let recorded = history.reports.last { $0.report.name == members[i].name }?.report
-            guard let recorded else {
-                members[i].lastReport = nil
-                continue
-            }
-            members[i].lastReport = recorded
+            members[i].lastReport = history.reports.last { $0.report.name == members[i].name }?.report
         }
     }
 
