@@ -141,7 +141,9 @@ public struct CoordinatorClient: Sendable {
         }
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
         if let body { channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil) }
-        try await channel.writeAndFlush(HTTPClientRequestPart.end(nil))
+        // The request waits for the TLS handshake: a handshake cut short fails this write, and
+        // is classified as the handler classifies it (retryable unless the sides disagree).
+        do { try await channel.writeAndFlush(HTTPClientRequestPart.end(nil)) } catch { throw collector.failure(for: error) }
         let deadline = channel.eventLoop.scheduleTask(in: timeout) {
             collector.fail(CoordinatorClientError(reason: "the coordinator at \(host):\(port) did not answer \(method) \(path) within \(timeout.nanoseconds / 1_000_000_000) s"))
             channel.close(promise: nil)
@@ -219,11 +221,15 @@ private final class ResponseCollector: ChannelInboundHandler, @unchecked Sendabl
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // A TLS failure other than a cut-short handshake, or TLS bytes parsed as HTTP: the two
-        // sides disagree on security, which no retry mends.
-        let mismatch = (error is NIOSSLError && !"\(error)".contains("EOF during handshake")) || error is HTTPParserError
-        finish(.failure(CoordinatorClientError(reason: "talking to the coordinator: \(error)" + (mismatch ? mismatchHint : ""),
-                                               isFinal: mismatch)))
+        finish(.failure(failure(for: error)))
         context.close(promise: nil)
+    }
+
+    /// A channel error as the client's error: a TLS failure other than a cut-short handshake,
+    /// or TLS bytes parsed as HTTP, means the two sides disagree on security, which no retry
+    /// mends; anything else (a coordinator stopping mid-handshake, a reset) may pass.
+    func failure(for error: any Error) -> CoordinatorClientError {
+        let mismatch = (error is NIOSSLError && !"\(error)".contains("EOF during handshake")) || error is HTTPParserError
+        return CoordinatorClientError(reason: "talking to the coordinator: \(error)" + (mismatch ? mismatchHint : ""), isFinal: mismatch)
     }
 }
