@@ -13,6 +13,8 @@ public struct LoopbackRing {
     /// A folder holding a run authority (`RunAuthority.loadOrCreate`): the workers then link by
     /// mutual TLS, each with a certificate from it; nil links them by plain TCP.
     public var authorityFolder: URL?
+    /// After the all-reduces, rank 0 hands its vector straight to this rank (`ring-worker --direct-to`).
+    public var directTo: Int?
 
     public init(workers: Int, values: Int, codec: String, link: String, rounds: Int, seed: UInt64, namespaces: NetworkNamespaces? = nil) {
         (self.workers, self.values, self.codec, self.link, self.rounds, self.seed) = (workers, values, codec, link, rounds, seed)
@@ -31,7 +33,7 @@ public struct LoopbackRing {
             let p = Process()
             var arguments = ["ring-worker", "--rank", "\(rank)", "--workers", "\(workers)", "--values", "\(values)",
                              "--codec", codec, "--link", link, "--rounds", "\(rounds)", "--seed", "\(seed)"]
-                + (authorityFolder.map { ["--authority", $0.path] } ?? [])
+                + (authorityFolder.map { ["--authority", $0.path] } ?? []) + (directTo.map { ["--direct-to", "\($0)"] } ?? [])
             if let namespaces {
                 p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
                 arguments = ["netns", "exec", namespaces.names[rank], executable.path] + arguments + ["--listen-host", namespaces.address(of: rank)]

@@ -15,6 +15,10 @@ public struct RingWorkerResult: Codable, Sendable {
     public var resultHash: UInt64
     /// CPU seconds the process spent in its rounds (every thread: codec, framing, TLS, sockets).
     public var cpuSeconds: Double?
+    /// With `--direct-to`: seconds of the direct hand-off of the vector from rank 0 (connection included)
+    /// and the bytes this worker sent or received in it (0 for a worker that took no part).
+    public var directSeconds: Double?
+    public var directBytes: Int?
 
     public init(rank: Int, codec: String, values: Int, roundSeconds: [Double], bytesSentPerRound: Int, maxAbsoluteError: Double,
                 relativeRMSError: Double, resultHash: UInt64) {

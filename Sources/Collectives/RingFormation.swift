@@ -11,7 +11,7 @@ extension Ring {
         let size = peers.count
         precondition((0..<size).contains(rank), "[Ring.form] rank \(rank) of \(size)")
         guard size > 1 else { return Ring(rank: rank, size: 1, next: nil, previous: nil, runID: runID) }
-        async let accepted = listener.accept(ringEpoch: options.local.ringEpoch, timeout: patience)
+        async let accepted = listener.accept(ringEpoch: options.local.ringEpoch, rank: UInt32(rank), timeout: patience)
         let (host, port) = peers[(rank + 1) % size]
         let previousAddress = peers[(rank + size - 1) % size]
         let next: PeerLink

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import TensorCore
 import Training
@@ -42,7 +43,8 @@ extension DistributedTrainer {
             throw ConfigError(field: "resume", reason: "the saved error-feedback residual of round \(agreed) has the wrong size")
         }
         if agreement.someHaveNone {
-            state = try await handOffState(from: agreement.source, mine: state, progress: agreed)
+            let takers = Set(offers.indices.filter { !offers[$0].held.contains(agreed) })
+            state = try await handOffState(from: agreement.source, to: takers, mine: state, progress: agreed)
             // DDP's per-worker counts are not handed over: every worker starts again from the
             // config's batch, so that all derive the same weights.
             state?.ddpSequences = nil
@@ -51,9 +53,10 @@ extension DistributedTrainer {
     }
 
     /// Hands the state of the worker at ring position `source` to the workers that have none
-    /// (`mine` nil): one exact fp32 sum of the source's state with zeros from everyone else
-    /// (`StateHandOff`). Returns this worker's strategy state afterwards.
-    private func handOffState(from source: Int, mine: StrategyState?, progress: Int) async throws -> StrategyState? {
+    /// (`takers`): straight from the source to each taker in checksummed chunks (`DirectStateTransfer`)
+    /// where the ring runs on sockets; in an in-process ring, one exact fp32 sum of the source's state
+    /// with zeros from everyone else. Returns this worker's strategy state afterwards.
+    private func handOffState(from source: Int, to takers: Set<Int>, mine: StrategyState?, progress: Int) async throws -> StrategyState? {
         let model = trainer.model, optimizer = trainer.optimizer
         let message = FloatSlab(count: StateHandOff.messageCount(parameters: model.layout.count))
         if ring.rank == source {
@@ -63,7 +66,29 @@ extension DistributedTrainer {
         }
         // The slab must outlive the pointers into it, not just its own last use.
         defer { withExtendedLifetime(message) {} }
-        try await collectives.allReduce(message.buffer, codec: .fp32)
+        guard let direct = directState else {
+            try await collectives.allReduce(message.buffer, codec: .fp32)
+            return try takeHandedOffState(message, from: source, mine: mine, progress: progress)
+        }
+        let started = DispatchTime.now().uptimeNanoseconds
+        func seconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 }
+        let megabytes = { (bytes: Int) in String(format: "%.1f MB", Double(bytes) / 1e6) }
+        if ring.rank == source {
+            let sent = try await direct.serve(UnsafeBufferPointer(message.buffer), to: takers, timeout: ring.timeout)
+            collectives.countDirect(sent: sent, received: 0, seconds: seconds())
+            logger?.info("handed this worker's state to ranks \(takers.sorted()): \(megabytes(sent)) in \(String(format: "%.2f", seconds())) s")
+            return mine
+        }
+        guard takers.contains(ring.rank) else { return mine }
+        let received = try await direct.download(from: source, into: message.buffer, timeout: ring.timeout)
+        collectives.countDirect(sent: 0, received: received, seconds: seconds())
+        logger?.info("took the state of rank \(source) ('\(direct.names[source])'): \(megabytes(received)) in \(String(format: "%.2f", seconds())) s")
+        return try takeHandedOffState(message, from: source, mine: nil, progress: progress)
+    }
+
+    /// This worker's strategy state after a hand-off of `message`: its own if it has one, else the source's.
+    private func takeHandedOffState(_ message: FloatSlab, from source: Int, mine: StrategyState?, progress: Int) throws -> StrategyState? {
+        let model = trainer.model, optimizer = trainer.optimizer
         // Workers with state of their own keep it (their G is the same); the others take the source's.
         guard ring.rank != source, mine == nil else { return mine }
         let taken = try StateHandOff.unpack(UnsafeBufferPointer(message.buffer), parameters: model.parameters.buffer,

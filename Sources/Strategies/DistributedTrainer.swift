@@ -3,6 +3,7 @@ import Collectives
 import Coordination
 import Dispatch
 import Foundation
+import Logging
 import ModelCore
 import TensorCore
 import Training
@@ -57,6 +58,11 @@ public final class DistributedTrainer {
     /// An engine outside this process that trains DiLoCo's inner steps instead of `trainer`
     /// (which then holds the shared model, validates and saves it).
     public var innerEngine: (any InnerEngine)?
+    /// Links straight to other workers for handing state to the ones without any; nil in an
+    /// in-process ring, which then hands it around the ring.
+    public var directState: DirectStateTransfer?
+    /// Where the worker says what it did besides training (state handed over).
+    public var logger: Logger?
 
     public var ring: Ring { collectives.ring }
 

@@ -51,6 +51,13 @@ final class WorkerCollectives {
         self.waitSeconds = waitSeconds
     }
 
+    /// Counts a transfer outside the ring (a state download) as collective bytes and waiting.
+    func countDirect(sent: Int, received: Int, seconds: Double) {
+        totals.bytesSent += sent
+        totals.bytesReceived += received
+        waitSeconds += seconds
+    }
+
     /// Puts the residual through the codec once (error feedback) so that what is sent is what
     /// the codec can carry; a no-op for fp32. With `fragments` > 1, `vector` is one interleaved
     /// fragment of the whole (see `ErrorFeedback`).

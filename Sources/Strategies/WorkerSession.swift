@@ -201,6 +201,10 @@ public enum WorkerSession {
                     worker.fault = options.fault
                     worker.ledger = ledger
                     worker.innerEngine = engine
+                    worker.logger = logger
+                    worker.directState = DirectStateTransfer(
+                        listener: listener, options: peerOptions, group: group,
+                        addresses: members.map { .init(host: $0.host, port: $0.port) }, names: members.map(\.name))
                     lastWorker = worker
                     worker.stateSource = members.firstIndex { $0.name == view!.stateSource }
                     let names = Set(members.map(\.name))

@@ -13,15 +13,16 @@ public final class PeerListener: @unchecked Sendable {
     public let port: Int
     private let channel: Channel
     private let accepted: AsyncQueue<PeerLink>
-    /// The ring epoch this listener's hello names (see `Hello.ringEpoch`).
-    private let epoch: NIOLockedValueBox<UInt64>
+    /// The ring epoch and this worker's rank in that ring, which this listener's welcome names (see
+    /// `Hello.ringEpoch`): a dialer that receives on its link (a state download) checks frames by that rank.
+    private let epoch: NIOLockedValueBox<(epoch: UInt64, rank: UInt32)>
     /// Links of a newer ring than the one being formed, kept for when it is.
     private let ahead = NIOLockedValueBox<[PeerLink]>([])
     /// How connections are protected (a worker binds before it joins, and gets its certificate at
     /// join), and the connections that wait for it.
     private let security: NIOLockedValueBox<(current: PeerLink.Security, waiting: [EventLoopPromise<PeerLink.Security>])>
 
-    private init(port: Int, channel: Channel, accepted: AsyncQueue<PeerLink>, epoch: NIOLockedValueBox<UInt64>,
+    private init(port: Int, channel: Channel, accepted: AsyncQueue<PeerLink>, epoch: NIOLockedValueBox<(epoch: UInt64, rank: UInt32)>,
                  security: NIOLockedValueBox<(current: PeerLink.Security, waiting: [EventLoopPromise<PeerLink.Security>])>) {
         self.port = port
         self.channel = channel
@@ -62,7 +63,7 @@ public final class PeerListener: @unchecked Sendable {
     public static func bind(host: String, port: Int, options: PeerLink.Options, group: EventLoopGroup,
                             logger: Logger? = nil) async throws -> PeerListener {
         let accepted = AsyncQueue<PeerLink>()
-        let epoch = NIOLockedValueBox(options.local.ringEpoch)
+        let epoch = NIOLockedValueBox((epoch: options.local.ringEpoch, rank: options.local.rank))
         let security = NIOLockedValueBox((current: options.security, waiting: [EventLoopPromise<PeerLink.Security>]()))
         let channel: Channel
         do {
@@ -72,10 +73,10 @@ public final class PeerListener: @unchecked Sendable {
                 .childChannelOption(.autoRead, value: false)
                 .childChannelInitializer { child in
                     let inbox = PeerLink.makeInbox(options)
-                    let ringEpoch = epoch.withLockedValue { $0 }
+                    let ring = epoch.withLockedValue { $0 }
                     return Self.security(security, on: child.eventLoop, patience: options.handshakeTimeout).flatMapThrowing { security in
                         var current = options
-                        (current.local.ringEpoch, current.security) = (ringEpoch, security)
+                        (current.local.ringEpoch, current.local.rank, current.security) = (ring.epoch, ring.rank, security)
                         try PeerLink.configure(child, inbox: inbox, options: current, role: .listener)
                         return current
                     }.map { settled in
@@ -102,8 +103,12 @@ public final class PeerListener: @unchecked Sendable {
     /// of older rings are refused, and links of older rings still queued are closed; a link of a
     /// newer ring is kept for it and ends this wait with `TransportError.newerRing`, since the
     /// ring being formed is then out of date.
-    public func accept(ringEpoch: UInt64, timeout: TimeAmount) async throws -> PeerLink {
-        epoch.withLockedValue { $0 = max($0, ringEpoch) }
+    /// `rank` is this worker's position in that ring (nil: as before).
+    public func accept(ringEpoch: UInt64, rank: UInt32? = nil, timeout: TimeAmount) async throws -> PeerLink {
+        epoch.withLockedValue {
+            guard ringEpoch >= $0.epoch else { return }
+            $0 = (ringEpoch, rank ?? $0.rank)
+        }
         let deadline = NIODeadline.now() + timeout
         let kept = ahead.withLockedValue { links in
             defer { links.removeAll { $0.peer.ringEpoch <= ringEpoch } }

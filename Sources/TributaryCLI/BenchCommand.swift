@@ -144,6 +144,9 @@ struct AllReduceBenchCommand: ParsableCommand {
     @Option(name: .long, help: "Link security to compare, comma-separated: tls (mutual TLS, what runs use) and plain (--insecure).")
     var security = "tls"
 
+    @Flag(name: .long, help: "Also hand the vector straight from rank 0 to the last rank, as a newcomer takes a worker's state, against the all-reduce of it.")
+    var handOff = false
+
     @Flag(name: .long, help: "Shape for real: one network namespace per worker, veth links limited by tc tbf (root only); the delay stays emulated in-process.")
     var netns = false
 
@@ -159,6 +162,9 @@ struct AllReduceBenchCommand: ParsableCommand {
         let workersAgree: Bool
         /// CPU seconds per GB a worker sent (its whole process: codec, framing, TLS, sockets).
         let cpuSecondsPerGB: Double?
+        /// With --hand-off: seconds and bytes of the direct hand-off from rank 0 to the last rank.
+        var handOffSeconds: Double?
+        var handOffBytes: Int?
     }
 
     func parsedValues() throws -> Int {
@@ -214,18 +220,23 @@ struct AllReduceBenchCommand: ParsableCommand {
                     var ring = LoopbackRing(workers: workers, values: values, codec: name, link: workerLink, rounds: rounds,
                                             seed: 1, namespaces: namespaces)
                     ring.authorityFolder = authority
+                    if handOff { ring.directTo = workers - 1 }
                     let results = try ring.run()
                     // The collective ends when its slowest worker does.
                     let perRound = (0..<rounds).map { r in results.map { $0.roundSeconds[r] }.max()! }.sorted()
                     let seconds = perRound[perRound.count / 2]
                     let bytes = results.map(\.bytesSentPerRound).max()!
                     let goodput = Double(bytes) / seconds
-                    let row = Row(codec: results[0].codec, security: mode, seconds: seconds, bytesSentPerWorker: bytes,
+                    var row = Row(codec: results[0].codec, security: mode, seconds: seconds, bytesSentPerWorker: bytes,
                                   goodputBytesPerSecond: goodput, fractionOfLink: spec.bytesPerSecond.map { goodput / $0 },
                                   speedupOverFirst: rows.first.map { $0.seconds / seconds } ?? 1,
                                   relativeRMSError: results.map(\.relativeRMSError).max()!,
                                   workersAgree: Set(results.map(\.resultHash)).count == 1,
                                   cpuSecondsPerGB: results.compactMap(\.cpuSeconds).max().map { $0 / (Double(bytes * rounds) / 1e9) })
+                    if handOff {
+                        row.handOffSeconds = results.compactMap(\.directSeconds).max()
+                        row.handOffBytes = results[0].directBytes
+                    }
                     rows.append(row)
                     if !json {
                         print(String(format: "%@ %@ %7.2f  %14.1f  %12.2f  %6.1f%%  %8.2f  %14.2e  %@  %8.2f",
@@ -233,6 +244,10 @@ struct AllReduceBenchCommand: ParsableCommand {
                                      mode.padding(toLength: 5, withPad: " ", startingAt: 0), row.seconds, Double(bytes) / 1e6,
                                      goodput / 1e6, (row.fractionOfLink ?? .nan) * 100, row.speedupOverFirst, row.relativeRMSError,
                                      row.workersAgree ? "yes" : "NO", row.cpuSecondsPerGB ?? .nan))
+                        if let t = row.handOffSeconds, let b = row.handOffBytes {
+                            print(String(format: "  direct hand-off rank 0 → rank %d: %.2f s, %.1f MB sent by the source alone; %.2f× faster than the all-reduce",
+                                         workers - 1, t, Double(b) / 1e6, seconds / t))
+                        }
                     }
                 }
             }

@@ -32,12 +32,15 @@ struct RingWorkerCommand: AsyncParsableCommand {
     @Option var seed: UInt64 = 1
     @Option(help: "Address to listen on.") var listenHost = "127.0.0.1"
     @Option(help: "Folder of a run authority: link by mutual TLS with a certificate it issues to this worker.") var authority: String?
+    @Option(help: "After the all-reduces, rank 0 hands its vector straight to this rank, as a worker's state goes to a newcomer.")
+    var directTo: Int?
 
     func validate() throws {
         guard workers >= 1, workers <= 64 else { throw ValidationError("--workers must be in 1...64") }
         guard (0..<workers).contains(rank) else { throw ValidationError("--rank must be in 0..<\(workers)") }
         guard values >= 0, values <= 1 << 30 else { throw ValidationError("--values must be in 0...\(1 << 30)") }
         guard CodecID(name: codec) != nil else { throw ValidationError("unknown --codec '\(codec)'") }
+        if let directTo, !(1..<workers).contains(directTo) { throw ValidationError("--direct-to must be in 1..<\(workers)") }
         _ = try LinkSpec(parsing: link)
     }
 
@@ -89,6 +92,18 @@ struct RingWorkerCommand: AsyncParsableCommand {
         var result = RingWorkerResult(rank: rank, codec: id.name, values: values, roundSeconds: roundSeconds, bytesSentPerRound: bytes,
                                       maxAbsoluteError: maxError, relativeRMSError: rms, resultHash: hash)
         result.cpuSeconds = cpu
+        if let directTo {
+            let transfer = DirectStateTransfer(listener: listener, options: options, group: group,
+                                               addresses: peers.map { .init(host: $0.host, port: $0.port) },
+                                               names: (0..<workers).map { "worker-\($0)" })
+            let started = DispatchTime.now().uptimeNanoseconds
+            if rank == 0 {
+                result.directBytes = try await transfer.serve(UnsafeBufferPointer(vector), to: [directTo], timeout: .seconds(120))
+            } else if rank == directTo {
+                result.directBytes = try await transfer.download(from: 0, into: vector, timeout: .seconds(120))
+            }
+            result.directSeconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        }
         print("RESULT " + String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
         fflush(nil)
         // Wait for the neighbour to finish reading before saying goodbye.

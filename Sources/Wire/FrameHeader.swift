@@ -18,6 +18,11 @@ public enum MessageType: UInt8, Sendable, CaseIterable, CustomStringConvertible 
     case probeReply = 6
     /// Orderly goodbye; the connection closes after it.
     case goodbye = 7
+    /// A chunk of a worker's state sent straight to a worker that has none (`StateDownload`):
+    /// values `offset..<offset+count`, fp32.
+    case stateChunk = 8
+    /// The end of a state download: the total values and the CRC32C of all their bytes.
+    case stateEnd = 9
 
     public var description: String {
         switch self {
@@ -28,6 +33,8 @@ public enum MessageType: UInt8, Sendable, CaseIterable, CustomStringConvertible 
         case .probe: "probe"
         case .probeReply: "probe-reply"
         case .goodbye: "goodbye"
+        case .stateChunk: "state-chunk"
+        case .stateEnd: "state-end"
         }
     }
 }
@@ -52,8 +59,8 @@ public struct FrameHeader: Sendable, Hashable {
     /// "TRIB".
     public static let magic: UInt32 = 0x5452_4942
     /// The protocol version this build speaks.
-    /// 2: the hello carries the ring epoch.
-    public static let currentVersion: UInt8 = 2
+    /// 2: the hello carries the ring epoch. 3: state downloads (`stateChunk`, `stateEnd`).
+    public static let currentVersion: UInt8 = 3
     /// Size of the header in bytes.
     public static let size = 52
 

@@ -151,6 +151,8 @@ final class ClusterCommandTests: XCTestCase {
         let log = try String(contentsOf: dir.appendingPathComponent("w2.log"), encoding: .utf8)
         XCTAssertNotNil(log.range(of: #"the run is training \(round \d+\): this worker takes its state from w[01] at 127\.0\.0\.1:\d+"#,
                                   options: .regularExpression), log)
+        // It took the model and optimizer state straight from that member, not around the ring.
+        XCTAssertNotNil(log.range(of: #"took the state of rank \d \('w[01]'\): [0-9.]+ MB in [0-9.]+ s"#, options: .regularExpression), log)
         for (round, group) in Dictionary(grouping: final, by: \.round) {
             XCTAssertEqual(group.count, 3, "round \(round)")
             XCTAssertEqual(Set(group.compactMap(\.parameterHash)).count, 1, "round \(round): the three disagree")

@@ -44,7 +44,8 @@ final class HandshakeTests: XCTestCase {
         let cases: [(Hello, String)] = [
             (peer { $0.runID = 8 }, "run id mismatch: peer 'beta' is in run 0x8, this is run 0x7"),
             (peer { $0.layoutHash = 0x1234 }, "model layout mismatch: peer 'beta' has layout hash 0x1234, ours is 0xabcd"),
-            (peer { $0.protocolVersion = 3 }, "protocol version mismatch: peer 'beta' speaks version 3, we speak 2"),
+            (peer { $0.protocolVersion = FrameHeader.currentVersion + 1 },
+             "protocol version mismatch: peer 'beta' speaks version \(FrameHeader.currentVersion + 1), we speak \(FrameHeader.currentVersion)"),
             (peer { $0.vectorLength = 999 }, "vector length mismatch"),
         ]
         for (dialer, reason) in cases {
