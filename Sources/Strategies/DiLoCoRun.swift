@@ -17,10 +17,11 @@ extension DistributedTrainer {
     }
 
     /// DiLoCo: rounds of inner steps from the shared parameters G, then the averaged progress
-    /// (the pseudo-gradient) through the codec and the outer optimizer into G. With overlap, a
-    /// round's all-reduce runs during the next round's inner steps (one round of delay). With F
-    /// streaming fragments, round r sends only the coordinates i ≡ r (mod F), each the progress
-    /// since that fragment's last sync; the other coordinates keep training locally.
+    /// (the pseudo-gradient) through the codec and the outer optimizer into G. With F streaming
+    /// fragments, round r sends only the coordinates i ≡ r (mod F), each the progress since that
+    /// fragment's last sync; the other coordinates keep training locally. With overlap, a round's
+    /// all-reduce runs during the next round's inner steps (one round of delay): when it lands, the
+    /// worker's copy of that fragment becomes G's plus what the worker trained meanwhile.
     func runDiLoCo(from saved: StrategyState?, report: (WorkerReport) async -> Void) async throws -> WorkerReport {
         let config = trainer.config
         let h = strategy.innerSteps
@@ -30,8 +31,9 @@ extension DistributedTrainer {
         var plan = DiLoCoRounds(innerSteps: h, workers: ring.size, timed: strategy.round == .time, tokensPerStep: config.tokensPerStep,
                                 saved: saved)
         let tail = plan.tailCount
-        // G, the shared parameters (bit-identical on every worker), and S, where this worker's
-        // round started: G itself, or with overlap G plus this worker's own unsynced progress.
+        // G, the shared parameters (bit-identical on every worker), and S, per coordinate where this
+        // worker's unsent progress is measured from: G at the coordinate's last sync, or with overlap
+        // where the worker was when its fragment was last sent.
         var global = Array(parameters)
         var start = global
         let fragments = strategy.fragments
@@ -101,11 +103,16 @@ extension DistributedTrainer {
                           meanStepSeconds: roundCompute / Double(steps))
             try collectives.compress(pseudo, fragment: fragment, of: fragments)
 
-            // Last round's exchange, if it ran in the background, lands in G now.
+            // Last round's exchange, if it ran in the background, lands in G now, and this worker's
+            // copy of that fragment moves onto it, keeping what it trained since it was sent.
             if let pending = inFlight {
                 try await collectives.landed(pending.task)
                 let verdict = try apply(pending.message, guess: pending.guess, fragment: pending.fragment)
                 if !verdict.isAccepted { try await rejectUpdate(verdict, ownNorm: pending.ownNorm, round: pending.round) }
+                for i in stride(from: pending.fragment, to: count, by: fragments) {
+                    parameters[i] = global[i] - (start[i] - parameters[i])
+                    start[i] = global[i]
+                }
                 inFlight = nil
             }
             let final = round == rounds - 1
@@ -117,9 +124,9 @@ extension DistributedTrainer {
                 let verdict = try apply(message, guess: guess, fragment: fragment)
                 if !verdict.isAccepted { try await rejectUpdate(verdict, ownNorm: ownNorm, round: round) }
             }
-            // Streaming: the fragments that wait keep this worker's own progress (not after the
-            // last round: the run's result is G, and what those fragments did since their last sync stays unsent).
-            let local = fragments > 1 && !final ? Array(parameters) : nil
+            // Streaming or overlap: what has not reached G yet stays this worker's own (not after the last
+            // round: the run's result is G, and what fragments did since their last sync stays unsent).
+            let local = (fragments > 1 || overlapped) && !final ? Array(parameters) : nil
             // Moment sync, validation, checkpoint and the reported hash (of G, the same on every
             // worker; with overlap, G lags this round's progress, which is still on its way) run
             // before the background all-reduce starts: nothing else may use the ring meanwhile.
@@ -130,12 +137,13 @@ extension DistributedTrainer {
                 progress: round + 1, previousTotalTokens: plan.previousTotalTokens, roundBudgetSeconds: plan.budgetSeconds,
                 outerVelocity: outer.velocity))
             let r = makeReport(round: round, rounds: rounds, loss: lossSum / Double(steps), validation: validation, finished: final)
-            if overlapped {
-                // Send this round's progress in the background and go on from G plus it.
+            if overlapped, let local {
+                // Send this round's progress in the background and go on from where this worker is: the
+                // fragment's progress from here on is measured from now, and it moves onto G when the sum lands.
                 inFlight = InFlight(task: collectives.launch(message, exactTail: tail), message: message, guess: guess, fragment: fragment,
                                     ownNorm: ownNorm, round: round)
-                for i in 0..<count { start[i] = global[i] - progress[i] }
-                _ = start.withUnsafeBufferPointer { parameters.update(fromContentsOf: $0) }
+                for i in stride(from: fragment, to: count, by: fragments) { start[i] = local[i] }
+                _ = local.withUnsafeBufferPointer { parameters.update(fromContentsOf: $0) }
             } else {
                 start = global
                 if let local { for i in 0..<count where i % fragments != fragment { parameters[i] = local[i] } }

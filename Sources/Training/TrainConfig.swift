@@ -478,9 +478,6 @@ public struct StrategyConfig: Sendable, Codable, Equatable {
             throw ConfigError(field: "strategy.outerMomentum", reason: "must be in [0, 1) (or left out to choose it from the run's shape), got \(outerMomentum)")
         }
         guard (1...64).contains(fragments) else { throw ConfigError(field: "strategy.fragments", reason: "must be in 1...64 (1 sends the whole model each round), got \(fragments)") }
-        guard fragments == 1 || !overlap else {
-            throw ConfigError(field: "strategy.fragments", reason: "streaming fragments do not combine with overlap yet; use one of them")
-        }
         guard momentSync >= 0 else { throw ConfigError(field: "strategy.momentSync", reason: "must be 0 (never) or a number of rounds, got \(momentSync)") }
         guard momentSync >= 0 else { throw ConfigError(field: "strategy.momentSync", reason: "must be 0 (never) or a number of rounds, got \(momentSync)") }
         guard (0...1).contains(errorFeedback) else { throw ConfigError(field: "strategy.errorFeedback", reason: "must be in [0, 1], got \(errorFeedback)") }

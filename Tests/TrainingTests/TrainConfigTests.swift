@@ -66,7 +66,6 @@ final class TrainConfigTests: XCTestCase {
         assertConfigError("optimizer: {name: muon, newtonSchulzSteps: 0}", field: "optimizer.newtonSchulzSteps", mentions: "1...20")
         assertConfigError("strategy: {outerMomentum: 1}", field: "strategy.outerMomentum", mentions: "[0, 1)")
         assertConfigError("strategy: {fragments: 0}", field: "strategy.fragments", mentions: "1...64")
-        assertConfigError("strategy: {fragments: 4, overlap: true}", field: "strategy.fragments", mentions: "do not combine with overlap")
         assertConfigError("strategy: {momentSync: -1}", field: "strategy.momentSync", mentions: "number of rounds")
         assertConfigError("data: {order: random}", field: "data.order", mentions: "must be shuffled or sequential, got 'random'")
         assertConfigError("batchSize: [1", field: "", mentions: "not valid YAML")
