@@ -45,7 +45,7 @@ public struct DirectStateTransfer: Sendable {
                 throw RingFailure(error, peer: "the workers at ranks \(waiting.sorted()) that take this worker's state", round: nil)
             }
             let rank = Int(link.peer.rank)
-            guard waiting.contains(rank), link.peer.name == names[rank] else {
+            guard waiting.contains(rank), link.peer.name == Hello.carried(name: names[rank]) else {
                 await link.close()
                 continue
             }
@@ -92,7 +92,7 @@ public struct DirectStateTransfer: Sendable {
         var download = StateDownload(count: state.count)
         var bytes = 0
         do {
-            guard Int(link.peer.rank) == rank, link.peer.name == names[rank] else {
+            guard Int(link.peer.rank) == rank, link.peer.name == Hello.carried(name: names[rank]) else {
                 throw TransportError.protocolViolation(peer: link.peerDescription, reason: "the state was to come from \(source)")
             }
             let total = state.count

@@ -171,8 +171,8 @@ public enum WorkerSession {
                 peerOptions.local.rank = UInt32(position)
                 peerOptions.local.ringEpoch = UInt64(epoch)
                 do {
-                    ring = try await Ring.form(rank: position, peers: members.map { ($0.host, $0.port) }, listener: listener,
-                                               options: peerOptions, group: group, runID: run.runID, patience: TimeAmount(patience))
+                    ring = try await Ring.form(rank: position, peers: members.map { ($0.host, $0.port) }, names: members.map(\.name),
+                                               listener: listener, options: peerOptions, group: group, runID: run.runID, patience: TimeAmount(patience))
                     logger.info("ring formed", metadata: ["rank": "\(position)", "size": "\(members.count)", "epoch": "\(epoch)"])
                     action = life.ringFormed()
                 } catch let failure as RingFailure {

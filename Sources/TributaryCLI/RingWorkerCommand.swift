@@ -70,7 +70,8 @@ struct RingWorkerCommand: AsyncParsableCommand {
         }
         guard peers.count == workers else { throw ValidationError("PEERS lists \(peers.count) host:port entries for \(workers) workers") }
 
-        let ring = try await Ring.form(rank: rank, peers: peers, listener: listener, options: options, group: group, runID: seed)
+        let ring = try await Ring.form(rank: rank, peers: peers, names: (0..<workers).map { "worker-\($0)" }, listener: listener,
+                                       options: options, group: group, runID: seed)
 
         let vector = UnsafeMutableBufferPointer<Float>.allocate(capacity: values)
         defer { vector.deallocate() }

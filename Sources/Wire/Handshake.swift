@@ -26,6 +26,12 @@ public struct Hello: Sendable, Hashable {
         self.name = name
     }
 
+    /// What a hello carries of `name`: its first `maxNameBytes` bytes, so that a longer worker name
+    /// is compared with a peer's hello as the hello can hold it.
+    public static func carried(name: String) -> String {
+        String(decoding: name.utf8.prefix(maxNameBytes), as: UTF8.self)
+    }
+
     /// The hello (or welcome) frame: run, version and rank in the header; the rest in the payload.
     public func frame(type: MessageType = .hello) -> Frame {
         var payload = ByteBuffer()
@@ -127,9 +133,7 @@ public struct HandshakeStateMachine: Sendable {
         guard let proven = provenPeerName, !proven.isEmpty else {
             return "peer '\(peer.name)' proved no name: its certificate names no worker of this run"
         }
-        // Hellos carry at most `maxNameBytes` of the name.
-        let claimable = String(decoding: proven.utf8.prefix(Hello.maxNameBytes), as: UTF8.self)
-        return peer.name == claimable ? nil
+        return peer.name == Hello.carried(name: proven) ? nil
             : "peer's certificate was issued to '\(proven)' but its hello claims to be '\(peer.name)'"
     }
 

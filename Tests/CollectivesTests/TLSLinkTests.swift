@@ -108,4 +108,45 @@ final class TLSLinkTests: XCTestCase {
         await link.close()
         await accepted.close()
     }
+
+    /// Another admitted worker (a certificate of this run, but not a member of this ring: one the
+    /// coordinator excluded, say) that dials first with the ring's epoch is turned away; the ring
+    /// takes in its own members at their places.
+    func testARingTakesInOnlyItsMembersNotAnotherAdmittedWorker() async throws {
+        var w0 = try options(rank: 0, name: "w0"), w1 = try options(rank: 1, name: "w1")
+        var intruder = try options(rank: 0, name: "w9")
+        (w0.local.ringEpoch, w1.local.ringEpoch, intruder.local.ringEpoch) = (3, 3, 3)
+        let l0 = try await PeerListener.bind(host: "127.0.0.1", port: 0, options: w0, group: group)
+        let l1 = try await PeerListener.bind(host: "127.0.0.1", port: 0, options: w1, group: group)
+        let peers = [(host: "127.0.0.1", port: l0.port), (host: "127.0.0.1", port: l1.port)]
+        let stranger = try await PeerLink.connect(host: "127.0.0.1", port: l1.port, options: intruder, group: group)
+        let group = self.group
+        async let ring0 = Ring.form(rank: 0, peers: peers, names: ["w0", "w1"], listener: l0, options: w0, group: group, runID: 7,
+                                    patience: .seconds(10))
+        let ring1 = try await Ring.form(rank: 1, peers: peers, names: ["w0", "w1"], listener: l1, options: w1, group: group, runID: 7,
+                                        patience: .seconds(10))
+        let formed = try await ring0
+        XCTAssertEqual((ring1.previous as? PeerLink)?.peer.name, "w0")
+        XCTAssertEqual((formed.previous as? PeerLink)?.peer.name, "w1")
+        do {
+            _ = try await stranger.receive(timeout: .seconds(5), what: "anything")
+            XCTFail("the intruder's link stayed open")
+        } catch {
+            XCTAssertTrue("\(error)".contains("goodbye") || "\(error)".contains("closed"), "\(error)")
+        }
+        // Forming with a next rank that answers under another name is refused, naming both.
+        let l2 = try await PeerListener.bind(host: "127.0.0.1", port: 0, options: intruder, group: group)
+        async let held = l2.accept(ringEpoch: 3, timeout: .seconds(5))
+        do {
+            _ = try await Ring.form(rank: 1, peers: [(host: "127.0.0.1", port: l2.port), (host: "127.0.0.1", port: l1.port)],
+                                   names: ["w0", "w1"], listener: l1, options: w1, group: group, runID: 7, patience: .seconds(2))
+            XCTFail("a ring formed with 'w9' in w0's place")
+        } catch let failure as RingFailure {
+            XCTAssertTrue(failure.detail.contains("rank 0 of this ring is 'w0', not 'w9'"), "\(failure)")
+        }
+        _ = try? await held
+        await formed.close()
+        await ring1.close()
+        for l in [l0, l1, l2] { await l.close() }
+    }
 }
