@@ -32,7 +32,8 @@ public struct DirectStateTransfer: Sendable {
 
     /// Sends `state` to each worker of `ranks` as it connects; returns the bytes sent. A link from
     /// anyone else (another rank, or a name that is not the rank's) is closed and not served.
-    /// `timeout` bounds the wait for each taker to connect and for each chunk to be written.
+    /// `timeout` bounds the wait for all the takers to connect, and for each chunk to be written (a
+    /// taker that stops reading has its link closed rather than holding the source).
     public func serve(_ state: UnsafeBufferPointer<Float>, to ranks: Set<Int>, timeout: TimeAmount) async throws -> Int {
         var waiting = ranks
         var bytes = 0
@@ -40,7 +41,8 @@ public struct DirectStateTransfer: Sendable {
         while !waiting.isEmpty {
             let link: PeerLink
             do {
-                link = try await listener.accept(ringEpoch: options.local.ringEpoch, rank: options.local.rank, timeout: max(.zero, deadline - .now()))
+                link = try await listener.accept(ringEpoch: options.local.ringEpoch, rank: options.local.rank,
+                                                 timeout: max(.zero, deadline - .now()))
             } catch {
                 throw RingFailure(error, peer: "the workers at ranks \(waiting.sorted()) that take this worker's state", round: nil)
             }
@@ -51,7 +53,7 @@ public struct DirectStateTransfer: Sendable {
             }
             waiting.remove(rank)
             do {
-                bytes += try await upload(state, on: link)
+                bytes += try await upload(state, on: link, timeout: timeout)
             } catch {
                 await link.close()
                 throw RingFailure(error, peer: link.peerDescription, round: nil)
@@ -62,16 +64,29 @@ public struct DirectStateTransfer: Sendable {
     }
 
     /// Sends the chunks with a few in flight, so that the socket stays busy without queueing the whole state.
-    private func upload(_ state: UnsafeBufferPointer<Float>, on link: PeerLink) async throws -> Int {
+    private func upload(_ state: UnsafeBufferPointer<Float>, on link: PeerLink, timeout: TimeAmount) async throws -> Int {
         var frames = StateUpload(state: state, runID: options.local.runID, sender: options.local.rank)
         var pending: [EventLoopFuture<Void>] = []
         var bytes = 0
+        /// Waits for the oldest write; closing the link when it takes longer than `timeout` fails it.
+        func oldestWritten() async throws {
+            let channel = link.channel
+            let watchdog = link.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+            do { try await pending.removeFirst().get() } catch {
+                watchdog.cancel()
+                // The watchdog's result is there only if it ran (a cancelled task's future fails).
+                guard (try? await watchdog.futureResult.get()) != nil else { throw error }
+                throw TransportError.timeout(peer: link.peerDescription, waitingFor: "the state to be read",
+                                             seconds: Double(timeout.nanoseconds) / 1e9)
+            }
+            watchdog.cancel()
+        }
         while let frame = frames.next() {
             bytes += FrameHeader.size + frame.payload.readableBytes
             pending.append(link.send(frame))
-            if pending.count >= 4 { try await pending.removeFirst().get() }
+            if pending.count >= 4 { try await oldestWritten() }
         }
-        for written in pending { try await written.get() }
+        while !pending.isEmpty { try await oldestWritten() }
         return bytes
     }
 

@@ -79,4 +79,28 @@ final class DirectStateTransferTests: XCTestCase {
         }
         for t in w.dropFirst() { await t.listener.close() }
     }
+
+    /// A taker that connects and then stops reading cannot hold the source: its link is closed when a
+    /// chunk waits longer than the timeout to be written, and the source's failure says so.
+    func testATakerThatStopsReadingIsCutOffAfterTheTimeout() async throws {
+        let w = try await transfers()
+        let count = 8 << 20  // 32 MB: more than the taker's inbox (1 MB) and the sockets' buffers hold
+        let state = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
+        defer { state.deallocate() }
+        state.initialize(repeating: 1)
+        var stalling = try options(rank: 2, name: "w2")
+        stalling.inboxBytes = 1 << 20
+        let taker = try await PeerLink.connect(host: "127.0.0.1", port: w[0].listener.port, options: stalling, group: group)
+        let started = Date()
+        do {
+            _ = try await w[0].serve(UnsafeBufferPointer(state), to: [2], timeout: .seconds(2))
+            XCTFail("the whole state was written to a taker that reads nothing")
+        } catch let failure as RingFailure {
+            XCTAssertEqual(failure.kind, .timedOut, "\(failure)")
+            XCTAssertTrue(failure.detail.contains("the state to be read"), "\(failure)")
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(started), 10)
+        await taker.close()
+        for t in w { await t.listener.close() }
+    }
 }
