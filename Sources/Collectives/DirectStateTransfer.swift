@@ -41,17 +41,15 @@ public struct DirectStateTransfer: Sendable {
         while !waiting.isEmpty {
             let link: PeerLink
             do {
+                let takers = waiting
                 link = try await listener.accept(ringEpoch: options.local.ringEpoch, rank: options.local.rank,
-                                                 timeout: max(.zero, deadline - .now()))
+                                                 timeout: max(.zero, deadline - .now())) {
+                    takers.contains(Int($0.peer.rank)) && $0.peer.name == Hello.carried(name: names[Int($0.peer.rank)])
+                }
             } catch {
                 throw RingFailure(error, peer: "the workers at ranks \(waiting.sorted()) that take this worker's state", round: nil)
             }
-            let rank = Int(link.peer.rank)
-            guard waiting.contains(rank), link.peer.name == Hello.carried(name: names[rank]) else {
-                await link.close()
-                continue
-            }
-            waiting.remove(rank)
+            waiting.remove(Int(link.peer.rank))
             do {
                 bytes += try await upload(state, on: link, timeout: timeout)
             } catch {

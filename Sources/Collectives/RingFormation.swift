@@ -16,11 +16,13 @@ extension Ring {
         precondition((0..<size).contains(rank), "[Ring.form] rank \(rank) of \(size)")
         precondition(names.map { $0.count == size } ?? true, "[Ring.form] \(names?.count ?? 0) names for \(size) peers")
         guard size > 1 else { return Ring(rank: rank, size: 1, next: nil, previous: nil, runID: runID) }
-        async let accepted = acceptPrevious(on: listener, ringEpoch: options.local.ringEpoch, rank: UInt32(rank),
-                                            expected: names?[(rank + size - 1) % size], timeout: patience)
+        let expectedPrevious = names.map { Hello.carried(name: $0[(rank + size - 1) % size]) }
+        async let accepted = listener.accept(ringEpoch: options.local.ringEpoch, rank: UInt32(rank), timeout: patience) {
+            expectedPrevious == nil || $0.peer.name == expectedPrevious
+        }
         let (host, port) = peers[(rank + 1) % size]
         let previousAddress = peers[(rank + size - 1) % size]
-        var next: PeerLink
+        let next: PeerLink
         do {
             next = try await PeerLink.connect(host: host, port: port, options: options, group: group, patience: patience)
             if let expected = names?[(rank + 1) % size], next.peer.name != Hello.carried(name: expected) {
@@ -41,18 +43,6 @@ extension Ring {
             await next.close()
             if error is CancellationError { throw error }
             throw RingFailure(error, peer: "rank \((rank + size - 1) % size) at \(previousAddress.host):\(previousAddress.port)", round: nil)
-        }
-    }
-
-    /// The link of the previous rank: links of this epoch from anyone else (another admitted worker)
-    /// are closed and the wait goes on until the deadline.
-    private static func acceptPrevious(on listener: PeerListener, ringEpoch: UInt64, rank: UInt32, expected: String?,
-                                       timeout: TimeAmount) async throws -> PeerLink {
-        let deadline = NIODeadline.now() + timeout
-        while true {
-            let link = try await listener.accept(ringEpoch: ringEpoch, rank: rank, timeout: max(.zero, deadline - .now()))
-            guard let expected, link.peer.name != Hello.carried(name: expected) else { return link }
-            await link.close()
         }
     }
 

@@ -134,6 +134,17 @@ public final class PeerListener: @unchecked Sendable {
         }
     }
 
+    /// The next link of the ring of `ringEpoch` that `wanted` takes (the member expected there): links
+    /// of that ring from anyone else are closed, and the wait goes on until `timeout`.
+    public func accept(ringEpoch: UInt64, rank: UInt32, timeout: TimeAmount, where wanted: (PeerLink) -> Bool) async throws -> PeerLink {
+        let deadline = NIODeadline.now() + timeout
+        while true {
+            let link = try await accept(ringEpoch: ringEpoch, rank: rank, timeout: max(.zero, deadline - .now()))
+            if wanted(link) { return link }
+            await link.close()
+        }
+    }
+
     /// The next peer that completed the handshake.
     public func accept(timeout: TimeAmount) async throws -> PeerLink {
         let seconds = Double(timeout.nanoseconds) / 1e9

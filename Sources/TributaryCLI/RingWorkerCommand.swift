@@ -47,8 +47,9 @@ struct RingWorkerCommand: AsyncParsableCommand {
     func run() async throws {
         let id = CodecID(name: codec)!
         let group = MultiThreadedEventLoopGroup.singleton
+        let names = (0..<workers).map { "worker-\($0)" }
         var options = PeerLink.Options(local: Hello(runID: seed, layoutHash: UInt64(values), vectorLength: UInt64(values),
-                                                    rank: UInt32(rank), name: "worker-\(rank)"))
+                                                    rank: UInt32(rank), name: names[rank]))
         options.link = try LinkSpec(parsing: link)
         options.limits = FrameLimits(maxPayloadBytes: 8 << 20)
         if let authority {
@@ -70,7 +71,7 @@ struct RingWorkerCommand: AsyncParsableCommand {
         }
         guard peers.count == workers else { throw ValidationError("PEERS lists \(peers.count) host:port entries for \(workers) workers") }
 
-        let ring = try await Ring.form(rank: rank, peers: peers, names: (0..<workers).map { "worker-\($0)" }, listener: listener,
+        let ring = try await Ring.form(rank: rank, peers: peers, names: names, listener: listener,
                                        options: options, group: group, runID: seed)
 
         let vector = UnsafeMutableBufferPointer<Float>.allocate(capacity: values)
@@ -96,7 +97,7 @@ struct RingWorkerCommand: AsyncParsableCommand {
         if let directTo {
             let transfer = DirectStateTransfer(listener: listener, options: options, group: group,
                                                addresses: peers.map { .init(host: $0.host, port: $0.port) },
-                                               names: (0..<workers).map { "worker-\($0)" })
+                                               names: names)
             let started = DispatchTime.now().uptimeNanoseconds
             if rank == 0 {
                 result.directBytes = try await transfer.serve(UnsafeBufferPointer(vector), to: [directTo], timeout: .seconds(120))
