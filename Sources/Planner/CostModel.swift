@@ -145,8 +145,12 @@ public struct GroupCost: Codable, Sendable, Equatable {
     public var microBatches: Int
     /// (micro-batches + stages − 1) × stage time: the 1F1B schedule with its bubble.
     public var pipelineSeconds: Double
-    /// Gradient all-reduce across replicas, the part not hidden behind the backward pass.
+    /// Gradient all-reduce across replicas, the part not hidden behind the backward pass, and a
+    /// tied embedding's between the first and the last pipeline stage.
     public var dataParallelSeconds: Double
+    /// What the compute loses while hidden collectives run beside it (they take SMs and memory
+    /// bandwidth): `overlapSlowdown` of the time they overlap.
+    public var contentionSeconds: Double
     public var optimizerSeconds: Double
     public var stepSeconds: Double
     /// Parameters of the fullest stage per tensor-parallel rank, before any ZeRO sharding.
@@ -196,6 +200,9 @@ public struct GroupCost: Codable, Sendable, Equatable {
 /// reduce-scatters its gradients, for every micro-batch: 3(d−1)/d of the weights per
 /// micro-batch, prefetched behind the compute, so only what the compute cannot cover and one
 /// block's collectives at each end of a pass are exposed.
+/// A tied embedding's gradient is all-reduced between a pipeline's first and last stage every
+/// step, exposed. Collectives counted as hidden slow the compute beside them by
+/// `overlapSlowdown` of their time. The loss makes `logitBytesPerValue` of memory traffic per logit.
 /// Optimizer: reads and writes weights, gradients and state once, at memory bandwidth, for the
 /// replica's shard of them when the state is sharded.
 public enum CostModel {
@@ -210,6 +217,11 @@ public enum CostModel {
     /// reaches 170–190 TFLOP/s forward and backward (causal, head size 128, 2k–8k tokens) on an
     /// A100 whose largest products reach 271 (Dao 2023, Fig. 4–6; MAMF from devices.md).
     public static let fusedAttentionEfficiency = 0.65
+    /// Slowdown of the compute that runs while a collective runs beside it: 18.9% on average
+    /// over GPT and Llama layers on A100, H100, MI250 and MI210 (Lee et al. 2025, arXiv
+    /// 2507.03114: the collective's kernels hold SMs and share memory bandwidth). A collective
+    /// counted as hidden costs this share of the time it overlaps.
+    public static let overlapSlowdown = 0.189
     /// Backward of fused attention in forwards: FlashAttention-2 counts 2.5 (five products
     /// against two, the scores recomputed).
     static let fusedAttentionBackward = 2.5
@@ -250,6 +262,18 @@ public enum CostModel {
         }
         let elementwise = elementwiseBytesPerToken(model: model, t: t, fused: fused) * tokens * passes
         return (seconds, elementwise / (device.memoryBandwidthTBs * 1e12))
+    }
+
+    /// Bytes of memory traffic per logit in the loss (forward and backward), beside the LM head's
+    /// products: the logits cast to FP32 (read 2, write 4), the max and the sum of exponentials
+    /// (two reads of 4), the softmax written as the logits' gradient (write 4, then read 4 and
+    /// written in 2 for the head's backward) — Megatron-LM's vocab-parallel cross-entropy and
+    /// PyTorch's `cross_entropy` both take about these passes.
+    static let logitBytesPerValue = 24.0
+
+    /// Seconds of the loss's memory-bound passes over a micro-batch's logits (b·s·V/t values).
+    static func lossSeconds(model: ModelSpec, device: DeviceSpec, tokens: Double, t: Double) -> Double {
+        tokens * Double(model.vocabulary) / t * logitBytesPerValue / (device.memoryBandwidthTBs * 1e12)
     }
 
     /// Seconds of the LM head (forward and backward) for a micro-batch of `tokens`.
@@ -302,6 +326,19 @@ public enum CostModel {
         return (count * seconds, count * perAllReduce)
     }
 
+    /// The all-reduce of a tied embedding's gradient between the first stage (the input
+    /// embedding) and the last (the LM head) of a pipeline, after the backward and before the
+    /// optimizer, every step (Megatron-LM's embedding group, DeepSpeed's tied modules): V·h/t
+    /// gradients, which two ranks exchange in full, in the format the model computes in (DeepSpeed
+    /// all-reduces the module's own gradient there even where the data-parallel all-reduce runs in
+    /// FP32). Nothing to do without a pipeline or a tie.
+    static func tiedEmbeddingAllReduce(model: ModelSpec, training: TrainingSpec, stages: Int, t: Double, bytesPerSecond: Double,
+                                       latency: Double) -> (seconds: Double, bytes: Double) {
+        guard stages > 1 && model.tiedEmbeddings else { return (0, 0) }
+        let bytes = Double(model.vocabulary) * Double(model.hidden) / t * training.weightBytes
+        return (bytes / bytesPerSecond + 2 * latency, bytes)
+    }
+
     /// Bytes/s per device of a ring among `replicas` data-parallel peers (each `tensorParallel`
     /// devices): the node's links when they share one node; across nodes, the k peers that share
     /// a node (ranks ordered tensor-parallel first, then data-parallel, as Megatron-LM and NCCL's
@@ -326,7 +363,7 @@ public enum CostModel {
         // Compute of the slowest stage (the last one: it also has the LM head).
         let block = blockSeconds(model: model, training: training, device: d, tokens: tokens, t: t, recompute: layout.recompute)
         let compute = layersPerStage * block.compute + headSeconds(model: model, training: training, device: d, tokens: tokens, t: t)
-        let memoryBound = layersPerStage * block.memoryBound
+        let memoryBound = layersPerStage * block.memoryBound + lossSeconds(model: model, device: d, tokens: tokens, t: t)
 
         // Tensor parallel all-reduces inside the node.
         let boundaryBytes = tokens * h * training.weightBytes
@@ -334,8 +371,13 @@ public enum CostModel {
                                                    recompute: layout.recompute)
         let tpBytes = layersPerStage * perLayerTP.bytes * Double(m)
         var tpSeconds = layersPerStage * perLayerTP.seconds
-        // Overlapped collectives cost only what the products they hide behind cannot cover.
-        if layout.tensorParallelOverlap { tpSeconds = max(0, tpSeconds - compute) }
+        // Overlapped collectives cost only what the products they hide behind cannot cover,
+        // and slow those products while they run.
+        var stageContention = 0.0
+        if layout.tensorParallelOverlap {
+            stageContention = overlapSlowdown * min(tpSeconds, compute)
+            tpSeconds = max(0, tpSeconds - compute)
+        }
         // Pipeline sends between stages (over the NIC: stages sit on different nodes).
         var ppSeconds = 0.0, ppBytes = 0.0
         if p > 1 {
@@ -344,14 +386,14 @@ public enum CostModel {
             ppSeconds = 2 * perSend / (site.nicBytesPerSecond * linkEfficiency)
         }
         let hop = p > 1 ? site.latency : 0
-        let stage = compute + memoryBound + tpSeconds + ppSeconds + 2 * hop
+        let stage = compute + memoryBound + tpSeconds + ppSeconds + 2 * hop + stageContention
         let pipeline = Double(m + p - 1) * stage
 
         // Gradient all-reduce (or ZeRO-3's gathers and reduce-scatters) across replicas.
         // The last stage holds the LM head (a copy of a tied embedding); one stage holds all of them.
         let stageParameters = (layersPerStage * model.parametersPerLayer + (p == 1 ? model.embeddingParameters : v * h)) / t
         let dp = Double(layout.dataParallel)
-        var dpSeconds = 0.0, dpBytes = 0.0
+        var dpSeconds = 0.0, dpBytes = 0.0, dpHidden = 0.0
         if layout.dataParallel > 1 {
             // Replicas of one stage sit on different nodes unless everything fits in one node.
             let bandwidth = dataParallelBandwidth(site: site, replicas: layout.dataParallel, tensorParallel: layout.tensorParallel,
@@ -362,14 +404,24 @@ public enum CostModel {
                 let full = dpBytes / bandwidth + collectives * layersPerStage * (dp - 1) * site.latency
                 let perBlock = full / (collectives * layersPerStage)
                 dpSeconds = max(2 * perBlock, full - (pipeline - Double(p - 1) * stage))
+                dpHidden = full - dpSeconds
             } else {
                 // ZeRO-2 reduce-scatters every micro-batch's gradients (it keeps only its shard)
                 // and all-gathers the weights once; the others all-reduce once per step.
                 let collectives = layout.zeroStage == 2 ? Double(m + 1) : 2
                 dpBytes = collectives * (dp - 1) / dp * stageParameters * training.gradientBytes
-                dpSeconds = (dpBytes / bandwidth + collectives * (dp - 1) * site.latency) * (layout.dataParallelOverlapped ? 1 - dataParallelOverlap : 1)
+                let full = dpBytes / bandwidth + collectives * (dp - 1) * site.latency
+                dpSeconds = full * (layout.dataParallelOverlapped ? 1 - dataParallelOverlap : 1)
+                dpHidden = full - dpSeconds
             }
         }
+        // Stages sit on different nodes: the tied embedding's copies meet over the NIC.
+        let tied = tiedEmbeddingAllReduce(model: model, training: training, stages: p, t: t,
+                                          bytesPerSecond: site.nicBytesPerSecond * linkEfficiency, latency: site.latency)
+        dpSeconds += tied.seconds
+        dpBytes += tied.bytes
+        // Hidden data-parallel collectives slow the compute they overlap (at most all of it).
+        let contention = overlapSlowdown * max(0, min(dpHidden, Double(m) * (compute + memoryBound)))
         let zero = layout.dataParallel > 1 ? layout.zeroStage : 0
         let stateShards = zero >= 1 ? dp : 1
         let stateBytes = 2 * stageParameters * (training.weightBytes + training.gradientBytes + training.optimizerBytesPerParameter)
@@ -386,7 +438,8 @@ public enum CostModel {
         return GroupCost(
             stageSeconds: stage, computeSeconds: compute, memoryBoundSeconds: memoryBound, tensorParallelSeconds: tpSeconds,
             pipelineSendSeconds: ppSeconds, pipelineHopLatency: hop, microBatches: m, pipelineSeconds: pipeline, dataParallelSeconds: dpSeconds,
-            optimizerSeconds: optimizer, stepSeconds: pipeline + dpSeconds + optimizer, stageParameters: stageParameters,
+            contentionSeconds: contention + Double(m + p - 1) * stageContention,
+            optimizerSeconds: optimizer, stepSeconds: pipeline + dpSeconds + contention + optimizer, stageParameters: stageParameters,
             tensorParallelBytes: tpBytes, pipelineBytes: ppBytes, dataParallelBytes: dpBytes,
             weightMemory: weights * training.weightBytes, gradientMemory: gradients * training.gradientBytes,
             optimizerMemory: stageParameters * training.optimizerBytesPerParameter / stateShards, activationMemory: activations)

@@ -64,7 +64,8 @@ public struct DeviceMeasurement: Decodable, Sendable {
         let perBlock = CostModel.evaluate(model: blocks, training: training, site: site, layout: layout)
         let share = Double(layers ?? m.layers) / Double(m.layers)
         let matrix = layers == nil ? whole.computeSeconds : perBlock.computeSeconds * share
-        let rest = (whole.memoryBoundSeconds + whole.tensorParallelSeconds) * (layers == nil ? 1 : share)
+        let part = layers == nil ? whole : perBlock
+        let rest = (part.memoryBoundSeconds + part.tensorParallelSeconds) * (layers == nil ? 1 : share)
         guard seconds > rest else {
             throw PlannerError(field: "seconds", reason: String(format: "%.4g s for %@ is less than its memory-bound work and collectives alone (%.4g s): check the figure", seconds, model, rest))
         }

@@ -249,6 +249,10 @@ extension Planner {
         }
         let total = training.globalBatchSequences
         func capacity(_ i: Int, within t: Double) -> Int {
+            // A site's time is not monotone in its share (micro-batches split unevenly), so the
+            // whole batch is tried first and the search below is a bound, not an exact answer.
+            let whole = best(i, total)
+            if whole.fits && whole.cost.stepSeconds <= t { return total }
             var lo = 0, hi = total
             while lo < hi {
                 let mid = (lo + hi + 1) / 2
@@ -271,6 +275,14 @@ extension Planner {
             for i in 0..<sites.count {
                 shares[i] = min(remaining, capacity(i, within: hiT))
                 remaining -= shares[i]
+            }
+            // What the bounds left over goes where it costs least.
+            if remaining > 0 {
+                let i = (0..<sites.count).min { a, b in
+                    let (pa, pb) = (best(a, shares[a] + remaining), best(b, shares[b] + remaining))
+                    return pa.fits != pb.fits ? pa.fits : pa.cost.stepSeconds < pb.cost.stepSeconds
+                }!
+                shares[i] += remaining
             }
             plans = (0..<sites.count).filter { shares[$0] > 0 }.map { best($0, shares[$0]) }
         } else {

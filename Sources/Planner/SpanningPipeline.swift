@@ -173,7 +173,10 @@ extension Planner {
             var fixed = 0.0
             if i > 0 { fixed += hops[i - 1].seconds + hops[i - 1].latency }
             if i < p - 1 { fixed += hops[i].seconds + hops[i].latency }
-            if i == p - 1 { fixed += CostModel.headSeconds(model: model, training: training, device: d, tokens: tokens, t: td) }
+            if i == p - 1 {
+                fixed += CostModel.headSeconds(model: model, training: training, device: d, tokens: tokens, t: td)
+                    + CostModel.lossSeconds(model: model, device: d, tokens: tokens, t: td)
+            }
             fixedSeconds.append(fixed)
             let activations = CostModel.activationBytes(model: model, training: training, device: d, tokens: tokens, t: td, recompute: recompute)
             let inFlight = Double(min(p - i, m))
@@ -232,7 +235,7 @@ extension Planner {
         let slowest = stages.map(\.stageSeconds).max()!
         let pipeline = Double(m + p - 1) * slowest
         // The replicas of each stage all-reduce its gradients over their site's network.
-        var dataParallel = 0.0, optimizer = 0.0
+        var dataParallel = 0.0, optimizer = 0.0, hidden = 0.0
         for i in 0..<p {
             let site = sites[siteOf[i]]
             if replicas > 1 {
@@ -242,15 +245,32 @@ extension Planner {
                 let bandwidth = CostModel.dataParallelBandwidth(site: site, replicas: replicas, tensorParallel: t,
                                                                 inOneNode: replicas * t <= site.devicesPerNode)
                 let full = bytes / bandwidth + 2 * (r - 1) * site.latency
-                dataParallel = max(dataParallel, full * (dataParallelOverlapped ? 1 - CostModel.dataParallelOverlap : 1))
+                let exposed = full * (dataParallelOverlapped ? 1 - CostModel.dataParallelOverlap : 1)
+                if exposed > dataParallel { (dataParallel, hidden) = (exposed, full - exposed) }
             }
             let state = 2 * parameters(i) * (training.weightBytes + training.gradientBytes + training.optimizerBytesPerParameter)
             optimizer = max(optimizer, state / (site.device.memoryBandwidthTBs * 1e12))
         }
+        // The first and the last stage all-reduce a tied embedding's gradient over the slower of
+        // their networks, or the link between their sites (shared by the replicas unless per device).
+        let (first, last) = (sites[siteOf[0]], sites[siteOf[p - 1]])
+        let paths = Double(min(tensorParallel[siteOf[0]], tensorParallel[siteOf[p - 1]]))
+        var tiedBandwidth = min(first.nicBytesPerSecond, last.nicBytesPerSecond) * paths * CostModel.linkEfficiency
+        var tiedLatency = max(first.latency, last.latency)
+        if siteOf[0] != siteOf[p - 1] {
+            let link = cluster.link(first.name, last.name)
+            tiedBandwidth = min(tiedBandwidth, link.bytesPerSecond * cluster.linkEfficiency * (perDevice ? paths : 1 / Double(replicas)))
+            tiedLatency = link.latency
+        }
+        let tied = CostModel.tiedEmbeddingAllReduce(model: model, training: training, stages: p, t: paths, bytesPerSecond: tiedBandwidth,
+                                                    latency: tiedLatency)
+        dataParallel += tied.seconds
+        // Hidden all-reduces slow the compute they overlap.
+        let contention = CostModel.overlapSlowdown * min(hidden, Double(m) * slowest)
         let crossings = (0..<max(0, p - 1)).filter { siteOf[$0] != siteOf[$0 + 1] }.count
         return SpanningPipeline(replicas: replicas, microBatch: microBatch, recompute: recompute, order: sites.map(\.name), stages: stages,
                                 microBatches: m, pipelineSeconds: pipeline, dataParallelSeconds: dataParallel, optimizerSeconds: optimizer,
-                                stepSeconds: pipeline + dataParallel + optimizer,
+                                stepSeconds: pipeline + dataParallel + contention + optimizer,
                                 crossSiteBytesPerStep: 2 * boundaryBytes * Double(m * replicas * crossings))
     }
 }

@@ -139,4 +139,59 @@ final class CostModelTermsTests: XCTestCase {
         XCTAssertEqual(diloco.chosen.sync.interval, 37)
         XCTAssertNil(diloco.chosen.pipelineAcrossSites)
     }
+
+    /// A tied embedding makes a pipeline's first and last stage all-reduce its gradient every
+    /// step: V·h/t values in the compute format over the NIC, exposed; an untied head or a single
+    /// stage has nothing to exchange.
+    func testATiedEmbeddingIsAllReducedBetweenAPipelinesEnds() throws {
+        let a100 = try site("A100-80GB", 16)
+        var training = TrainingSpec(globalBatchSequences: 16)
+        training.gradientBytes = 4
+        func cost(_ name: String, stages: Int) throws -> GroupCost {
+            CostModel.evaluate(model: try ModelSpec.named(name), training: training, site: a100,
+                               layout: GroupLayout(tensorParallel: 2, pipelineStages: stages, dataParallel: 1, microBatch: 1, recompute: false))
+        }
+        let tied = try cost("L24-H2048-A16-V50257", stages: 4)
+        let bytes = 50257.0 * 2048 / 2 * 2 // values per tensor-parallel rank × BF16
+        XCTAssertEqual(tied.dataParallelBytes, bytes, accuracy: 1)
+        let nic = a100.nicBytesPerSecond * CostModel.linkEfficiency
+        XCTAssertEqual(tied.dataParallelSeconds, bytes / nic + 2 * a100.latency, accuracy: 1e-12)
+        XCTAssertEqual(tied.stepSeconds, tied.pipelineSeconds + tied.dataParallelSeconds + tied.optimizerSeconds, accuracy: 1e-12)
+        XCTAssertEqual(try cost("L24-H2048-A16-V50257-UNTIED", stages: 4).dataParallelBytes, 0)
+        XCTAssertEqual(try cost("L24-H2048-A16-V50257", stages: 1).dataParallelBytes, 0)
+    }
+
+    /// Hidden collectives are not free: the compute they overlap is slowed by 18.9% of their
+    /// time (Lee et al. 2025); collectives after the backward hide nothing and slow nothing.
+    func testHiddenCollectivesSlowTheComputeTheyOverlap() throws {
+        let a100 = try site("A100-80GB", 64)
+        let model = try ModelSpec.named("1.3b")
+        let training = TrainingSpec(globalBatchSequences: 64)
+        func cost(overlapped: Bool) -> GroupCost {
+            CostModel.evaluate(model: model, training: training, site: a100,
+                               layout: GroupLayout(tensorParallel: 1, pipelineStages: 1, dataParallel: 64, microBatch: 1, recompute: false,
+                                                   zeroStage: 1, dataParallelOverlapped: overlapped))
+        }
+        let (hidden, after) = (cost(overlapped: true), cost(overlapped: false))
+        // Half of the all-reduce hides behind the backward pass and costs 18.9% of its time there.
+        XCTAssertEqual(hidden.dataParallelSeconds, after.dataParallelSeconds / 2, accuracy: 1e-12)
+        XCTAssertEqual(hidden.contentionSeconds, 0.189 * after.dataParallelSeconds / 2, accuracy: 1e-12)
+        XCTAssertEqual(after.contentionSeconds, 0)
+        XCTAssertEqual(hidden.stepSeconds, hidden.pipelineSeconds + hidden.dataParallelSeconds + hidden.contentionSeconds
+                       + hidden.optimizerSeconds, accuracy: 1e-12)
+    }
+
+    /// The loss reads and writes the logits in memory-bound passes: 24 bytes per logit over the
+    /// device's bandwidth, on top of the blocks' own traffic.
+    func testTheLossPassesOverTheLogitsAtMemoryBandwidth() throws {
+        let h100 = try site("H100-SXM", 1)
+        let training = TrainingSpec(globalBatchSequences: 2)
+        func memoryBound(_ name: String) throws -> Double {
+            CostModel.evaluate(model: try ModelSpec.named(name), training: training, site: h100,
+                               layout: GroupLayout(tensorParallel: 1, pipelineStages: 1, dataParallel: 1, microBatch: 2, recompute: false))
+                .memoryBoundSeconds
+        }
+        let extra = try memoryBound("L2-H1024-A16-V128001") - memoryBound("L2-H1024-A16-V1")
+        XCTAssertEqual(extra, 2 * 2048 * 128_000 * 24 / 3.35e12, accuracy: 1e-9)
+    }
 }
