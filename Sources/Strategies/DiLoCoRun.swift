@@ -192,6 +192,10 @@ extension DistributedTrainer {
     private func innerSteps(fixed: Int, plan: inout DiLoCoRounds) async throws -> (steps: Int, lossSum: Double, seconds: Double) {
         var steps = 0, lossSum = 0.0, seconds = 0.0
         repeat {
+            if roundAbandoned?() == true {
+                throw RingFailure(kind: .lost, peer: "this worker ('\(name)')", round: nil,
+                                  detail: "it did not run for longer than the coordinator waits, and the others went on without it")
+            }
             let ((loss, _, _), stepSeconds) = try await throttle.run { try trainer.trainStep() }
             ledger?.add(trainer.config.tokensPerStep)
             steps += 1

@@ -44,6 +44,9 @@ public final class DistributedTrainer {
     /// Asked after every round but the last: true when the ring should be formed anew (a worker
     /// joined), which ends `run` with `RingChange`.
     public var ringChanged: (@Sendable () -> Bool)?
+    /// Whether this worker's round is stale (it did not run while the others went on without it):
+    /// checked every inner step, so that it leaves the round at once.
+    public var roundAbandoned: (@Sendable () -> Bool)?
     /// A worker joining a ring that trains: whatever it saved before is stale, so on resume it
     /// takes the others' state instead of offering its own.
     public var joinsRunningRing = false

@@ -102,9 +102,30 @@ public enum WorkerSession {
         // timeout for a peer the coordinator already gave up on (a frozen one, say).
         let newest = Mutex<(epoch: Int, members: Set<String>)>((0, []))
         let training = Mutex<(ring: Ring, members: Set<String>)?>(nil)
+        // Set when this worker finds it did not run for longer than the coordinator waits: its
+        // round is stale (the others went on without it) and ends at the next step.
+        let abandoned = Mutex(false)
+        // The coordinator drops a member not heard from for three heartbeat intervals.
+        let lossTimeout = 3 * reply.heartbeatSeconds
         let heartbeat = Task {
             while !Task.isCancelled {
-                try? await Task.sleep(nanoseconds: UInt64(min(reply.heartbeatSeconds, 2) * 1e9))
+                let interval = min(reply.heartbeatSeconds, 2)
+                let asleep = DispatchTime.now().uptimeNanoseconds
+                try? await Task.sleep(nanoseconds: UInt64(interval * 1e9))
+                // Waking this much later than asked means this process did not run meanwhile
+                // (SIGSTOP, a suspended VM): the coordinator has dropped it and the others re-formed,
+                // so the round it trains is stale — leave it now instead of finishing it and
+                // holding up the ring that takes it back. (The sleep's lateness, not the
+                // coordinator's answers, is measured: a coordinator that is away is not this.)
+                let late = Double(DispatchTime.now().uptimeNanoseconds - asleep) / 1e9 - interval
+                if late > lossTimeout, let stale = training.withLock({ current -> Ring? in defer { current = nil }; return current?.ring }) {
+                    abandoned.withLock { $0 = true }
+                    logger.warning("""
+                        this worker did not run for \(String(format: "%.1f", late)) s, longer than the coordinator waits \
+                        (\(String(format: "%g", lossTimeout)) s): the others went on without it; leaving its stale round
+                        """)
+                    await stale.close()
+                }
                 do {
                     let view = try await client.heartbeat(options.name, credential: reply.credential)
                     let members = Set(view.members.map(\.name))
@@ -211,6 +232,8 @@ public enum WorkerSession {
                     // Someone the ring does not have joined: re-form at the next round's end. (A lost
                     // member breaks the ring by itself.)
                     worker.ringChanged = { newest.withLock { $0.epoch > epoch && !$0.members.isSubset(of: names) } }
+                    worker.roundAbandoned = { abandoned.withLock { $0 } }
+                    abandoned.withLock { $0 = false }
                     training.withLock { $0 = (ring, Set(members.map(\.name))) }
                     defer { training.withLock { $0 = nil } }
                     final = try await worker.run(resume: resume) { report in

@@ -314,8 +314,8 @@ final class LocalCommandTests: XCTestCase {
 
     /// Issue 17: a frozen worker (SIGSTOP) held the others for as long as it was frozen. Now the
     /// coordinator drops it after the heartbeat timeout and the others leave the round at once and
-    /// go on; when it is resumed (SIGCONT) it comes back holding only older rounds, takes the
-    /// others' state, and all three finish the run in agreement.
+    /// go on; when it is resumed (SIGCONT) it leaves its stale round at once, comes back holding
+    /// only older rounds, takes the others' state, and all three finish the run in agreement.
     func testAFrozenWorkerIsLeftBehindAndRejoinsWhenItWakes() throws {
         let (process, out, folder) = try startSlowRun(steps: 150)
         let deadline = Date().addingTimeInterval(60)
@@ -333,6 +333,10 @@ final class LocalCommandTests: XCTestCase {
         process.waitUntilExit()
         XCTAssertEqual(process.terminationStatus, 0, output)
         XCTAssertLessThan(wentOn, 15, "the others went on \(wentOn) s after the freeze (heartbeat timeout 1 s)")
+        // Woken, it knows it was left behind (it slept far longer than it asked) and leaves its
+        // stale round at once instead of finishing it.
+        let log = try String(contentsOf: folder.appendingPathComponent("logs/worker-2.log"), encoding: .utf8)
+        XCTAssertTrue(log.contains("did not run for") && log.contains("leaving its stale round"), log)
 
         let written = all()
         let last = try XCTUnwrap(written.compactMap(\.epoch).max())
