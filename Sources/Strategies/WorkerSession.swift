@@ -172,6 +172,10 @@ public enum WorkerSession {
         // The ring of this epoch broke under training: until a newer one forms, polls say so (see
         // `CoordinatorState.ringBroken`), since a break that lost nobody brings no new epoch by itself.
         var broken: RingBroken?
+        // This worker left a stale round (it did not run while the others went on): the state it
+        // holds is behind theirs, so it takes theirs as a newcomer does instead of offering its own
+        // (which would send everyone back to where it stopped).
+        var leftBehind = false
         var action = life.start(now: clock.now)
         while true {
             switch action {
@@ -217,7 +221,9 @@ public enum WorkerSession {
                     let worker = try DistributedTrainer(config: config, ring: ring, name: options.name, speed: options.speed,
                                                         checkpoints: checkpoints, workerState: workerState, memory: memory)
                     if let earlier = latest.withLock({ $0 }) { worker.continueCounting(from: earlier, startedAt: started) }
-                    worker.joinsRunningRing = takesState
+                    // Unless the coordinator names it as the source: then nobody is ahead of it.
+                    worker.joinsRunningRing = takesState || (leftBehind && view!.stateSource.map { $0 != options.name } == true)
+                    leftBehind = false
                     worker.memberNames = members.map(\.name)
                     worker.fault = options.fault
                     worker.ledger = ledger
@@ -247,6 +253,7 @@ public enum WorkerSession {
                     end = .finished
                 } catch {
                     await ring.close()
+                    leftBehind = abandoned.withLock { $0 }
                     switch error {
                     case is RingChange: end = .ringChanged
                     case let failure as RingFailure:

@@ -260,9 +260,9 @@ final class LocalCommandTests: XCTestCase {
 
     /// A slow 3-worker DiLoCo run (rounds of 5 steps, heartbeat timeout 1 s) of `steps` in the
     /// background, returned once it reported round 2: what a test disturbs.
-    func startSlowRun(steps: Int) throws -> (process: Process, out: Pipe, folder: URL) {
+    func startSlowRun(steps: Int, checkpoint: String = "{interval: 0, keep: 1}") throws -> (process: Process, out: Pipe, folder: URL) {
         let dir = try temporaryDirectory()
-        let config = try writeConfig(in: dir, steps: steps)
+        let config = try writeConfig(in: dir, steps: steps, checkpoint: checkpoint)
         let folder = dir.appendingPathComponent("run")
         let process = Process()
         process.executableURL = tributaryExecutable
@@ -315,9 +315,11 @@ final class LocalCommandTests: XCTestCase {
     /// Issue 17: a frozen worker (SIGSTOP) held the others for as long as it was frozen. Now the
     /// coordinator drops it after the heartbeat timeout and the others leave the round at once and
     /// go on; when it is resumed (SIGCONT) it leaves its stale round at once, comes back holding
-    /// only older rounds, takes the others' state, and all three finish the run in agreement.
+    /// only older rounds, takes the others' state (they do not go back for it), and all three
+    /// finish the run in agreement.
     func testAFrozenWorkerIsLeftBehindAndRejoinsWhenItWakes() throws {
-        let (process, out, folder) = try startSlowRun(steps: 150)
+        // Every round saved (keep 3): the others still hold the round the frozen worker stopped at.
+        let (process, out, folder) = try startSlowRun(steps: 150, checkpoint: "{interval: 5, keep: 3}")
         let deadline = Date().addingTimeInterval(60)
         func all() -> [Report] { (try? reports(in: folder)) ?? [] }
         try signal("-STOP", "worker-2", of: folder)
@@ -328,6 +330,8 @@ final class LocalCommandTests: XCTestCase {
             Thread.sleep(forTimeInterval: 0.05)
         }
         let wentOn = Date().timeIntervalSince(frozenAt)
+        let reachedBeforeWaking = all().filter { $0.name == "worker-0" }.map(\.round).max() ?? 0
+        let reportsBeforeWaking = all().count
         try signal("-CONT", "worker-2", of: folder)
         let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
@@ -337,6 +341,9 @@ final class LocalCommandTests: XCTestCase {
         // stale round at once instead of finishing it.
         let log = try String(contentsOf: folder.appendingPathComponent("logs/worker-2.log"), encoding: .utf8)
         XCTAssertTrue(log.contains("did not run for") && log.contains("leaving its stale round"), log)
+        // and takes the others' state: they do not go back to where it stopped.
+        let afterWaking = all().dropFirst(reportsBeforeWaking).filter { $0.name == "worker-0" }.map(\.round)
+        XCTAssertGreaterThan(afterWaking.min() ?? .max, reachedBeforeWaking, "worker-0 went back when worker-2 woke: \(afterWaking)")
 
         let written = all()
         let last = try XCTUnwrap(written.compactMap(\.epoch).max())
