@@ -110,8 +110,11 @@ public struct CoordinatorState: Sendable {
     /// Members a run keeps at most, counting those lost or gone (whose slots newcomers take over).
     public static let maxMembers = 256
 
+    /// Heartbeat intervals in the timeout after which a silent member counts as lost.
+    public static let heartbeatsPerTimeout = 3.0
+
     /// Seconds between heartbeats a worker should send: a third of the timeout.
-    public var heartbeatInterval: Double { heartbeatTimeout / 3 }
+    public var heartbeatInterval: Double { heartbeatTimeout / Self.heartbeatsPerTimeout }
 
     /// Admits a worker, or refuses it with the reason. The same name re-joining gets its old
     /// admission. `credential` (fresh and random, from the caller) is what the member must then

@@ -222,6 +222,11 @@ public enum CostModel {
     /// 2507.03114: the collective's kernels hold SMs and share memory bandwidth). A collective
     /// counted as hidden costs this share of the time it overlaps.
     public static let overlapSlowdown = 0.189
+
+    /// What collectives hidden for `hidden` seconds beside `compute` seconds of work cost it.
+    static func contention(hidden: Double, compute: Double) -> Double {
+        overlapSlowdown * max(0, min(hidden, compute))
+    }
     /// Backward of fused attention in forwards: FlashAttention-2 counts 2.5 (five products
     /// against two, the scores recomputed).
     static let fusedAttentionBackward = 2.5
@@ -375,7 +380,7 @@ public enum CostModel {
         // and slow those products while they run.
         var stageContention = 0.0
         if layout.tensorParallelOverlap {
-            stageContention = overlapSlowdown * min(tpSeconds, compute)
+            stageContention = contention(hidden: tpSeconds, compute: compute)
             tpSeconds = max(0, tpSeconds - compute)
         }
         // Pipeline sends between stages (over the NIC: stages sit on different nodes).
@@ -421,7 +426,7 @@ public enum CostModel {
         dpSeconds += tied.seconds
         dpBytes += tied.bytes
         // Hidden data-parallel collectives slow the compute they overlap (at most all of it).
-        let contention = overlapSlowdown * max(0, min(dpHidden, Double(m) * (compute + memoryBound)))
+        let dpContention = contention(hidden: dpHidden, compute: Double(m) * (compute + memoryBound))
         let zero = layout.dataParallel > 1 ? layout.zeroStage : 0
         let stateShards = zero >= 1 ? dp : 1
         let stateBytes = 2 * stageParameters * (training.weightBytes + training.gradientBytes + training.optimizerBytesPerParameter)
@@ -438,8 +443,8 @@ public enum CostModel {
         return GroupCost(
             stageSeconds: stage, computeSeconds: compute, memoryBoundSeconds: memoryBound, tensorParallelSeconds: tpSeconds,
             pipelineSendSeconds: ppSeconds, pipelineHopLatency: hop, microBatches: m, pipelineSeconds: pipeline, dataParallelSeconds: dpSeconds,
-            contentionSeconds: contention + Double(m + p - 1) * stageContention,
-            optimizerSeconds: optimizer, stepSeconds: pipeline + dpSeconds + contention + optimizer, stageParameters: stageParameters,
+            contentionSeconds: dpContention + Double(m + p - 1) * stageContention,
+            optimizerSeconds: optimizer, stepSeconds: pipeline + dpSeconds + dpContention + optimizer, stageParameters: stageParameters,
             tensorParallelBytes: tpBytes, pipelineBytes: ppBytes, dataParallelBytes: dpBytes,
             weightMemory: weights * training.weightBytes, gradientMemory: gradients * training.gradientBytes,
             optimizerMemory: stageParameters * training.optimizerBytesPerParameter / stateShards, activationMemory: activations)

@@ -266,7 +266,7 @@ extension Planner {
                                                     latency: tiedLatency)
         dataParallel += tied.seconds
         // Hidden all-reduces slow the compute they overlap.
-        let contention = CostModel.overlapSlowdown * min(hidden, Double(m) * slowest)
+        let contention = CostModel.contention(hidden: hidden, compute: Double(m) * slowest)
         let crossings = (0..<max(0, p - 1)).filter { siteOf[$0] != siteOf[$0 + 1] }.count
         return SpanningPipeline(replicas: replicas, microBatch: microBatch, recompute: recompute, order: sites.map(\.name), stages: stages,
                                 microBatches: m, pipelineSeconds: pipeline, dataParallelSeconds: dataParallel, optimizerSeconds: optimizer,

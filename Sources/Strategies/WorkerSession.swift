@@ -105,8 +105,8 @@ public enum WorkerSession {
         // Set when this worker finds it did not run for longer than the coordinator waits: its
         // round is stale (the others went on without it) and ends at the next step.
         let abandoned = Mutex(false)
-        // The coordinator drops a member not heard from for three heartbeat intervals.
-        let lossTimeout = 3 * reply.heartbeatSeconds
+        // The coordinator drops a member not heard from for this long.
+        let lossTimeout = CoordinatorState.heartbeatsPerTimeout * reply.heartbeatSeconds
         let heartbeat = Task {
             while !Task.isCancelled {
                 let interval = min(reply.heartbeatSeconds, 2)
