@@ -118,13 +118,16 @@ public enum WorkerSession {
                 // holding up the ring that takes it back. (The sleep's lateness, not the
                 // coordinator's answers, is measured: a coordinator that is away is not this.)
                 let late = Double(DispatchTime.now().uptimeNanoseconds - asleep) / 1e9 - interval
-                if late > lossTimeout, let stale = training.withLock({ current -> Ring? in defer { current = nil }; return current?.ring }) {
+                if late > lossTimeout {
+                    // Its ring may already have failed under it (a peer's goodbye arrives first).
                     abandoned.withLock { $0 = true }
                     logger.warning("""
                         this worker did not run for \(String(format: "%.1f", late)) s, longer than the coordinator waits \
                         (\(String(format: "%g", lossTimeout)) s): the others went on without it; leaving its stale round
                         """)
-                    await stale.close()
+                    if let stale = training.withLock({ current -> Ring? in defer { current = nil }; return current?.ring }) {
+                        await stale.close()
+                    }
                 }
                 do {
                     let view = try await client.heartbeat(options.name, credential: reply.credential)
@@ -222,7 +225,8 @@ public enum WorkerSession {
                                                         checkpoints: checkpoints, workerState: workerState, memory: memory)
                     if let earlier = latest.withLock({ $0 }) { worker.continueCounting(from: earlier, startedAt: started) }
                     // Unless the coordinator names it as the source: then nobody is ahead of it.
-                    worker.joinsRunningRing = takesState || (leftBehind && view!.stateSource.map { $0 != options.name } == true)
+                    let behind = leftBehind || abandoned.withLock { $0 }
+                    worker.joinsRunningRing = takesState || (behind && view!.stateSource.map { $0 != options.name } == true)
                     leftBehind = false
                     worker.memberNames = members.map(\.name)
                     worker.fault = options.fault
