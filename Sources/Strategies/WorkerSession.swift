@@ -175,10 +175,6 @@ public enum WorkerSession {
         // The ring of this epoch broke under training: until a newer one forms, polls say so (see
         // `CoordinatorState.ringBroken`), since a break that lost nobody brings no new epoch by itself.
         var broken: RingBroken?
-        // This worker left a stale round (it did not run while the others went on): the state it
-        // holds is behind theirs, so it takes theirs as a newcomer does instead of offering its own
-        // (which would send everyone back to where it stopped).
-        var leftBehind = false
         var action = life.start(now: clock.now)
         while true {
             switch action {
@@ -225,9 +221,11 @@ public enum WorkerSession {
                                                         checkpoints: checkpoints, workerState: workerState, memory: memory)
                     if let earlier = latest.withLock({ $0 }) { worker.continueCounting(from: earlier, startedAt: started) }
                     // Unless the coordinator names it as the source: then nobody is ahead of it.
-                    let behind = leftBehind || abandoned.withLock { $0 }
+                    // A worker that was left behind (it did not run while the others went on; the flag
+                    // holds until this next training) takes their state as a newcomer does instead of
+                    // offering its own, which would send everyone back to where it stopped.
+                    let behind = abandoned.withLock { $0 }
                     worker.joinsRunningRing = takesState || (behind && view!.stateSource.map { $0 != options.name } == true)
-                    leftBehind = false
                     worker.memberNames = members.map(\.name)
                     worker.fault = options.fault
                     worker.ledger = ledger
@@ -257,7 +255,6 @@ public enum WorkerSession {
                     end = .finished
                 } catch {
                     await ring.close()
-                    leftBehind = abandoned.withLock { $0 }
                     switch error {
                     case is RingChange: end = .ringChanged
                     case let failure as RingFailure:
