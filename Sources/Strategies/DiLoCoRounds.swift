@@ -21,6 +21,10 @@ public struct DiLoCoRounds: Sendable, Equatable {
     public private(set) var previousTotalTokens: Int?
     /// Tokens each worker took in the last round, in ring order (for validation shares).
     public private(set) var lastWork: [Float]?
+    /// Compute seconds this worker's rounds fell short of their budgets so far (its own, not shared):
+    /// a worker whose steps do not divide the budget would otherwise stop up to a step early every
+    /// round and wait for the others; carried, its rounds average the budget.
+    public private(set) var carrySeconds = 0.0
 
     public init(innerSteps: Int, workers: Int, timed: Bool, tokensPerStep: Int, saved: StrategyState? = nil) {
         self.innerSteps = innerSteps
@@ -29,6 +33,7 @@ public struct DiLoCoRounds: Sendable, Equatable {
         self.tokensPerStep = tokensPerStep
         budgetSeconds = saved?.roundBudgetSeconds
         previousTotalTokens = saved?.previousTotalTokens
+        carrySeconds = saved?.roundCarrySeconds ?? 0
     }
 
     /// Values after the progress in the all-reduced message: every worker's tokens, then its
@@ -47,11 +52,21 @@ public struct DiLoCoRounds: Sendable, Equatable {
         budgetSeconds = Double(innerSteps) * fastestStepSeconds
     }
 
+    /// This worker's budget for the next round: the shared one plus what its earlier rounds left unused.
+    public var ownBudgetSeconds: Double? { budgetSeconds.map { $0 + carrySeconds } }
+
     /// Whether a round that has taken `steps` inner steps in `computeSeconds` is over: once one
-    /// more step would overrun the budget, or after `fixedSteps` without one.
+    /// more step would overrun this worker's round budget, or after `fixedSteps` without one.
     public func isOver(steps: Int, computeSeconds: Double, fixedSteps: Int) -> Bool {
-        if let budgetSeconds { return computeSeconds + computeSeconds / Double(steps) > budgetSeconds }
+        if let budget = ownBudgetSeconds { return computeSeconds + computeSeconds / Double(steps) > budget }
         return steps == fixedSteps
+    }
+
+    /// Ends a round that computed `computeSeconds`: what it left of its budget (or overran) carries
+    /// into the next, bounded by one budget either way.
+    public mutating func endRound(computeSeconds: Double) {
+        guard let budget = ownBudgetSeconds, let shared = budgetSeconds else { return }
+        carrySeconds = min(max(budget - computeSeconds, -shared), shared)
     }
 
     /// The divisor this round's progress is scaled by before the sum (`guess`) and the weight

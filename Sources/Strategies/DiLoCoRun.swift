@@ -77,6 +77,7 @@ extension DistributedTrainer {
                 inner = try await innerSteps(fixed: fixed, plan: &plan)
             }
             let (steps, lossSum, roundCompute) = inner
+            plan.endRound(computeSeconds: roundCompute)
             // Kept until the round is complete: if its all-reduce breaks, the survivors finish it from here.
             if fragments == 1 && !strategy.overlap {
                 memory?.rememberPending(trainer, round: round, steps: steps, lossSum: lossSum, computeSeconds: roundCompute)
@@ -135,6 +136,7 @@ extension DistributedTrainer {
             let validation = try await evaluate ? sharedValidationLoss(work: plan.lastWork) : nil
             try saveCheckpointIfDue(final: final, due: save, state: StrategyState(
                 progress: round + 1, previousTotalTokens: plan.previousTotalTokens, roundBudgetSeconds: plan.budgetSeconds,
+                roundCarrySeconds: plan.timed ? plan.carrySeconds : nil,
                 outerVelocity: outer.velocity))
             let r = makeReport(round: round, rounds: rounds, loss: lossSum / Double(steps), validation: validation, finished: final)
             if overlapped, let local {
@@ -167,14 +169,14 @@ extension DistributedTrainer {
         // A timed round ends by its budget; the step limit only bounds a misbehaving engine.
         let limit = plan.timed ? max(fixed, strategy.innerSteps) * 1000 : fixed
         let parameters = trainer.model.parameters.buffer
-        var trained = try await engine.trainRound(round, steps: plan.needsFirstBudget ? 1 : limit, budgetSeconds: plan.budgetSeconds,
+        var trained = try await engine.trainRound(round, steps: plan.needsFirstBudget ? 1 : limit, budgetSeconds: plan.ownBudgetSeconds,
                                                   parameters: parameters)
         var lossSum = trained.meanLoss * Double(trained.steps)
         if plan.needsFirstBudget {
             let all = try await collectives.exchangeAll([0, Float(trained.computeSeconds)])
             try plan.setFirstBudget(fastestStepSeconds: Double(all.map { $0[1] }.min()!))
             if !plan.isOver(steps: trained.steps, computeSeconds: trained.computeSeconds, fixedSteps: fixed),
-               let budget = plan.budgetSeconds {
+               let budget = plan.ownBudgetSeconds {
                 let more = try await engine.trainRound(round, steps: limit - 1, budgetSeconds: budget - trained.computeSeconds,
                                                        parameters: parameters)
                 lossSum += more.meanLoss * Double(more.steps)

@@ -15,6 +15,8 @@ public struct StrategyState: Codable, Sendable, Equatable {
     public var previousTotalTokens: Int?
     /// DiLoCo with time rounds: compute seconds the next round may take.
     public var roundBudgetSeconds: Double?
+    /// DiLoCo with time rounds: this worker's own compute seconds carried into its next round (see `DiLoCoRounds`).
+    public var roundCarrySeconds: Double?
     /// DiLoCo's outer momentum, one value per parameter. Saved as a tensor, not in the JSON.
     public var outerVelocity: [Float]?
     /// A lossy codec's error-feedback residual, one value per parameter. Saved as a tensor.
@@ -22,15 +24,16 @@ public struct StrategyState: Codable, Sendable, Equatable {
 
     /// The fields that go into JSON; the vectors travel as tensors beside it.
     enum CodingKeys: String, CodingKey {
-        case progress, ddpSequences, previousTotalTokens, roundBudgetSeconds
+        case progress, ddpSequences, previousTotalTokens, roundBudgetSeconds, roundCarrySeconds
     }
 
     public init(progress: Int, ddpSequences: [Int]? = nil, previousTotalTokens: Int? = nil, roundBudgetSeconds: Double? = nil,
-                outerVelocity: [Float]? = nil, feedbackResidual: [Float]? = nil) {
+                roundCarrySeconds: Double? = nil, outerVelocity: [Float]? = nil, feedbackResidual: [Float]? = nil) {
         self.progress = progress
         self.ddpSequences = ddpSequences
         self.previousTotalTokens = previousTotalTokens
         self.roundBudgetSeconds = roundBudgetSeconds
+        self.roundCarrySeconds = roundCarrySeconds
         self.outerVelocity = outerVelocity
         self.feedbackResidual = feedbackResidual
     }
@@ -79,5 +82,6 @@ extension StrategyState {
         feedbackResidual = record.vectors[Self.residualName]
         guard progress >= 0 else { throw refuse("progress \(progress) is negative") }
         if let budget = roundBudgetSeconds, !(budget.isFinite && budget > 0) { throw refuse("round budget \(budget) s is not a positive time") }
+        if let carry = roundCarrySeconds, !carry.isFinite { throw refuse("round carry \(carry) s is not a finite time") }
     }
 }

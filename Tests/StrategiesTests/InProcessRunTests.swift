@@ -198,12 +198,13 @@ final class InProcessRunTests: XCTestCase {
         let config = try tinyConfig("{name: diloco, codec: fp32, innerSteps: 10, round: time, outerLearningRate: 1, outerMomentum: 0}",
                                     steps: 30)
         // Steps of 1/64 s and 3/64 s (exact in binary): the budget is 10 fast steps = 10/64 s, and
-        // the slow worker stops before a step would overrun it: after 3 (12/64 > 10/64).
+        // the slow worker stops before a step would overrun it: after 3 (12/64 > 10/64); the 1/64 s it
+        // leaves each round carries, so that its third round's budget, 12/64, fits 4.
         let workers = try trainers(config, ring: memoryRing(2), secondsPerCall: [1.0 / 64, 3.0 / 64])
         let outcomes = await runTogether(workers)
         assertAgree(outcomes)
         XCTAssertEqual(outcomes[0].reports.map(\.steps), [10, 20, 30])
-        XCTAssertEqual(outcomes[1].reports.map(\.steps), [3, 6, 9])
+        XCTAssertEqual(outcomes[1].reports.map(\.steps), [3, 6, 10])
 
         // Reference for the first round: each alone, then their models weighted by tokens, 10:3.
         let config1 = try tinyConfig("{name: diloco, codec: fp32, innerSteps: 10, round: time, outerLearningRate: 1, outerMomentum: 0}",

@@ -40,6 +40,42 @@ final class StrategyPartsTests: XCTestCase {
         XCTAssertEqual(try plan.absorb(tail: UnsafeBufferPointer(start: nil, count: 0), guess: 1), 1)
     }
 
+    func testTimeRoundsCarryWhatAWorkerLeftOfItsBudget() throws {
+        // A slow worker's 0.87 s step does not divide the 2.16 s budget: without a carry it stops after
+        // two steps (1.74 s) every round and waits 0.42 s for the others.
+        let budget = 2.16, step = 0.87, rounds = 100
+        var plan = DiLoCoRounds(innerSteps: 5, workers: 2, timed: true, tokensPerStep: 60)
+        try plan.setFirstBudget(fastestStepSeconds: budget / 5)
+        var total = 0.0
+        var counts: Set<Int> = []
+        for _ in 0..<rounds {
+            var steps = 0, seconds = 0.0
+            repeat {
+                steps += 1
+                seconds += step
+            } while !plan.isOver(steps: steps, computeSeconds: seconds, fixedSteps: 5)
+            plan.endRound(computeSeconds: seconds)
+            total += seconds
+            counts.insert(steps)
+        }
+        XCTAssertEqual(counts, [2, 3], "two or three steps a round")
+        XCTAssertLessThanOrEqual(total, Double(rounds) * budget + 1e-9, "never ahead of the budgets")
+        XCTAssertGreaterThan(total, Double(rounds) * budget - step, "never more than a step behind them")
+        // A step longer than the budget: one step a round, and the debt stays bounded by one budget.
+        var slow = DiLoCoRounds(innerSteps: 5, workers: 2, timed: true, tokensPerStep: 60)
+        try slow.setFirstBudget(fastestStepSeconds: 0.1)
+        for _ in 0..<10 {
+            XCTAssertTrue(slow.isOver(steps: 1, computeSeconds: 3, fixedSteps: 5))
+            slow.endRound(computeSeconds: 3)
+        }
+        XCTAssertEqual(slow.carrySeconds, -0.5, accuracy: 1e-12)
+        // The carry is this worker's state: saved with it and restored.
+        let saved = StrategyState(progress: 3, roundBudgetSeconds: budget, roundCarrySeconds: 0.4)
+        let restored = try StrategyState(record: saved.record(), path: "test")
+        XCTAssertEqual(DiLoCoRounds(innerSteps: 5, workers: 2, timed: true, tokensPerStep: 60, saved: restored).ownBudgetSeconds ?? 0,
+                       budget + 0.4, accuracy: 1e-12)
+    }
+
     func testDiLoCoTimeRoundsWeighByTokensAndBudgetByTheFastestWorker() throws {
         var plan = DiLoCoRounds(innerSteps: 10, workers: 2, timed: true, tokensPerStep: 60)
         XCTAssertTrue(plan.needsFirstBudget)
