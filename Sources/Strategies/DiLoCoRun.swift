@@ -125,30 +125,39 @@ extension DistributedTrainer {
                 let verdict = try apply(message, guess: guess, fragment: fragment)
                 if !verdict.isAccepted { try await rejectUpdate(verdict, ownNorm: ownNorm, round: round) }
             }
-            // Streaming or overlap: what has not reached G yet stays this worker's own (not after the last
-            // round: the run's result is G, and what fragments did since their last sync stays unsent).
-            let local = (fragments > 1 || overlapped) && !final ? Array(parameters) : nil
+            // Whole-model rounds and the last round (the run's result is G; what fragments did since their
+            // last sync stays unsent): the model becomes G. Streaming or overlap: the model keeps this worker's
+            // own values where they have not reached G yet; without overlap, this round's fragment did.
+            let keepsOwn = (fragments > 1 || overlapped) && !final
+            if !keepsOwn {
+                global.withUnsafeBufferPointer { g in
+                    _ = parameters.update(fromContentsOf: g)
+                    _ = start.withUnsafeMutableBufferPointer { $0.update(fromContentsOf: g) }
+                }
+            } else if !overlapped {
+                for i in stride(from: fragment, to: count, by: fragments) {
+                    parameters[i] = global[i]
+                    start[i] = global[i]
+                }
+            }
             // Moment sync, validation, checkpoint and the reported hash (of G, the same on every
             // worker; with overlap, G lags this round's progress, which is still on its way) run
             // before the background all-reduce starts: nothing else may use the ring meanwhile.
-            _ = global.withUnsafeBufferPointer { parameters.update(fromContentsOf: $0) }
+            let shared = keepsOwn ? global : nil
             if strategy.momentSync > 0, (round + 1) % strategy.momentSync == 0, !final { try await averageOptimizerState() }
-            let validation = try await evaluate ? sharedValidationLoss(work: plan.lastWork) : nil
+            let validation = try await evaluate ? sharedValidationLoss(work: plan.lastWork, shared: shared) : nil
             try saveCheckpointIfDue(final: final, due: save, state: StrategyState(
                 progress: round + 1, previousTotalTokens: plan.previousTotalTokens, roundBudgetSeconds: plan.budgetSeconds,
                 roundCarrySeconds: plan.timed ? plan.carrySeconds : nil,
-                outerVelocity: outer.velocity))
-            let r = makeReport(round: round, rounds: rounds, loss: lossSum / Double(steps), validation: validation, finished: final)
-            if overlapped, let local {
+                outerVelocity: outer.velocity), shared: shared)
+            let r = makeReport(round: round, rounds: rounds, loss: lossSum / Double(steps), validation: validation, finished: final,
+                               shared: shared)
+            if overlapped {
                 // Send this round's progress in the background and go on from where this worker is: the
                 // fragment's progress from here on is measured from now, and it moves onto G when the sum lands.
                 inFlight = InFlight(task: collectives.launch(message, exactTail: tail), message: message, guess: guess, fragment: fragment,
                                     ownNorm: ownNorm, round: round)
-                for i in stride(from: fragment, to: count, by: fragments) { start[i] = local[i] }
-                _ = local.withUnsafeBufferPointer { parameters.update(fromContentsOf: $0) }
-            } else {
-                start = global
-                if let local { for i in 0..<count where i % fragments != fragment { parameters[i] = local[i] } }
+                for i in stride(from: fragment, to: count, by: fragments) { start[i] = parameters[i] }
             }
             collectives.roundEnded(seconds: Double(DispatchTime.now().uptimeNanoseconds - roundStarted) / 1e9)
             await report(r)

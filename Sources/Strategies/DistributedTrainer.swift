@@ -121,27 +121,48 @@ public final class DistributedTrainer {
     }
 
     /// Remembers this round's state, and saves the shared model (rank 0) and this worker's own
-    /// state when a checkpoint is due.
-    func saveCheckpointIfDue(final: Bool, due: Bool, state: StrategyState) throws {
+    /// state when a checkpoint is due. `shared`: the shared parameters, when the model holds this
+    /// worker's own (streaming or overlapped DiLoCo).
+    func saveCheckpointIfDue(final: Bool, due: Bool, state: StrategyState, shared: [Float]? = nil) throws {
         var state = state
         state.feedbackResidual = collectives.feedback?.residual
-        memory?.remember(trainer, state: state)
-        guard final || due else { return }
-        if let checkpoints {
-            try checkpoints.save(trainer)
-            savedCheckpoint = true
+        if let shared {
+            shared.withUnsafeBufferPointer { memory?.remember(trainer, parameters: $0, state: state) }
+        } else {
+            memory?.remember(trainer, state: state)
         }
-        try workerState?.save(trainer, strategy: state.record())
+        guard final || due else { return }
+        try withModel(holding: shared) {
+            if let checkpoints {
+                try checkpoints.save(trainer)
+                savedCheckpoint = true
+            }
+            try workerState?.save(trainer, strategy: state.record())
+        }
+    }
+
+    /// Runs `body` with the model holding `shared` (when given) in place of this worker's own
+    /// parameters, which it then puts back.
+    func withModel<T>(holding shared: [Float]?, _ body: () throws -> T) rethrows -> T {
+        guard let shared else { return try body() }
+        let parameters = trainer.model.parameters.buffer
+        let own = Array(parameters)
+        _ = shared.withUnsafeBufferPointer { parameters.update(fromContentsOf: $0) }
+        defer { _ = own.withUnsafeBufferPointer { parameters.update(fromContentsOf: $0) } }
+        return try body()
     }
 
     /// Validation loss of the shared parameters: each worker measures a share of the batches,
     /// in proportion to `work` (what each did in the last round, the same on every worker) when
     /// speeds differ, so that the fast do not wait for the slow; else an equal share.
-    func sharedValidationLoss(work: [Float]? = nil) async throws -> Double {
+    /// `shared`: the shared parameters, when the model holds this worker's own.
+    func sharedValidationLoss(work: [Float]? = nil, shared: [Float]? = nil) async throws -> Double {
         let batches = trainer.config.evaluation.batches
         let range = work.flatMap { $0.count == ring.size ? proportionalRanges(of: batches, weights: $0.map(Double.init))?[ring.rank] : nil }
         let (result, seconds) = try await throttle.run {
-            try range.map { r in try trainer.validationLossSum { r.contains($0) } } ?? trainer.validationLossSum(part: ring.rank, of: ring.size)
+            try withModel(holding: shared) {
+                try range.map { r in try trainer.validationLossSum { r.contains($0) } } ?? trainer.validationLossSum(part: ring.rank, of: ring.size)
+            }
         }
         computeSeconds += seconds
         let sums = FloatSlab([result.sum, Float(result.batches)])
@@ -202,20 +223,26 @@ public final class DistributedTrainer {
         try blame(round: round, reason: reason, named: named)
     }
 
-    private func parameterHash() -> String {
+    /// The hash of the shared parameters: `shared` when given, else the model's.
+    private func parameterHash(shared: [Float]?) -> String {
         var hasher = FNV1a()
-        hasher.add(UnsafeRawBufferPointer(trainer.model.parameters.buffer))
+        if let shared {
+            shared.withUnsafeBytes { hasher.addWide($0) }
+        } else {
+            hasher.addWide(UnsafeRawBufferPointer(trainer.model.parameters.buffer))
+        }
         return hex16(hasher.value)
     }
 
-    func makeReport(round: Int, rounds: Int, loss: Double, validation: Double?, finished: Bool) -> WorkerReport {
+    /// This round's report; `shared`: the shared parameters, when the model holds this worker's own.
+    func makeReport(round: Int, rounds: Int, loss: Double, validation: Double?, finished: Bool, shared: [Float]? = nil) -> WorkerReport {
         let totals = collectives.totals
         var report = WorkerReport(name: name, round: round, rounds: rounds, steps: trainer.step, tokens: tokens, loss: loss,
                                   validationLoss: validation, bytesSent: totals.bytesSent, bytesReceived: totals.bytesReceived,
                                   computeSeconds: computeSeconds, waitSeconds: collectives.waitSeconds,
                                   elapsedSeconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9,
                                   tokensPerComputeSecond: Double(tokens) / max(computeSeconds, 1e-9), finished: finished,
-                                  parameterHash: parameterHash())
+                                  parameterHash: parameterHash(shared: shared))
         report.checkpointSaved = savedCheckpoint ? true : nil
         report.computedTokens = ledger?.tokens
         report.rejectedUpdate = rejection

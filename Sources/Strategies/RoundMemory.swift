@@ -13,10 +13,21 @@ public final class RoundMemory: Sendable {
         var step: Int
         var cursor: Int
 
-        init(of trainer: Trainer) {
-            parameters = Array(trainer.model.parameters.buffer)
+        /// The trainer's state; `shared` in place of its parameters when the model holds a worker's own.
+        init(of trainer: Trainer, parameters shared: UnsafeBufferPointer<Float>? = nil) {
+            parameters = Array(shared ?? UnsafeBufferPointer(trainer.model.parameters.buffer))
             m = Array(trainer.optimizer.m.buffer)
             v = Array(trainer.optimizer.v.buffer)
+            step = trainer.step
+            cursor = trainer.trainCursor
+        }
+
+        /// Overwrites this state with the trainer's, in the storage it already has (a round's
+        /// snapshot would otherwise allocate and fault in three model-sized arrays every round).
+        mutating func capture(_ trainer: Trainer, parameters shared: UnsafeBufferPointer<Float>?) {
+            overwrite(&parameters, with: shared ?? UnsafeBufferPointer(trainer.model.parameters.buffer))
+            overwrite(&m, with: UnsafeBufferPointer(trainer.optimizer.m.buffer))
+            overwrite(&v, with: UnsafeBufferPointer(trainer.optimizer.v.buffer))
             step = trainer.step
             cursor = trainer.trainCursor
         }
@@ -33,6 +44,16 @@ public final class RoundMemory: Sendable {
     struct Snapshot {
         var trainer: TrainerState
         var state: StrategyState
+
+        /// Overwrites this snapshot in its own storage; the state's vectors are copied, not shared, so
+        /// that the optimizer and the codec do not copy theirs on their next write.
+        mutating func capture(_ trainer: Trainer, parameters shared: UnsafeBufferPointer<Float>?, state new: StrategyState) {
+            self.trainer.capture(trainer, parameters: shared)
+            var velocity = state.outerVelocity, residual = state.feedbackResidual
+            state = new
+            state.outerVelocity = copied(new.outerVelocity, into: &velocity)
+            state.feedbackResidual = copied(new.feedbackResidual, into: &residual)
+        }
     }
 
     /// A DiLoCo round whose inner steps were done when its all-reduce broke: the survivors of a lost peer
@@ -56,18 +77,23 @@ public final class RoundMemory: Sendable {
     }
 
     /// Progress of the snapshots held, newest first.
-    var progresses: [Int] { snapshots.withLock { $0.map(\.state.progress).sorted(by: >) } }
+    public var progresses: [Int] { snapshots.withLock { $0.map(\.state.progress).sorted(by: >) } }
 
-    /// Keeps the trainer's state at the end of the round `state.progress` (and the one before it).
-    func remember(_ trainer: Trainer, state: StrategyState) {
+    /// Keeps the trainer's state at the end of the round `state.progress` (and the one before it),
+    /// with `shared` as its parameters when given (the model holds this worker's own).
+    public func remember(_ trainer: Trainer, parameters shared: UnsafeBufferPointer<Float>? = nil, state: StrategyState) {
         let values = 3 * trainer.model.parameters.count + state.valueCount
         guard 2 * 4 * values <= maxBytes else { return }
-        let snapshot = Snapshot(trainer: TrainerState(of: trainer), state: state)
-        snapshots.withLock { list in
+        // The oldest of two snapshots is overwritten in place.
+        var snapshot = snapshots.withLock { list -> Snapshot? in
             list.removeAll { $0.state.progress >= state.progress }
-            list.append(snapshot)
-            if list.count > 2 { list.removeFirst(list.count - 2) }
+            return list.count >= 2 ? list.removeFirst() : nil
         }
+        if snapshot == nil {
+            snapshot = Snapshot(trainer: TrainerState(of: trainer, parameters: shared), state: StrategyState(progress: state.progress))
+        }
+        snapshot!.capture(trainer, parameters: shared, state: state)
+        snapshots.withLock { $0.append(snapshot!) }
         pending.withLock { if let p = $0, p.round < state.progress { $0 = nil } }
     }
 
@@ -92,9 +118,31 @@ public final class RoundMemory: Sendable {
 
     /// Puts the state of round `progress` back into `trainer`; the strategy's state, or nil when
     /// that round is not held.
-    func restore(progress: Int, into trainer: Trainer) -> StrategyState? {
+    public func restore(progress: Int, into trainer: Trainer) -> StrategyState? {
         guard let s = snapshots.withLock({ $0.first { $0.state.progress == progress } }) else { return nil }
         s.trainer.restore(into: trainer)
         return s.state
+    }
+}
+
+/// Copies `values` into `storage` (reusing it when the size matches) and returns it: a copy that
+/// shares nothing with `values`.
+private func copied(_ values: [Float]?, into storage: inout [Float]?) -> [Float]? {
+    guard let values else { return nil }
+    var kept = storage ?? []
+    storage = nil
+    values.withUnsafeBufferPointer { overwrite(&kept, with: $0) }
+    return kept
+}
+
+/// Overwrites `values` with `source`, in place when the sizes match.
+private func overwrite(_ values: inout [Float], with source: UnsafeBufferPointer<Float>) {
+    if values.count == source.count {
+        values.withUnsafeMutableBufferPointer { _ = $0.update(fromContentsOf: source) }
+    } else {
+        values = [Float](unsafeUninitializedCapacity: source.count) { out, filled in
+            _ = out.initialize(fromContentsOf: source)
+            filled = source.count
+        }
     }
 }

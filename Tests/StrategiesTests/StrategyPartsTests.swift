@@ -40,6 +40,37 @@ final class StrategyPartsTests: XCTestCase {
         XCTAssertEqual(try plan.absorb(tail: UnsafeBufferPointer(start: nil, count: 0), guess: 1), 1)
     }
 
+    /// Round memory overwrites its oldest snapshot in place; what it gives back is still each round's own
+    /// state, whatever the trainer and the caller's vectors did since.
+    func testRoundMemoryKeepsTheLastTwoRoundsThroughReuse() throws {
+        let trainer = try Trainer(config: tinyConfig("{name: diloco, innerSteps: 2}", steps: 4))
+        let memory = RoundMemory()
+        let count = trainer.model.parameters.count
+        func fill(_ x: Float) { for i in 0..<count { trainer.model.parameters.buffer[i] = x; trainer.optimizer.m.buffer[i] = x + 0.5 } }
+        for round in 1...5 {
+            fill(Float(round))
+            var velocity = [Float](repeating: Float(10 * round), count: count)
+            let shared = [Float](repeating: Float(-round), count: count)
+            if round == 5 {
+                shared.withUnsafeBufferPointer { memory.remember(trainer, parameters: $0, state: StrategyState(progress: round, outerVelocity: velocity)) }
+            } else {
+                memory.remember(trainer, state: StrategyState(progress: round, outerVelocity: velocity))
+            }
+            velocity[0] = 999 // the caller's vector changes after it was remembered
+        }
+        XCTAssertEqual(memory.progresses, [5, 4])
+        fill(0)
+        XCTAssertNil(memory.restore(progress: 3, into: trainer))
+        let four = try XCTUnwrap(memory.restore(progress: 4, into: trainer))
+        XCTAssertEqual(four.outerVelocity, [Float](repeating: 40, count: count))
+        XCTAssertEqual(Array(trainer.model.parameters.buffer), [Float](repeating: 4, count: count))
+        XCTAssertEqual(Array(trainer.optimizer.m.buffer), [Float](repeating: 4.5, count: count))
+        let five = try XCTUnwrap(memory.restore(progress: 5, into: trainer))
+        XCTAssertEqual(five.outerVelocity, [Float](repeating: 50, count: count))
+        XCTAssertEqual(Array(trainer.model.parameters.buffer), [Float](repeating: -5, count: count), "the shared parameters given")
+        XCTAssertEqual(Array(trainer.optimizer.m.buffer), [Float](repeating: 5.5, count: count))
+    }
+
     func testTimeRoundsCarryWhatAWorkerLeftOfItsBudget() throws {
         // A slow worker's 0.87 s step does not divide the 2.16 s budget: without a carry it stops after
         // two steps (1.74 s) every round and waits 0.42 s for the others.
