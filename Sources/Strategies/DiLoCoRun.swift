@@ -31,6 +31,10 @@ extension DistributedTrainer {
         var plan = DiLoCoRounds(innerSteps: h, workers: ring.size, timed: strategy.round == .time, tokensPerStep: config.tokensPerStep,
                                 saved: saved)
         let tail = plan.tailCount
+        // With overlap, a round's validation sums travel in its own background all-reduce (exact, after the
+        // plan's tail) and are read when it lands: a validation of its own would hold every worker up to
+        // the slowest, which overlap lets run up to a round behind.
+        let validationTail = strategy.overlap ? 2 : 0
         // G, the shared parameters (bit-identical on every worker), and S, per coordinate where this
         // worker's unsent progress is measured from: G at the coordinate's last sync, or with overlap
         // where the worker was when its fragment was last sent.
@@ -52,9 +56,9 @@ extension DistributedTrainer {
         /// Applies an all-reduced message to G: undo the weight guess, outer step, next budget —
         /// unless the guard rejects the update, which then never reaches G.
         func apply(_ message: FloatSlab, guess: Float, fragment: Int) throws -> UpdateGuard.Verdict {
-            let share = message.count - tail
+            let share = message.count - tail - validationTail
             let pseudo = UnsafeMutableBufferPointer(rebasing: message.buffer[..<share])
-            let correction = try plan.absorb(tail: UnsafeBufferPointer(rebasing: message.buffer[share...]), guess: guess)
+            let correction = try plan.absorb(tail: UnsafeBufferPointer(rebasing: message.buffer[share..<(share + tail)]), guess: guess)
             if plan.timed { for i in 0..<share { pseudo[i] *= correction } }
             let verdict = updateGuard.judge(UnsafeBufferPointer(pseudo))
             guard verdict.isAccepted else { return verdict }
@@ -62,6 +66,13 @@ extension DistributedTrainer {
                 outer.step(parameters: $0, gradient: UnsafeBufferPointer(pseudo), fragment: fragment, of: fragments)
             }
             return verdict
+        }
+
+        /// The validation loss a landed message carried, if its round validated.
+        func carriedValidation(_ message: FloatSlab) -> Double? {
+            guard validationTail > 0 else { return nil }
+            let sum = message.base[message.count - 2], batches = message.base[message.count - 1]
+            return batches > 0 && sum.isFinite ? Double(sum / batches) : nil
         }
 
         for round in (saved?.progress ?? 0)..<rounds {
@@ -90,7 +101,7 @@ extension DistributedTrainer {
             let (guess, weight) = plan.weight(roundTokens: roundTokens)
             let fragment = round % fragments
             let share = interleavedFragmentSize(count: count, fragment: fragment, of: fragments)
-            let message = FloatSlab(count: share + tail)
+            let message = FloatSlab(count: share + tail + validationTail)
             let pseudo = UnsafeMutableBufferPointer(rebasing: message.buffer[..<share])
             let progress = [Float](unsafeUninitializedCapacity: share) { out, filled in
                 start.withUnsafeBufferPointer { s in
@@ -100,12 +111,13 @@ extension DistributedTrainer {
             }
             for j in 0..<share { pseudo[j] = progress[j] * weight }
             let ownNorm = try screenOwnContribution(pseudo, round: round)
-            plan.fillTail(UnsafeMutableBufferPointer(rebasing: message.buffer[share...]), rank: ring.rank, roundTokens: roundTokens,
+            plan.fillTail(UnsafeMutableBufferPointer(rebasing: message.buffer[share..<(share + tail)]), rank: ring.rank, roundTokens: roundTokens,
                           meanStepSeconds: roundCompute / Double(steps))
             try collectives.compress(pseudo, fragment: fragment, of: fragments)
 
             // Last round's exchange, if it ran in the background, lands in G now, and this worker's
             // copy of that fragment moves onto it, keeping what it trained since it was sent.
+            var landedValidation: Double?
             if let pending = inFlight {
                 try await collectives.landed(pending.task)
                 let verdict = try apply(pending.message, guess: pending.guess, fragment: pending.fragment)
@@ -114,6 +126,7 @@ extension DistributedTrainer {
                     parameters[i] = global[i] - (start[i] - parameters[i])
                     start[i] = global[i]
                 }
+                landedValidation = carriedValidation(pending.message)
                 inFlight = nil
             }
             let final = round == rounds - 1
@@ -121,7 +134,7 @@ extension DistributedTrainer {
             let save = (round + 1) % checkpointEvery == 0
             let overlapped = strategy.overlap && !final
             if !overlapped {
-                try await collectives.allReduce(message.buffer, codec: collectives.codec, exactTail: tail)
+                try await collectives.allReduce(message.buffer, codec: collectives.codec, exactTail: tail + validationTail)
                 let verdict = try apply(message, guess: guess, fragment: fragment)
                 if !verdict.isAccepted { try await rejectUpdate(verdict, ownNorm: ownNorm, round: round) }
             }
@@ -145,7 +158,13 @@ extension DistributedTrainer {
             // before the background all-reduce starts: nothing else may use the ring meanwhile.
             let shared = keepsOwn ? global : nil
             if strategy.momentSync > 0, (round + 1) % strategy.momentSync == 0, !final { try await averageOptimizerState() }
-            let validation = try await evaluate ? sharedValidationLoss(work: plan.lastWork, shared: shared) : nil
+            var validation = landedValidation
+            if evaluate && overlapped {
+                let sums = try await validationShare(work: plan.lastWork, shared: shared)
+                for (i, v) in sums.enumerated() { message.base[message.count - 2 + i] = v }
+            } else if evaluate {
+                validation = try await sharedValidationLoss(work: plan.lastWork, shared: shared)
+            }
             try saveCheckpointIfDue(final: final, due: save, state: StrategyState(
                 progress: round + 1, previousTotalTokens: plan.previousTotalTokens, roundBudgetSeconds: plan.budgetSeconds,
                 roundCarrySeconds: plan.timed ? plan.carrySeconds : nil,
@@ -155,7 +174,7 @@ extension DistributedTrainer {
             if overlapped {
                 // Send this round's progress in the background and go on from where this worker is: the
                 // fragment's progress from here on is measured from now, and it moves onto G when the sum lands.
-                inFlight = InFlight(task: collectives.launch(message, exactTail: tail), message: message, guess: guess, fragment: fragment,
+                inFlight = InFlight(task: collectives.launch(message, exactTail: tail + validationTail), message: message, guess: guess, fragment: fragment,
                                     ownNorm: ownNorm, round: round)
                 for i in stride(from: fragment, to: count, by: fragments) { start[i] = parameters[i] }
             }

@@ -157,6 +157,14 @@ public final class DistributedTrainer {
     /// speeds differ, so that the fast do not wait for the slow; else an equal share.
     /// `shared`: the shared parameters, when the model holds this worker's own.
     func sharedValidationLoss(work: [Float]? = nil, shared: [Float]? = nil) async throws -> Double {
+        let sums = FloatSlab(try await validationShare(work: work, shared: shared))
+        try await collectives.allReduce(sums.buffer, codec: .fp32)
+        return Double(sums.base[0] / sums.base[1])
+    }
+
+    /// This worker's share of the validation batches (see `sharedValidationLoss`): its loss sum and
+    /// batch count, to be summed over the workers.
+    func validationShare(work: [Float]?, shared: [Float]?) async throws -> [Float] {
         let batches = trainer.config.evaluation.batches
         let range = work.flatMap { $0.count == ring.size ? proportionalRanges(of: batches, weights: $0.map(Double.init))?[ring.rank] : nil }
         let (result, seconds) = try await throttle.run {
@@ -165,9 +173,7 @@ public final class DistributedTrainer {
             }
         }
         computeSeconds += seconds
-        let sums = FloatSlab([result.sum, Float(result.batches)])
-        try await collectives.allReduce(sums.buffer, codec: .fp32)
-        return Double(sums.base[0] / sums.base[1])
+        return [result.sum, Float(result.batches)]
     }
 
     /// Replaces the inner optimizer's state with its mean over the workers (DES-LOC's moment

@@ -194,6 +194,25 @@ final class InProcessRunTests: XCTestCase {
         XCTAssertGreaterThan(b[0].final!.bytesSent, 0)
     }
 
+    /// With overlap, a round's validation sums travel in its background all-reduce (no barrier) and are
+    /// reported when it lands, a round later: the loss of G as it was when validated.
+    func testOverlappedValidationTravelsWithTheRoundAndLandsARoundLater() async throws {
+        var config = try tinyConfig("{name: diloco, codec: int8, innerSteps: 2, round: steps, overlap: true}", steps: 12)
+        config.evaluation.interval = 6 // every third round: the third (index 2) of six validates
+        let memories = [RoundMemory(), RoundMemory()]
+        let workers = try trainers(config, ring: memoryRing(2), memories: memories)
+        stopAfter(4, workers)
+        let outcomes = await runTogether(workers)
+        let validations = outcomes.map { $0.reports.map(\.validationLoss) }
+        XCTAssertEqual(validations[0].map { $0 != nil }, [false, false, false, true], "\(validations[0])")
+        XCTAssertEqual(validations[0], validations[1])
+        // The reference: G at the end of the third round (round memory keeps it) on every validation batch.
+        let reference = try Trainer(config: config)
+        XCTAssertNotNil(memories[0].restore(progress: 3, into: reference))
+        let sums = try reference.validationLossSum(part: 0, of: 1)
+        XCTAssertEqual(try XCTUnwrap(validations[0][3]), Double(sums.sum / Float(sums.batches)), accuracy: 1e-5)
+    }
+
     func testDiLoCoTimeRoundsGiveTheFastWorkerMoreStepsAndWeighItsProgressByTokens() async throws {
         let config = try tinyConfig("{name: diloco, codec: fp32, innerSteps: 10, round: time, outerLearningRate: 1, outerMomentum: 0}",
                                     steps: 30)
