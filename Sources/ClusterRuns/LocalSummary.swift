@@ -17,6 +17,8 @@ public struct LocalSummary: Codable, Sendable {
         public var elapsedSeconds: Double
         /// Tokens per second of computing: what the worker does alone.
         public var tokensPerComputeSecond: Double
+        /// The most bytes it sent in any one second.
+        public var peakBytesPerSecond: Double?
         public var computeUtilisation: Double { computeSeconds / max(elapsedSeconds, 1e-9) }
     }
     public var strategy: String
@@ -32,6 +34,8 @@ public struct LocalSummary: Codable, Sendable {
     /// Sum over workers of what each does alone (tokens per compute second).
     public var sumOfAloneTokensPerSecond: Double
     public var bytesSent: Int
+    /// The busiest second of the busiest worker: the link rate the run needs at its peak.
+    public var peakBytesPerSecond: Double?
     /// Mean over workers of computing time / wall time.
     public var computeUtilisation: Double
 
@@ -42,7 +46,8 @@ public struct LocalSummary: Codable, Sendable {
         workers = reports.enumerated().map { i, r in
             Worker(name: r.name, speed: speeds[Int(r.name.split(separator: "-").last!) ?? i], steps: r.steps, tokens: r.tokens,
                    bytesSent: r.bytesSent, bytesReceived: r.bytesReceived, computeSeconds: r.computeSeconds,
-                   waitSeconds: r.waitSeconds, elapsedSeconds: r.elapsedSeconds, tokensPerComputeSecond: r.tokensPerComputeSecond)
+                   waitSeconds: r.waitSeconds, elapsedSeconds: r.elapsedSeconds, tokensPerComputeSecond: r.tokensPerComputeSecond,
+                   peakBytesPerSecond: r.peakBytesPerSecond)
         }
         strategy = config.strategy.name.rawValue
         codec = config.strategy.codec
@@ -55,23 +60,26 @@ public struct LocalSummary: Codable, Sendable {
         tokensPerSecond = Double(tokens) / (workers.map(\.elapsedSeconds).max() ?? wall)
         sumOfAloneTokensPerSecond = workers.reduce(0) { $0 + $1.tokensPerComputeSecond }
         bytesSent = workers.reduce(0) { $0 + $1.bytesSent }
+        peakBytesPerSecond = workers.compactMap(\.peakBytesPerSecond).max()
         computeUtilisation = workers.map(\.computeUtilisation).reduce(0, +) / Double(max(1, workers.count))
     }
 
     /// A table per worker and a line for the run, for people.
     public var table: String {
-        var lines = ["", "worker     speed   steps    tokens  tok/s alone   MB sent   MB recv  compute s  waiting s  compute %"]
+        var lines = ["", "worker     speed   steps    tokens  tok/s alone   MB sent   MB recv  peak MB/s  compute s  waiting s  compute %"]
         for w in workers {
-            lines.append(String(format: "%-9@ %6.2f %7d %9d %12.0f %9.2f %9.2f %10.1f %10.1f %9.1f%%", w.name as NSString, w.speed, w.steps, w.tokens,
-                                w.tokensPerComputeSecond, Double(w.bytesSent) / 1e6, Double(w.bytesReceived) / 1e6, w.computeSeconds,
-                                w.waitSeconds, 100 * w.computeUtilisation))
+            lines.append(String(format: "%-9@ %6.2f %7d %9d %12.0f %9.2f %9.2f %10.2f %10.1f %10.1f %9.1f%%", w.name as NSString, w.speed, w.steps,
+                                w.tokens, w.tokensPerComputeSecond, Double(w.bytesSent) / 1e6, Double(w.bytesReceived) / 1e6,
+                                (w.peakBytesPerSecond ?? 0) / 1e6, w.computeSeconds, w.waitSeconds, 100 * w.computeUtilisation))
         }
         var line = "\n\(strategy)" + (innerSteps.map { " H=\($0)" } ?? "") + " with \(codec) on \(link): "
         if let validationLoss { line += String(format: "validation loss %.4f, ", validationLoss) }
         line += "\(formatCount(Double(tokens))) tokens in \(formatDuration(wallSeconds)) = \(formatCount(tokensPerSecond)) tokens/s "
         line += String(format: "(%.0f%% of the %@ tokens/s the workers do alone), ", 100 * tokensPerSecond / max(sumOfAloneTokensPerSecond, 1e-9),
                        formatCount(sumOfAloneTokensPerSecond))
-        line += String(format: "%.2f MB sent, computing %.1f%% of the time", Double(bytesSent) / 1e6, 100 * computeUtilisation)
+        line += String(format: "%.2f MB sent", Double(bytesSent) / 1e6)
+        if let peakBytesPerSecond { line += String(format: " (at most %.2f MB in one second by one worker)", peakBytesPerSecond / 1e6) }
+        line += String(format: ", computing %.1f%% of the time", 100 * computeUtilisation)
         lines += [line, "run folder: \(runFolder) (its page: report.html)"]
         return lines.joined(separator: "\n")
     }

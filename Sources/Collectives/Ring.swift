@@ -1,3 +1,4 @@
+import Dispatch
 import NIOCore
 import Transport
 import Wire
@@ -18,6 +19,11 @@ public struct Ring: Sendable {
     public var window = 16
     /// Longest wait for one frame from `previous`.
     public var timeout: TimeAmount = .seconds(120)
+    /// Bytes per second this worker's frames may leave at, nil for as fast as the link takes them:
+    /// a collective in the background spread over the time it has leaves the link's peak to others.
+    public var pace: Double?
+    /// Counts the bytes this worker's frames put on the link, for the peak rate it reports.
+    public var meter: SendRateMeter?
 
     public init(rank: Int, size: Int, next: (any FrameLink)?, previous: (any FrameLink)?, runID: UInt64) {
         precondition(size >= 1 && (0..<size).contains(rank), "[Ring] rank \(rank) of \(size)")
@@ -82,18 +88,37 @@ public struct CollectiveStats: Sendable, Codable, Equatable {
 struct Sender {
     let link: any FrameLink
     let window: Int
+    let pace: Double?
+    let meter: SendRateMeter?
     private var pending: [EventLoopFuture<Void>] = []
     private(set) var stats = CollectiveStats()
+    /// With a pace: when the next frame may leave (uptime ns).
+    private var nextSlot: UInt64 = 0
 
-    init(link: any FrameLink, window: Int) {
+    init(link: any FrameLink, window: Int, pace: Double? = nil, meter: SendRateMeter? = nil) {
         self.link = link
         self.window = window
+        self.pace = pace
+        self.meter = meter
+    }
+
+    /// A sender for `link` with the ring's window, pace and meter.
+    init(link: any FrameLink, of ring: Ring) {
+        self.init(link: link, window: ring.window, pace: ring.pace, meter: ring.meter)
     }
 
     mutating func post(_ frame: Frame) async throws {
-        stats.bytesSent += FrameHeader.size + frame.payload.readableBytes
+        let bytes = FrameHeader.size + frame.payload.readableBytes
+        if let pace, pace > 0 {
+            let now = DispatchTime.now().uptimeNanoseconds
+            if nextSlot > now { try await Task.sleep(nanoseconds: nextSlot - now) }
+            nextSlot = max(now, nextSlot) + UInt64(Double(bytes) / pace * 1e9)
+        }
+        stats.bytesSent += bytes
         stats.framesSent += 1
-        pending.append(link.send(frame))
+        let sent = link.send(frame)
+        if let meter { sent.whenSuccess { meter.record(bytes: bytes) } }
+        pending.append(sent)
         if pending.count >= window { try await written(pending.removeFirst()) }
     }
 

@@ -23,7 +23,7 @@ extension Ring {
             let split = n - exactTail
             func codecID(_ piece: Range<Int>) -> CodecID { piece.lowerBound >= split ? .fp32 : id }
             let pieces = self.pieces(of: 0..<n, split: split)
-            var sender = Sender(link: next!, window: window)
+            var sender = Sender(link: next!, of: self)
             var stats = CollectiveStats()
 
             // Every worker's decoded contribution, summed in rank order at the end.

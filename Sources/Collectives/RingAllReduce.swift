@@ -24,7 +24,7 @@ extension Ring {
             let split = n - exactTail
             func codecID(_ piece: Range<Int>) -> CodecID { piece.lowerBound >= split ? .fp32 : id }
             func pieces(_ c: Int) -> [Range<Int>] { self.pieces(of: chunk(c, length: n), split: split) }
-            var sender = Sender(link: next!, window: window)
+            var sender = Sender(link: next!, of: self)
             var stats = CollectiveStats()
 
             func encode(_ piece: Range<Int>, random: inout LaneRandom) -> ByteBuffer {
@@ -77,7 +77,7 @@ extension Ring {
         guard size > 1 else { return CollectiveStats() }
         return try await typedFailures(round: round) {
             let codec = id.codec
-            var sender = Sender(link: next!, window: window)
+            var sender = Sender(link: next!, of: self)
             var stats = CollectiveStats()
             let nextIsRoot = (rank + 1) % size == root
             var random = LaneRandom(seed: 0)

@@ -115,7 +115,8 @@ public final class DistributedTrainer {
     public func continueCounting(from report: WorkerReport, startedAt: UInt64) {
         tokens = report.tokens
         computeSeconds = report.computeSeconds
-        collectives.continueCounting(bytesSent: report.bytesSent, bytesReceived: report.bytesReceived, waitSeconds: report.waitSeconds)
+        collectives.continueCounting(bytesSent: report.bytesSent, bytesReceived: report.bytesReceived, waitSeconds: report.waitSeconds,
+                                     peakBytesPerSecond: report.peakBytesPerSecond ?? 0)
         start = startedAt
         continuing = true
     }
@@ -251,6 +252,7 @@ public final class DistributedTrainer {
                                   parameterHash: parameterHash(shared: shared))
         report.checkpointSaved = savedCheckpoint ? true : nil
         report.computedTokens = ledger?.tokens
+        report.peakBytesPerSecond = collectives.peakBytesPerSecond
         report.rejectedUpdate = rejection
         savedCheckpoint = false
         rejection = nil

@@ -1,3 +1,4 @@
+import Basics
 import Collectives
 import Dispatch
 import TensorCore
@@ -18,12 +19,35 @@ final class WorkerCollectives {
     private var round: UInt64 = 0
     private(set) var totals = CollectiveStats()
     private(set) var waitSeconds = 0.0
+    /// The bytes this worker puts on the link, for its peak rate.
+    private let meter = SendRateMeter()
+    /// The peak rate of this worker's earlier rings.
+    private var earlierPeak = 0.0
+    /// Bytes this worker sent in the last background sum, for the next one's pace.
+    private var lastBackgroundBytes: Int?
 
     init(ring: Ring, codec: CodecID, errorFeedback beta: Float, count: Int, seed: UInt64) {
         self.ring = ring
         self.codec = codec
         feedback = codec != .fp32 ? ErrorFeedback(count: count, beta: beta) : nil
         random = LaneRandom(seed: seed &+ UInt64(ring.rank) &* 7919)
+        self.ring.meter = meter
+    }
+
+    /// Bytes per second this worker sent in its busiest second (see `PeakSendRate`).
+    var peakBytesPerSecond: Double { max(earlierPeak, meter.peakBytesPerSecond) }
+
+    /// The share of a round a background sum is spread over: its frames leave at the pace that
+    /// takes that long rather than at the link's full rate, and it lands with a margin before the
+    /// next round ends (when it is needed).
+    static let backgroundShareOfRound = 0.75
+
+    /// The pace of the next background sum: the last one's bytes over its share of the median of the
+    /// last rounds; nil (as fast as the link takes them) until both are known.
+    var backgroundPace: Double? {
+        let round = median(recentRounds)
+        guard let bytes = lastBackgroundBytes, recentRounds.count >= 2, round > 0 else { return nil }
+        return Double(bytes) / (Self.backgroundShareOfRound * round)
     }
 
     /// Wall seconds of the last rounds, for the frame timeout.
@@ -45,10 +69,11 @@ final class WorkerCollectives {
     private lazy var configuredTimeout = ring.timeout
 
     /// Keeps counting from an earlier ring of this worker.
-    func continueCounting(bytesSent: Int, bytesReceived: Int, waitSeconds: Double) {
+    func continueCounting(bytesSent: Int, bytesReceived: Int, waitSeconds: Double, peakBytesPerSecond: Double) {
         totals.bytesSent = bytesSent
         totals.bytesReceived = bytesReceived
         self.waitSeconds = waitSeconds
+        earlierPeak = peakBytesPerSecond
     }
 
     /// Counts a transfer outside the ring (a state download) as collective bytes and waiting.
@@ -94,7 +119,9 @@ final class WorkerCollectives {
     /// Starts a sum of `message` over workers that runs while this worker computes. Its frames
     /// use the next round number; nothing else may use the ring until it is awaited (`landed`).
     func launch(_ message: FloatSlab, exactTail: Int) -> Task<CollectiveStats, any Error> {
-        let ring = self.ring, codec = self.codec, round = self.round
+        var ring = self.ring
+        ring.pace = backgroundPace
+        let codec = self.codec, round = self.round
         self.round += 1
         let random = LaneRandom(seed: UInt64(ring.rank) &* 0x9E37_79B9 &+ round)
         return Task {
@@ -110,6 +137,7 @@ final class WorkerCollectives {
         waitSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         totals.bytesSent += stats.bytesSent
         totals.bytesReceived += stats.bytesReceived
+        lastBackgroundBytes = stats.bytesSent
     }
 }
 

@@ -1,3 +1,4 @@
+import Dispatch
 import Collectives
 import NIOCore
 import NIOPosix
@@ -111,6 +112,50 @@ final class RingAllReduceTests: XCTestCase {
 
     /// Counts appended to a compressed vector come back exact, with the rest still compressed,
     /// also when the tail falls inside a piece or spans chunks.
+    /// A paced collective's frames leave no faster than its pace (a background sum spread over the
+    /// time it has), and the meter sees the difference in the busiest tenth of a second.
+    func testAPacedSumSpreadsItsBytesAndTheMeterSeesThePeak() async throws {
+        let n = 3, length = 30_000, pace = 100_000.0
+        let vectors = inputs(n: n, length: length, seed: 11)
+        let expected = (0..<length).map { i in vectors.reduce(Float(0)) { $0 + $1[i] } }
+        var peaks: [Double] = []
+        for paced in [false, true] {
+            let meters = (0..<n).map { _ in SendRateMeter(windowSeconds: 0.1) }
+            let rings = memoryRing(n, pieceValues: 1024).map { ring in
+                var ring = ring
+                ring.meter = meters[ring.rank]
+                ring.pace = paced ? pace : nil
+                return ring
+            }
+            let started = DispatchTime.now().uptimeNanoseconds
+            let (out, stats) = try await runAllReduce(rings, vectors, codec: .fp32)
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            for v in out { for i in 0..<length { XCTAssertEqual(v[i], expected[i], accuracy: 1e-4) } }
+            if paced {
+                XCTAssertGreaterThan(seconds, 0.9 * Double(stats[0].bytesSent) / pace, "\(stats[0].bytesSent) bytes at \(pace) B/s")
+            }
+            peaks.append(meters[0].peakBytesPerSecond)
+        }
+        XCTAssertGreaterThan(peaks[0], 4 * pace, "unpaced: the whole sum at once")
+        XCTAssertLessThan(peaks[1], 2.5 * pace, "paced: at most a few frames in any tenth of a second")
+    }
+
+    func testThePeakRateIsTheBusiestWindow() {
+        var rate = PeakSendRate(windowSeconds: 1)
+        rate.record(bytes: 1000, at: 10.05)
+        rate.record(bytes: 1000, at: 10.95)
+        XCTAssertEqual(rate.peakBytesPerSecond, 2000, "both in one second")
+        rate.record(bytes: 1500, at: 12.15)
+        XCTAssertEqual(rate.peakBytesPerSecond, 2000, "a second later the first two have left the window")
+        rate.record(bytes: 600, at: 12.5)
+        XCTAssertEqual(rate.peakBytesPerSecond, 2100)
+        rate.record(bytes: 10, at: 500)
+        XCTAssertEqual(rate.peakBytesPerSecond, 2100, "a long gap empties the window")
+        var steady = PeakSendRate(windowSeconds: 1)
+        for k in 0..<50 { steady.record(bytes: 100, at: 0.05 + Double(k) * 0.1) }
+        XCTAssertEqual(steady.peakBytesPerSecond, 1000, "a steady 1000 B/s")
+    }
+
     func testExactTailTravelsAsFP32BesideACompressedVector() async throws {
         for (n, length, tail, piece) in [(3, 1000, 6, 128), (4, 37, 8, 5), (2, 10, 10, 4), (3, 7, 0, 2)] {
             var vectors = inputs(n: n, length: length, seed: 9)
