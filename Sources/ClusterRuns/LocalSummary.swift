@@ -17,8 +17,9 @@ public struct LocalSummary: Codable, Sendable {
         public var elapsedSeconds: Double
         /// Tokens per second of computing: what the worker does alone.
         public var tokensPerComputeSecond: Double
-        /// The most bytes it sent in any one second.
+        /// Bytes per second it sent in its busiest tenth of a second, and the most bytes in any one second.
         public var peakBytesPerSecond: Double?
+        public var peakBytesInASecond: Double?
         public var computeUtilisation: Double { computeSeconds / max(elapsedSeconds, 1e-9) }
     }
     public var strategy: String
@@ -34,8 +35,10 @@ public struct LocalSummary: Codable, Sendable {
     /// Sum over workers of what each does alone (tokens per compute second).
     public var sumOfAloneTokensPerSecond: Double
     public var bytesSent: Int
-    /// The busiest second of the busiest worker: the link rate the run needs at its peak.
+    /// The busiest worker's rate in its busiest tenth of a second (the link rate the run needs at its peak),
+    /// and the most bytes a worker sent in one second.
     public var peakBytesPerSecond: Double?
+    public var peakBytesInASecond: Double?
     /// Mean over workers of computing time / wall time.
     public var computeUtilisation: Double
 
@@ -47,7 +50,7 @@ public struct LocalSummary: Codable, Sendable {
             Worker(name: r.name, speed: speeds[Int(r.name.split(separator: "-").last!) ?? i], steps: r.steps, tokens: r.tokens,
                    bytesSent: r.bytesSent, bytesReceived: r.bytesReceived, computeSeconds: r.computeSeconds,
                    waitSeconds: r.waitSeconds, elapsedSeconds: r.elapsedSeconds, tokensPerComputeSecond: r.tokensPerComputeSecond,
-                   peakBytesPerSecond: r.peakBytesPerSecond)
+                   peakBytesPerSecond: r.peakBytesPerSecond, peakBytesInASecond: r.peakBytesInASecond)
         }
         strategy = config.strategy.name.rawValue
         codec = config.strategy.codec
@@ -61,6 +64,7 @@ public struct LocalSummary: Codable, Sendable {
         sumOfAloneTokensPerSecond = workers.reduce(0) { $0 + $1.tokensPerComputeSecond }
         bytesSent = workers.reduce(0) { $0 + $1.bytesSent }
         peakBytesPerSecond = workers.compactMap(\.peakBytesPerSecond).max()
+        peakBytesInASecond = workers.compactMap(\.peakBytesInASecond).max()
         computeUtilisation = workers.map(\.computeUtilisation).reduce(0, +) / Double(max(1, workers.count))
     }
 
@@ -78,7 +82,10 @@ public struct LocalSummary: Codable, Sendable {
         line += String(format: "(%.0f%% of the %@ tokens/s the workers do alone), ", 100 * tokensPerSecond / max(sumOfAloneTokensPerSecond, 1e-9),
                        formatCount(sumOfAloneTokensPerSecond))
         line += String(format: "%.2f MB sent", Double(bytesSent) / 1e6)
-        if let peakBytesPerSecond { line += String(format: " (at most %.2f MB in one second by one worker)", peakBytesPerSecond / 1e6) }
+        if let peakBytesPerSecond, let peakBytesInASecond {
+            line += String(format: " (a worker's peak: %.2f MB/s over a tenth of a second, %.2f MB in a second)", peakBytesPerSecond / 1e6,
+                           peakBytesInASecond / 1e6)
+        }
         line += String(format: ", computing %.1f%% of the time", 100 * computeUtilisation)
         lines += [line, "run folder: \(runFolder) (its page: report.html)"]
         return lines.joined(separator: "\n")

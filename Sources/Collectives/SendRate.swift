@@ -40,21 +40,28 @@ public struct PeakSendRate: Sendable, Equatable {
     public var peakBytesPerSecond: Double { Double(peakBytes) / windowSeconds }
 }
 
-/// A worker's `PeakSendRate`, shared by its collectives and the event loop that reports each
-/// frame as written.
+/// A worker's peak send rates, shared by its collectives and the event loop that reports each
+/// frame as written: over tenths of a second (what the link must carry at the busiest moment: a
+/// sum sent at once takes the link's full rate) and over whole seconds.
 public final class SendRateMeter: Sendable {
-    private let rate: Mutex<PeakSendRate>
+    private let rates: Mutex<(tenth: PeakSendRate, second: PeakSendRate)>
 
-    public init(windowSeconds: Double = 1) {
-        rate = Mutex(PeakSendRate(windowSeconds: windowSeconds))
+    public init(windowSeconds: Double = 0.1) {
+        rates = Mutex((PeakSendRate(windowSeconds: windowSeconds), PeakSendRate(windowSeconds: 1)))
     }
 
     /// Counts `bytes` the link took now.
     public func record(bytes: Int) {
         let now = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
-        rate.withLock { $0.record(bytes: bytes, at: now) }
+        rates.withLock {
+            $0.tenth.record(bytes: bytes, at: now)
+            $0.second.record(bytes: bytes, at: now)
+        }
     }
 
-    /// Bytes per second in the busiest window so far.
-    public var peakBytesPerSecond: Double { rate.withLock { $0.peakBytesPerSecond } }
+    /// Bytes per second in the busiest short window (a tenth of a second unless told otherwise).
+    public var peakBytesPerSecond: Double { rates.withLock { $0.tenth.peakBytesPerSecond } }
+
+    /// The most bytes sent in any one second.
+    public var peakBytesInASecond: Double { rates.withLock { $0.second.peakBytesPerSecond } }
 }

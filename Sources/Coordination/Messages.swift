@@ -136,8 +136,10 @@ public struct WorkerReport: Codable, Sendable, Equatable {
     /// Tokens this worker process trained on since it started, discarded rounds included (a
     /// restarted process counts from zero).
     public var computedTokens: Int?
-    /// The most bytes this worker sent in any one second of the run (its busiest second on the link).
+    /// Bytes per second this worker sent in its busiest tenth of a second: the rate it needed from the link.
     public var peakBytesPerSecond: Double?
+    /// The most bytes this worker sent in any one second.
+    public var peakBytesInASecond: Double?
 
     public init(name: String, round: Int, rounds: Int, steps: Int, tokens: Int, loss: Double, validationLoss: Double?,
                 bytesSent: Int, bytesReceived: Int, computeSeconds: Double, waitSeconds: Double, elapsedSeconds: Double,

@@ -133,8 +133,15 @@ extension DistributedTrainer {
             let evaluate = final || (round + 1) % evaluateEvery == 0
             let save = (round + 1) % checkpointEvery == 0
             let overlapped = strategy.overlap && !final
+            // With overlap, a sum is paced over the time it has (about a round) so that it does not take the
+            // link's full rate; so is a streaming run's last, a fragment (its point is a lower peak), while a
+            // whole model's last sum goes at once rather than hold the run's end for most of a round.
+            let pace = strategy.overlap && (overlapped || fragments > 1)
+                ? collectives.pace(count: message.count, exactTail: tail + validationTail,
+                                   within: Double(DispatchTime.now().uptimeNanoseconds - roundStarted) / 1e9)
+                : nil
             if !overlapped {
-                try await collectives.allReduce(message.buffer, codec: collectives.codec, exactTail: tail + validationTail)
+                try await collectives.allReduce(message.buffer, codec: collectives.codec, exactTail: tail + validationTail, pace: pace)
                 let verdict = try apply(message, guess: guess, fragment: fragment)
                 if !verdict.isAccepted { try await rejectUpdate(verdict, ownNorm: ownNorm, round: round) }
             }
@@ -174,7 +181,7 @@ extension DistributedTrainer {
             if overlapped {
                 // Send this round's progress in the background and go on from where this worker is: the
                 // fragment's progress from here on is measured from now, and it moves onto G when the sum lands.
-                inFlight = InFlight(task: collectives.launch(message, exactTail: tail + validationTail), message: message, guess: guess, fragment: fragment,
+                inFlight = InFlight(task: collectives.launch(message, exactTail: tail + validationTail, pace: pace), message: message, guess: guess, fragment: fragment,
                                     ownNorm: ownNorm, round: round)
                 for i in stride(from: fragment, to: count, by: fragments) { start[i] = parameters[i] }
             }

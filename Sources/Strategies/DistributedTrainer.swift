@@ -116,7 +116,7 @@ public final class DistributedTrainer {
         tokens = report.tokens
         computeSeconds = report.computeSeconds
         collectives.continueCounting(bytesSent: report.bytesSent, bytesReceived: report.bytesReceived, waitSeconds: report.waitSeconds,
-                                     peakBytesPerSecond: report.peakBytesPerSecond ?? 0)
+                                     peakRates: (report.peakBytesPerSecond ?? 0, report.peakBytesInASecond ?? 0))
         start = startedAt
         continuing = true
     }
@@ -252,7 +252,7 @@ public final class DistributedTrainer {
                                   parameterHash: parameterHash(shared: shared))
         report.checkpointSaved = savedCheckpoint ? true : nil
         report.computedTokens = ledger?.tokens
-        report.peakBytesPerSecond = collectives.peakBytesPerSecond
+        (report.peakBytesPerSecond, report.peakBytesInASecond) = collectives.peakRates
         report.rejectedUpdate = rejection
         savedCheckpoint = false
         rejection = nil

@@ -1,4 +1,3 @@
-import Basics
 import Collectives
 import Dispatch
 import TensorCore
@@ -21,10 +20,8 @@ final class WorkerCollectives {
     private(set) var waitSeconds = 0.0
     /// The bytes this worker puts on the link, for its peak rate.
     private let meter = SendRateMeter()
-    /// The peak rate of this worker's earlier rings.
-    private var earlierPeak = 0.0
-    /// Bytes this worker sent in the last background sum, for the next one's pace.
-    private var lastBackgroundBytes: Int?
+    /// The peak rates of this worker's earlier rings.
+    private var earlierPeak = (perSecond: 0.0, inASecond: 0.0)
 
     init(ring: Ring, codec: CodecID, errorFeedback beta: Float, count: Int, seed: UInt64) {
         self.ring = ring
@@ -34,20 +31,27 @@ final class WorkerCollectives {
         self.ring.meter = meter
     }
 
-    /// Bytes per second this worker sent in its busiest second (see `PeakSendRate`).
-    var peakBytesPerSecond: Double { max(earlierPeak, meter.peakBytesPerSecond) }
+    /// Bytes per second this worker sent in its busiest tenth of a second, and in its busiest second (see
+    /// `SendRateMeter`).
+    var peakRates: (perSecond: Double, inASecond: Double) {
+        (max(earlierPeak.perSecond, meter.peakBytesPerSecond), max(earlierPeak.inASecond, meter.peakBytesInASecond))
+    }
 
-    /// The share of a round a background sum is spread over: its frames leave at the pace that
-    /// takes that long rather than at the link's full rate, and it lands with a margin before the
-    /// next round ends (when it is needed).
-    static let backgroundShareOfRound = 0.75
+    /// The share of the time a sum has that its frames are spread over: they leave at the pace that
+    /// takes that long rather than at the link's full rate. The rest is the margin for the last
+    /// worker to start it (with mixed speeds, up to a slow worker's step after the first) and for
+    /// the link's delay at every hop: at three quarters, the first workers waited 7% of the time.
+    static let pacedShare = 0.5
 
-    /// The pace of the next background sum: the last one's bytes over its share of the median of the
-    /// last rounds; nil (as fast as the link takes them) until both are known.
-    var backgroundPace: Double? {
-        let round = median(recentRounds)
-        guard let bytes = lastBackgroundBytes, recentRounds.count >= 2, round > 0 else { return nil }
-        return Double(bytes) / (Self.backgroundShareOfRound * round)
+    /// The pace for a sum of `count` values (the last `exactTail` in fp32) that has `seconds` before it is
+    /// needed: the bytes this worker will send for it over `pacedShare` of that time.
+    func pace(count: Int, exactTail: Int, within seconds: Double) -> Double? {
+        guard seconds > 0, ring.size > 1 else { return nil }
+        let m = Double(ring.size)
+        let encoded = codec.codec.bytesPerValue * Double(count - exactTail) + 4 * Double(exactTail)
+        // A ring all-reduce sends 2(m−1)/m of the encoding; the sparse all-gather, every other worker's whole.
+        let bytes = codec.isSparse ? (m - 1) * encoded : 2 * (m - 1) / m * encoded
+        return bytes / (Self.pacedShare * seconds)
     }
 
     /// Wall seconds of the last rounds, for the frame timeout.
@@ -69,11 +73,11 @@ final class WorkerCollectives {
     private lazy var configuredTimeout = ring.timeout
 
     /// Keeps counting from an earlier ring of this worker.
-    func continueCounting(bytesSent: Int, bytesReceived: Int, waitSeconds: Double, peakBytesPerSecond: Double) {
+    func continueCounting(bytesSent: Int, bytesReceived: Int, waitSeconds: Double, peakRates: (perSecond: Double, inASecond: Double)) {
         totals.bytesSent = bytesSent
         totals.bytesReceived = bytesReceived
         self.waitSeconds = waitSeconds
-        earlierPeak = peakBytesPerSecond
+        earlierPeak = peakRates
     }
 
     /// Counts a transfer outside the ring (a state download) as collective bytes and waiting.
@@ -99,8 +103,11 @@ final class WorkerCollectives {
         try await allReduce(vector, codec: codec, exactTail: exactTail)
     }
 
-    /// The sum over workers in the foreground, counted as waiting.
-    func allReduce(_ vector: UnsafeMutableBufferPointer<Float>, codec: CodecID, exactTail: Int = 0) async throws {
+    /// The sum over workers in the foreground, counted as waiting; its frames leave at `pace` bytes per
+    /// second when given.
+    func allReduce(_ vector: UnsafeMutableBufferPointer<Float>, codec: CodecID, exactTail: Int = 0, pace: Double? = nil) async throws {
+        var ring = self.ring
+        ring.pace = pace
         let stats = try await sumAcrossWorkers(vector, on: ring, codec: codec, exactTail: exactTail, round: round, random: &random)
         round += 1
         totals += stats
@@ -118,9 +125,9 @@ final class WorkerCollectives {
 
     /// Starts a sum of `message` over workers that runs while this worker computes. Its frames
     /// use the next round number; nothing else may use the ring until it is awaited (`landed`).
-    func launch(_ message: FloatSlab, exactTail: Int) -> Task<CollectiveStats, any Error> {
+    func launch(_ message: FloatSlab, exactTail: Int, pace: Double?) -> Task<CollectiveStats, any Error> {
         var ring = self.ring
-        ring.pace = backgroundPace
+        ring.pace = pace
         let codec = self.codec, round = self.round
         self.round += 1
         let random = LaneRandom(seed: UInt64(ring.rank) &* 0x9E37_79B9 &+ round)
@@ -137,7 +144,6 @@ final class WorkerCollectives {
         waitSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         totals.bytesSent += stats.bytesSent
         totals.bytesReceived += stats.bytesReceived
-        lastBackgroundBytes = stats.bytesSent
     }
 }
 
