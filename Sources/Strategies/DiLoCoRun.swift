@@ -111,7 +111,8 @@ extension DistributedTrainer {
             }
             for j in 0..<share { pseudo[j] = progress[j] * weight }
             let ownNorm = try screenOwnContribution(pseudo, round: round)
-            plan.fillTail(UnsafeMutableBufferPointer(rebasing: message.buffer[share..<(share + tail)]), rank: ring.rank, roundTokens: roundTokens,
+            let planTail = UnsafeMutableBufferPointer(rebasing: message.buffer[share..<(share + tail)])
+            plan.fillTail(planTail, rank: ring.rank, roundTokens: roundTokens,
                           meanStepSeconds: roundCompute / Double(steps))
             try collectives.compress(pseudo, fragment: fragment, of: fragments)
 
@@ -181,8 +182,8 @@ extension DistributedTrainer {
             if overlapped {
                 // Send this round's progress in the background and go on from where this worker is: the
                 // fragment's progress from here on is measured from now, and it moves onto G when the sum lands.
-                inFlight = InFlight(task: collectives.launch(message, exactTail: tail + validationTail, pace: pace), message: message, guess: guess, fragment: fragment,
-                                    ownNorm: ownNorm, round: round)
+                inFlight = InFlight(task: collectives.launch(message, exactTail: tail + validationTail, pace: pace), message: message,
+                                    guess: guess, fragment: fragment, ownNorm: ownNorm, round: round)
                 for i in stride(from: fragment, to: count, by: fragments) { start[i] = parameters[i] }
             }
             collectives.roundEnded(seconds: Double(DispatchTime.now().uptimeNanoseconds - roundStarted) / 1e9)

@@ -101,39 +101,45 @@ public enum WorkerSession {
         // lost: then the ring we train in is closed at once, instead of waiting out a frame
         // timeout for a peer the coordinator already gave up on (a frozen one, say).
         let newest = Mutex<(epoch: Int, members: Set<String>)>((0, []))
-        let training = Mutex<(ring: Ring, members: Set<String>)?>(nil)
+        let training = TrainingRing()
         // Set when this worker finds it did not run for longer than the coordinator waits: its
         // round is stale (the others went on without it) and ends at the next step.
         let abandoned = Mutex(false)
         // The coordinator drops a member not heard from for this long.
         let lossTimeout = CoordinatorState.heartbeatsPerTimeout * reply.heartbeatSeconds
-        let heartbeat = Task {
+        // Watches for this process not running (SIGSTOP, a suspended VM): a task that only sleeps, and
+        // wakes this much later than asked, was frozen. The coordinator has dropped this worker and the
+        // others re-formed, so the round it trains is stale: leave it now instead of finishing it and
+        // holding up the ring that takes it back. (Not the heartbeat task: frozen inside a request it
+        // would not see it, and a request's length says nothing — a coordinator that is away is not this.)
+        let interval = min(reply.heartbeatSeconds, 2), credential = reply.credential
+        let watchdog = Task {
             while !Task.isCancelled {
-                let interval = min(reply.heartbeatSeconds, 2)
                 let asleep = DispatchTime.now().uptimeNanoseconds
                 try? await Task.sleep(nanoseconds: UInt64(interval * 1e9))
-                // Waking this much later than asked means this process did not run meanwhile
-                // (SIGSTOP, a suspended VM): the coordinator has dropped it and the others re-formed,
-                // so the round it trains is stale — leave it now instead of finishing it and
-                // holding up the ring that takes it back. (The sleep's lateness, not the
-                // coordinator's answers, is measured: a coordinator that is away is not this.)
                 let late = Double(DispatchTime.now().uptimeNanoseconds - asleep) / 1e9 - interval
-                if late > lossTimeout {
+                if late > lossTimeout, !Task.isCancelled {
                     // Its ring may already have failed under it (a peer's goodbye arrives first).
                     abandoned.withLock { $0 = true }
                     logger.warning("""
                         this worker did not run for \(String(format: "%.1f", late)) s, longer than the coordinator waits \
                         (\(String(format: "%g", lossTimeout)) s): the others went on without it; leaving its stale round
                         """)
-                    if let stale = training.withLock({ current -> Ring? in defer { current = nil }; return current?.ring }) {
+                    if let stale = training.current.withLock({ current -> Ring? in defer { current = nil }; return current?.ring }) {
                         await stale.close()
                     }
                 }
+            }
+        }
+        defer { watchdog.cancel() }
+        let heartbeat = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: UInt64(interval * 1e9))
                 do {
-                    let view = try await client.heartbeat(options.name, credential: reply.credential)
+                    let view = try await client.heartbeat(options.name, credential: credential)
                     let members = Set(view.members.map(\.name))
                     newest.withLock { $0 = (view.epoch, members) }
-                    let gone = training.withLock { current -> Ring? in
+                    let gone = training.current.withLock { current -> Ring? in
                         guard let ring = current?.ring, current?.members.isSubset(of: members) == false else { return nil }
                         current = nil
                         return ring
@@ -242,8 +248,8 @@ public enum WorkerSession {
                     worker.ringChanged = { newest.withLock { $0.epoch > epoch && !$0.members.isSubset(of: names) } }
                     worker.roundAbandoned = { abandoned.withLock { $0 } }
                     abandoned.withLock { $0 = false }
-                    training.withLock { $0 = (ring, Set(members.map(\.name))) }
-                    defer { training.withLock { $0 = nil } }
+                    training.current.withLock { $0 = (ring, Set(members.map(\.name))) }
+                    defer { training.current.withLock { $0 = nil } }
                     final = try await worker.run(resume: resume) { report in
                         var stamped = report
                         stamped.epoch = epoch
@@ -324,4 +330,10 @@ public enum WorkerSession {
             }
         }
     }
+}
+
+/// The ring a worker trains in and its members, shared by its training and the tasks that may close
+/// it under it (the heartbeat's and the freeze watchdog's).
+private final class TrainingRing: Sendable {
+    let current = Mutex<(ring: Ring, members: Set<String>)?>(nil)
 }
