@@ -13,13 +13,18 @@ public final class RoundMemory: Sendable {
         var step: Int
         var cursor: Int
 
-        /// The trainer's state; `shared` in place of its parameters when the model holds a worker's own.
-        init(of trainer: Trainer, parameters shared: UnsafeBufferPointer<Float>? = nil) {
-            parameters = Array(shared ?? UnsafeBufferPointer(trainer.model.parameters.buffer))
+        /// The trainer's state.
+        init(of trainer: Trainer) {
+            parameters = Array(trainer.model.parameters.buffer)
             m = Array(trainer.optimizer.m.buffer)
             v = Array(trainer.optimizer.v.buffer)
             step = trainer.step
             cursor = trainer.trainCursor
+        }
+
+        /// No state yet: storage that `capture` fills.
+        init() {
+            (parameters, m, v, step, cursor) = ([], [], [], 0, 0)
         }
 
         /// Overwrites this state with the trainer's, in the storage it already has (a round's
@@ -84,16 +89,13 @@ public final class RoundMemory: Sendable {
     public func remember(_ trainer: Trainer, parameters shared: UnsafeBufferPointer<Float>? = nil, state: StrategyState) {
         let values = 3 * trainer.model.parameters.count + state.valueCount
         guard 2 * 4 * values <= maxBytes else { return }
-        // The oldest of two snapshots is overwritten in place.
+        // The oldest of two snapshots is overwritten in place; until there are two, a new one is filled.
         var snapshot = snapshots.withLock { list -> Snapshot? in
             list.removeAll { $0.state.progress >= state.progress }
             return list.count >= 2 ? list.removeFirst() : nil
-        }
-        if snapshot == nil {
-            snapshot = Snapshot(trainer: TrainerState(of: trainer, parameters: shared), state: StrategyState(progress: state.progress))
-        }
-        snapshot!.capture(trainer, parameters: shared, state: state)
-        snapshots.withLock { $0.append(snapshot!) }
+        } ?? Snapshot(trainer: TrainerState(), state: StrategyState(progress: state.progress))
+        snapshot.capture(trainer, parameters: shared, state: state)
+        snapshots.withLock { $0.append(snapshot) }
         pending.withLock { if let p = $0, p.round < state.progress { $0 = nil } }
     }
 
