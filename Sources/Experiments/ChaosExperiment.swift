@@ -17,6 +17,9 @@ public struct ChaosExperiment {
     public var perMinute = 1.0
     public var minutes = 10.0
     public var seed: UInt64 = 1
+    /// Every worker's emulated link (`LinkSpec`): loss does not depend on it, but a run's length
+    /// and its recovery times do.
+    public var link = "unlimited"
     /// A config to run instead of the default local one (its strategy section is kept but for
     /// round kind: rounds end by step count, so every round's tokens are known).
     public var config: TrainConfig?
@@ -39,6 +42,7 @@ public struct ChaosExperiment {
         public var perMinute: Double
         public var minutes: Double
         public var seed: UInt64
+        public var link: String
         public var plan: ChaosPlan
         public var undisturbed: Run
         public var chaos: Run
@@ -76,6 +80,7 @@ public struct ChaosExperiment {
             log("\n== \(name): \(workers) workers, \(config.steps) steps" + (plan.map { ", \($0.events.count) planned failures" } ?? ""))
             var run = ChaosRun(executable: executable, config: config, folder: folder.appendingPathComponent(name), throttles: throttles)
             run.plan = plan
+            run.link = link
             run.timeLimit = timeLimit
             let outcome = try await run.run(isInterrupted: isInterrupted, log: log)
             let (history, _) = try RunHistory.load(folder: folder.appendingPathComponent(name).appendingPathComponent("run"))
@@ -90,7 +95,7 @@ public struct ChaosExperiment {
         let chaos = try await measure("chaos", plan: plan, timeLimit: max(300, 5 * undisturbed.outcome.wallSeconds + plan.seconds))
         var gap: Double?
         if let c = chaos.analysis.finalValidationLoss, let u = undisturbed.analysis.finalValidationLoss { gap = c / u - 1 }
-        let report = Report(workers: workers, steps: config.steps, perMinute: perMinute, minutes: minutes, seed: seed, plan: plan,
+        let report = Report(workers: workers, steps: config.steps, perMinute: perMinute, minutes: minutes, seed: seed, link: link, plan: plan,
                             undisturbed: undisturbed, chaos: chaos, lossGap: gap)
         try writeExperimentReport(report, markdown: ChaosReport(report: report).markdown(), folder: folder)
         return report
@@ -109,7 +114,7 @@ public struct ChaosReport {
         func pct(_ x: Double) -> String { String(format: "%.1f%%", x * 100) }
         var lines = [
             "# Chaos: \(r.workers) workers, \(r.steps) steps, \(String(format: "%g", r.perMinute)) failures a minute for "
-                + "\(String(format: "%g", r.minutes)) minutes (seed \(r.seed))",
+                + "\(String(format: "%g", r.minutes)) minutes (seed \(r.seed))" + (r.link == "unlimited" ? "" : ", links \(r.link)"),
             "",
             "Workers killed (SIGKILL, started again under their name after \(Int(r.plan.restartSeconds)) s) or frozen (SIGSTOP for "
                 + "\(Int(r.plan.freezeSeconds)) s) at random, and the coordinator killed once (started again with the same command "

@@ -3,6 +3,7 @@ import ClusterRuns
 import Experiments
 import Foundation
 import Training
+import Transport
 
 struct ExperimentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -134,6 +135,7 @@ struct ChaosExperimentCommand: AsyncParsableCommand {
     @Option(help: "Failures a minute (default 1; --quick 4).") var failuresPerMinute: Double?
     @Option(help: "Minutes during which failures happen (default 10; --quick 2).") var minutes: Double?
     @Option(help: "Seed of the failure plan.") var seed: UInt64 = 1
+    @Option(help: "Every worker's emulated link, RATE[,DELAY] (e.g. 100mbit,40ms); default unlimited.") var link = "unlimited"
     @Option(help: "Training config (YAML) instead of the default local one; rounds end by step count.") var config: String?
     @Flag(help: "A shorter experiment (under 10 minutes here).") var quick = false
     @OptionGroup var output: ExperimentOutput
@@ -143,6 +145,7 @@ struct ChaosExperimentCommand: AsyncParsableCommand {
         if let steps { guard steps >= 1 else { throw ValidationError("--steps must be positive") } }
         if let failuresPerMinute { guard (0...60).contains(failuresPerMinute) else { throw ValidationError("--failures-per-minute must be in 0...60") } }
         if let minutes { guard minutes > 0, minutes <= 600 else { throw ValidationError("--minutes must be in (0, 600]") } }
+        do { _ = try LinkSpec(parsing: link) } catch { throw ValidationError("--link: \(error)") }
     }
 
     func run() async throws {
@@ -153,6 +156,7 @@ struct ChaosExperimentCommand: AsyncParsableCommand {
             experiment.perMinute = failuresPerMinute ?? (quick ? 4 : 1)
             experiment.minutes = minutes ?? (quick ? 2 : 10)
             experiment.seed = seed
+            experiment.link = link
             experiment.config = try config.map { try TrainConfig.load(contentsOf: URL(fileURLWithPath: $0)) }
             let report = try await experiment.run(folder: folder, isInterrupted: { interrupt.isSet }) { progress.show(.notice($0)) }
             return (report, ChaosReport(report: report).markdown())

@@ -37,9 +37,13 @@ final class ChaosCommandTests: XCTestCase {
             checkpoint: {interval: 100, keep: 2}
             strategy: {name: diloco, innerSteps: 10, codec: int8}
             """.write(to: config, atomically: true, encoding: .utf8)
-        // Seed 1 plans a kill (1.1 s), a freeze (3.9 s) and the coordinator (11.8 s).
+        // Seed 1 plans a kill (1.1 s), a freeze (3.9 s) and the coordinator (11.8 s), so the run must
+        // still be going at 11.8 s. Its compute takes 1–2 s (a fast CI machine finished before the
+        // freeze); the link's 50 ms delay sets its length instead: 15 s undisturbed, and every round
+        // takes at least two hops (100 ms) whatever the CPU.
         let r = try runTributary(["experiment", "chaos", "--config", config.path, "--workers", "3", "--minutes", "0.2",
-                                  "--failures-per-minute", "20", "--seed", "1", "--out", dir.appendingPathComponent("chaos").path, "--json"])
+                                  "--failures-per-minute", "20", "--seed", "1", "--link", "unlimited,50ms",
+                                  "--out", dir.appendingPathComponent("chaos").path, "--json"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let report = try JSONDecoder().decode(Report.self, from: Data(r.stdout.utf8))
         let chaos = report.chaos
