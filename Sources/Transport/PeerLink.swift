@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -167,6 +168,15 @@ public final class PeerLink: FrameLink, @unchecked Sendable {
         var machine = HandshakeStateMachine(role: role, local: options.local, authenticated: options.security.isAuthenticated)
         let who = "peer at \(address)"
         let seconds = Double(options.handshakeTimeout.nanoseconds) / 1e9
+        // The whole handshake is bounded, TLS's included: the hello's write waits for it, and a
+        // frozen peer (its kernel accepted the connection, the process never answers) would hold it
+        // until the peer woke. Closing the channel ends every wait on it.
+        let expired = NIOLockedValueBox(false)
+        let expiry = channel.eventLoop.scheduleTask(in: options.handshakeTimeout) {
+            expired.withLockedValue { $0 = true }
+            channel.close(promise: nil)
+        }
+        defer { expiry.cancel() }
         do {
             if case let .send(hello) = machine.connected() { try await sendHello(hello, on: channel, inbox: inbox) }
             while true {
@@ -199,6 +209,7 @@ public final class PeerLink: FrameLink, @unchecked Sendable {
             }
         } catch {
             try? await channel.close().get()
+            if expired.withLockedValue({ $0 }) { throw TransportError.timeout(peer: who, waitingFor: "the handshake", seconds: seconds) }
             throw Self.tlsRefusal(error, peer: who) ?? error
         }
     }
@@ -208,6 +219,9 @@ public final class PeerLink: FrameLink, @unchecked Sendable {
     /// why (one still waiting for its own certificate) is retried.
     static func tlsRefusal(_ error: any Error, peer: String) -> TransportError? {
         guard let error = error as? NIOSSLError, !"\(error)".contains("EOF during handshake") else { return nil }
+        // The peer's process ended (or its connection was cut) without closing TLS: it is gone,
+        // not refusing us (a killed worker's links were reported as a certificate refusal).
+        if case .uncleanShutdown = error { return nil }
         return .refused(peer: peer, reason: "the TLS handshake failed (\(error)); both ends need a certificate "
             + "from this run's authority, issued when they joined")
     }
