@@ -115,6 +115,19 @@ public struct ChaosRun {
                     finished.insert(i) // the run ended without it
                 }
             }
+            // The run finished and its coordinator exited by itself: a worker still running (one woken
+            // from a freeze after the end, retrying a coordinator that is gone) has nothing left to do.
+            if !finished.isEmpty, !coordinator.isRunning, comeback[workers] == nil {
+                for (i, p) in processes.enumerated() where !finished.contains(i) {
+                    if p.isRunning {
+                        log("worker-\(i) still running after the run ended and its coordinator exited: stopped")
+                        kill(p.processIdentifier, SIGCONT)
+                        p.terminate()
+                    }
+                    comeback[i] = nil
+                    finished.insert(i)
+                }
+            }
             for (i, back) in comeback where back.at <= t {
                 comeback[i] = nil
                 switch back.kind {

@@ -200,9 +200,17 @@ public enum WorkerSession {
                 let position = members.firstIndex { $0.name == options.name }!
                 peerOptions.local.rank = UInt32(position)
                 peerOptions.local.ringEpoch = UInt64(epoch)
+                let names = Set(members.map(\.name)), dialing = peerOptions
                 do {
-                    ring = try await Ring.form(rank: position, peers: members.map { ($0.host, $0.port) }, names: members.map(\.name),
-                                               listener: listener, options: peerOptions, group: group, runID: run.runID, patience: TimeAmount(patience))
+                    ring = try await formUnlessOvertaken {
+                        newest.withLock { seen in
+                            guard seen.epoch > epoch, !names.isSubset(of: seen.members) else { return nil }
+                            return "the coordinator dropped \(names.subtracting(seen.members).sorted().joined(separator: ", ")) (ring epoch \(seen.epoch))"
+                        }
+                    } form: {
+                        try await Ring.form(rank: position, peers: members.map { ($0.host, $0.port) }, names: members.map(\.name),
+                                            listener: listener, options: dialing, group: group, runID: run.runID, patience: TimeAmount(patience))
+                    }
                     logger.info("ring formed", metadata: ["rank": "\(position)", "size": "\(members.count)", "epoch": "\(epoch)"])
                     action = life.ringFormed()
                 } catch let failure as RingFailure {
@@ -309,6 +317,36 @@ public enum WorkerSession {
                 case .tooManyReforms:
                     throw lastFailure!
                 }
+            }
+        }
+    }
+
+    /// Forms a ring with `form` unless `overtaken` (checked every 200 ms) gives a reason meanwhile: the
+    /// coordinator dropped one of its members (killed or frozen). Then forming stops at once, instead of
+    /// dialing or awaiting that member until the handshake timeout or the patience (600 s at a run's
+    /// start), and the worker reads the newest ring.
+    public static func formUnlessOvertaken(overtaken: @escaping @Sendable () -> String?,
+                                    form: @escaping @Sendable () async throws -> Ring) async throws -> Ring {
+        enum Outcome: Sendable { case formed(Ring), overtaken(String) }
+        return try await withThrowingTaskGroup(of: Outcome.self) { group in
+            group.addTask { .formed(try await form()) }
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: .milliseconds(200))
+                    if let reason = overtaken() { return .overtaken(reason) }
+                }
+            }
+            let first = try await group.next()!
+            group.cancelAll()
+            switch first {
+            case let .formed(ring):
+                return ring
+            case let .overtaken(reason):
+                // A ring that formed in the meantime is not used: its links are closed.
+                while !group.isEmpty {
+                    if case let .formed(ring)? = try? await group.next() { await ring.close() }
+                }
+                throw RingFailure(kind: .newerRing, peer: "the coordinator", round: nil, detail: reason)
             }
         }
     }

@@ -18,6 +18,8 @@ final class AsyncQueue<Element: Sendable>: @unchecked Sendable {
     private var failure: Error?
     private var waiter: CheckedContinuation<Element, Error>?
     private var waiterID: UInt64 = 0
+    /// The consumer's task was cancelled before its wait was registered (see `next`).
+    private var cancelledBeforeWaiting = false
     private var queuedCost = 0
     private let cost: @Sendable (Element) -> Int
     private var drainedCallback: (@Sendable () -> Void)?
@@ -60,8 +62,24 @@ final class AsyncQueue<Element: Sendable>: @unchecked Sendable {
         w?.resume(throwing: error)
     }
 
-    /// The next item, waiting at most `timeout` (scheduled on `loop`), else `timeoutError()`.
+    /// The next item, waiting at most `timeout` (scheduled on `loop`), else `timeoutError()`. A
+    /// cancelled consumer stops waiting with `CancellationError` (a ring whose forming the
+    /// coordinator overtook stops at once, not at its timeout).
     func next(timeout: TimeAmount?, on loop: EventLoop, timeoutError: @escaping @Sendable () -> Error) async throws -> Element {
+        lock.withLock { cancelledBeforeWaiting = false }
+        return try await withTaskCancellationHandler {
+            try await wait(timeout: timeout, on: loop, timeoutError: timeoutError)
+        } onCancel: {
+            let cancelled: CheckedContinuation<Element, Error>? = lock.withLock {
+                guard let w = waiter else { cancelledBeforeWaiting = true; return nil }
+                waiter = nil
+                return w
+            }
+            cancelled?.resume(throwing: CancellationError())
+        }
+    }
+
+    private func wait(timeout: TimeAmount?, on loop: EventLoop, timeoutError: @escaping @Sendable () -> Error) async throws -> Element {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Element, Error>) in
             let outcome: PopOutcome = lock.withLock {
                 if head < items.count {
@@ -76,6 +94,7 @@ final class AsyncQueue<Element: Sendable>: @unchecked Sendable {
                     return .item(item, drained: before > lowWater && queuedCost <= lowWater)
                 }
                 if let failure { return .failed(failure) }
+                if cancelledBeforeWaiting { return .failed(CancellationError()) }
                 waiterID &+= 1
                 waiter = c
                 return .wait(waiterID)

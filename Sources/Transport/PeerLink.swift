@@ -105,6 +105,8 @@ public final class PeerLink: FrameLink, @unchecked Sendable {
                 return try await establish(channel: channel, inbox: inbox, role: .dialer, options: options, address: address)
             } catch let error as TransportError {
                 throw error
+            } catch let error as CancellationError {
+                throw error
             } catch {
                 logger?.debug("connect to \(address) failed (attempt \(attempts)): \(error)")
                 if NIODeadline.now() + delay > deadline {
@@ -178,38 +180,44 @@ public final class PeerLink: FrameLink, @unchecked Sendable {
         }
         defer { expiry.cancel() }
         do {
-            if case let .send(hello) = machine.connected() { try await sendHello(hello, on: channel, inbox: inbox) }
-            while true {
-                let frame = try await inbox.next(timeout: options.handshakeTimeout, on: channel.eventLoop) {
-                    TransportError.timeout(peer: who, waitingFor: "the handshake", seconds: seconds)
-                }
-                // A frame arrives only after the TLS handshake: the peer's certificate is known.
-                if machine.authenticated, machine.provenPeerName == nil {
-                    let certificate = try await channel.nioSSL_peerCertificate().get()
-                    machine.peerProved(name: certificate.flatMap(PeerTLS.name(of:)) ?? "")
-                }
-                switch machine.received(frame) {
-                case .none, .deliver:
-                    continue
-                case let .send(reply):
-                    try await channel.writeAndFlush(reply).get()
-                    if case let .established(peer) = machine.state {
-                        return PeerLink(peer: peer, channel: channel, inbox: inbox, handshake: machine)
+            // A cancelled dial (a ring the coordinator overtook) closes its channel, which ends its waits.
+            return try await withTaskCancellationHandler {
+                if case let .send(hello) = machine.connected() { try await sendHello(hello, on: channel, inbox: inbox) }
+                while true {
+                    let frame = try await inbox.next(timeout: options.handshakeTimeout, on: channel.eventLoop) {
+                        TransportError.timeout(peer: who, waitingFor: "the handshake", seconds: seconds)
                     }
-                case let .established(peer):
-                    return PeerLink(peer: peer, channel: channel, inbox: inbox, handshake: machine)
-                case let .sendAndClose(reply, reason):
-                    try? await channel.writeAndFlush(reply).get()
-                    throw TransportError.refused(peer: who, reason: "we refused it: \(reason)")
-                case let .close(reason):
-                    throw reason.hasPrefix("refused by peer: ")
-                        ? TransportError.refused(peer: who, reason: String(reason.dropFirst("refused by peer: ".count)))
-                        : TransportError.protocolViolation(peer: who, reason: reason)
+                    // A frame arrives only after the TLS handshake: the peer's certificate is known.
+                    if machine.authenticated, machine.provenPeerName == nil {
+                        let certificate = try await channel.nioSSL_peerCertificate().get()
+                        machine.peerProved(name: certificate.flatMap(PeerTLS.name(of:)) ?? "")
+                    }
+                    switch machine.received(frame) {
+                    case .none, .deliver:
+                        continue
+                    case let .send(reply):
+                        try await channel.writeAndFlush(reply).get()
+                        if case let .established(peer) = machine.state {
+                            return PeerLink(peer: peer, channel: channel, inbox: inbox, handshake: machine)
+                        }
+                    case let .established(peer):
+                        return PeerLink(peer: peer, channel: channel, inbox: inbox, handshake: machine)
+                    case let .sendAndClose(reply, reason):
+                        try? await channel.writeAndFlush(reply).get()
+                        throw TransportError.refused(peer: who, reason: "we refused it: \(reason)")
+                    case let .close(reason):
+                        throw reason.hasPrefix("refused by peer: ")
+                            ? TransportError.refused(peer: who, reason: String(reason.dropFirst("refused by peer: ".count)))
+                            : TransportError.protocolViolation(peer: who, reason: reason)
+                    }
                 }
+            } onCancel: {
+                channel.close(promise: nil)
             }
         } catch {
             try? await channel.close().get()
             if expired.withLockedValue({ $0 }) { throw TransportError.timeout(peer: who, waitingFor: "the handshake", seconds: seconds) }
+            if Task.isCancelled { throw CancellationError() }
             throw Self.tlsRefusal(error, peer: who) ?? error
         }
     }
