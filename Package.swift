@@ -178,7 +178,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CollectivesTests",
-            dependencies: ["Collectives", "Transport", "Wire", "RunTrust", .product(name: "NIOCore", package: "swift-nio"),
+            dependencies: ["Collectives", "Transport", "Wire", "RunTrust", "TestSupport", .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")],
             swiftSettings: vectorISA
         ),
@@ -195,7 +195,7 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
         .testTarget(name: "StrategiesTests", dependencies: ["Strategies", "Training", "ModelCore", "TensorCore", "Collectives", "Transport", "Wire",
-                                                           "Coordination", .product(name: "NIOPosix", package: "swift-nio")],
+                                                           "Coordination", "TestSupport", .product(name: "NIOPosix", package: "swift-nio")],
                     swiftSettings: vectorISA),
         .testTarget(
             name: "TrainingTests",

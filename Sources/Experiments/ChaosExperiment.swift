@@ -95,8 +95,8 @@ public struct ChaosExperiment {
         let chaos = try await measure("chaos", plan: plan, timeLimit: max(300, 5 * undisturbed.outcome.wallSeconds + plan.seconds))
         var gap: Double?
         if let c = chaos.analysis.finalValidationLoss, let u = undisturbed.analysis.finalValidationLoss { gap = c / u - 1 }
-        let report = Report(workers: workers, steps: config.steps, perMinute: perMinute, minutes: minutes, seed: seed, link: link, plan: plan,
-                            undisturbed: undisturbed, chaos: chaos, lossGap: gap)
+        let report = Report(workers: workers, steps: config.steps, perMinute: perMinute, minutes: minutes, seed: seed, link: link,
+                            plan: plan, undisturbed: undisturbed, chaos: chaos, lossGap: gap)
         try writeExperimentReport(report, markdown: ChaosReport(report: report).markdown(), folder: folder)
         return report
     }

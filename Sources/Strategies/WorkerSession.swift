@@ -205,11 +205,13 @@ public enum WorkerSession {
                     ring = try await formUnlessOvertaken {
                         newest.withLock { seen in
                             guard seen.epoch > epoch, !names.isSubset(of: seen.members) else { return nil }
-                            return "the coordinator dropped \(names.subtracting(seen.members).sorted().joined(separator: ", ")) (ring epoch \(seen.epoch))"
+                            let dropped = names.subtracting(seen.members).sorted().joined(separator: ", ")
+                            return "the coordinator dropped \(dropped) (ring epoch \(seen.epoch))"
                         }
                     } form: {
                         try await Ring.form(rank: position, peers: members.map { ($0.host, $0.port) }, names: members.map(\.name),
-                                            listener: listener, options: dialing, group: group, runID: run.runID, patience: TimeAmount(patience))
+                                            listener: listener, options: dialing, group: group, runID: run.runID,
+                                            patience: TimeAmount(patience))
                     }
                     logger.info("ring formed", metadata: ["rank": "\(position)", "size": "\(members.count)", "epoch": "\(epoch)"])
                     action = life.ringFormed()
@@ -326,7 +328,7 @@ public enum WorkerSession {
     /// dialing or awaiting that member until the handshake timeout or the patience (600 s at a run's
     /// start), and the worker reads the newest ring.
     public static func formUnlessOvertaken(overtaken: @escaping @Sendable () -> String?,
-                                    form: @escaping @Sendable () async throws -> Ring) async throws -> Ring {
+                                           form: @escaping @Sendable () async throws -> Ring) async throws -> Ring {
         enum Outcome: Sendable { case formed(Ring), overtaken(String) }
         return try await withThrowingTaskGroup(of: Outcome.self) { group in
             group.addTask { .formed(try await form()) }

@@ -216,7 +216,9 @@ public final class PeerLink: FrameLink, @unchecked Sendable {
             }
         } catch {
             try? await channel.close().get()
-            if expired.withLockedValue({ $0 }) { throw TransportError.timeout(peer: who, waitingFor: "the handshake", seconds: seconds) }
+            if expired.withLockedValue({ $0 }) {
+                throw TransportError.timeout(peer: who, waitingFor: "the handshake", seconds: seconds)
+            }
             if Task.isCancelled { throw CancellationError() }
             throw Self.tlsRefusal(error, peer: who) ?? error
         }

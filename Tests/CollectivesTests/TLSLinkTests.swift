@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import RunTrust
+import TestSupport
 import Transport
 import Wire
 import XCTest
@@ -155,27 +156,18 @@ final class TLSLinkTests: XCTestCase {
     /// TLS. The dialer gives up after the handshake timeout, not when the peer wakes (it waited 20 s
     /// for a frozen worker in a chaos run, forming a ring while the coordinator had dropped that worker).
     func testADialerGivesUpOnAPeerThatAcceptsTCPButNeverAnswers() async throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        XCTAssertGreaterThanOrEqual(fd, 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let listening = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        } && listen(fd, 4) == 0
-        XCTAssertTrue(listening)
+        let frozen = try FrozenPeer()
         var dialer = try options(rank: 0, name: "w0")
         dialer.handshakeTimeout = .milliseconds(500)
         let started = ContinuousClock.now
         do {
-            let link = try await PeerLink.connect(host: "127.0.0.1", port: Int(UInt16(bigEndian: address.sin_port)), options: dialer,
+            let link = try await PeerLink.connect(host: "127.0.0.1", port: frozen.port, options: dialer,
                                                   group: group, patience: .seconds(30))
             XCTFail("a handshake completed with \(link.peer.name)")
         } catch let error as TransportError {
             XCTAssertTrue("\(error)".contains("handshake"), "\(error)")
         }
         XCTAssertLessThan(ContinuousClock.now - started, .seconds(5))
+        withExtendedLifetime(frozen) {}
     }
 }

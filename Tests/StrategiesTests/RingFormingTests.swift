@@ -2,6 +2,7 @@ import Collectives
 import Foundation
 import NIOPosix
 import Strategies
+import TestSupport
 import Transport
 import Wire
 import XCTest
@@ -10,24 +11,9 @@ import XCTest
 /// of dialing or awaiting it for the handshake timeout or its patience (in a chaos run a killed or
 /// frozen member held a forming ring for 6–20 s after the coordinator had dropped it).
 final class RingFormingTests: XCTestCase {
-    /// A port whose kernel completes TCP connections that no process ever reads: a frozen peer.
-    func frozenPeerPort() throws -> (fd: Int32, port: Int) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard fd >= 0, bound, listen(fd, 4) == 0 else { throw XCTSkip("cannot listen on loopback") }
-        return (fd, Int(UInt16(bigEndian: address.sin_port)))
-    }
-
     func testFormingStopsWhenTheCoordinatorDropsAMember() async throws {
         let group = MultiThreadedEventLoopGroup.singleton
-        let frozen = try frozenPeerPort()
-        defer { close(frozen.fd) }
+        let frozen = try FrozenPeer()
         var options = PeerLink.Options(local: Hello(runID: 7, layoutHash: 0xAA, vectorLength: 100, rank: 0, name: "w0"))
         options.local.ringEpoch = 4
         options.handshakeTimeout = .seconds(20)
@@ -49,6 +35,7 @@ final class RingFormingTests: XCTestCase {
         }
         // The dial's handshake (20 s) and the accept (30 s) were both given up at once.
         XCTAssertLessThan(ContinuousClock.now - started, .seconds(3))
+        withExtendedLifetime(frozen) {}
         // The listener still serves the next ring.
         var next = options
         (next.local.rank, next.local.name, next.local.ringEpoch) = (1, "w1", 5)
