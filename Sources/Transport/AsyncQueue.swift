@@ -18,8 +18,6 @@ final class AsyncQueue<Element: Sendable>: @unchecked Sendable {
     private var failure: Error?
     private var waiter: CheckedContinuation<Element, Error>?
     private var waiterID: UInt64 = 0
-    /// The consumer's task was cancelled before its wait was registered (see `next`).
-    private var cancelledBeforeWaiting = false
     private var queuedCost = 0
     private let cost: @Sendable (Element) -> Int
     private var drainedCallback: (@Sendable () -> Void)?
@@ -66,14 +64,13 @@ final class AsyncQueue<Element: Sendable>: @unchecked Sendable {
     /// cancelled consumer stops waiting with `CancellationError` (a ring whose forming the
     /// coordinator overtook stops at once, not at its timeout).
     func next(timeout: TimeAmount?, on loop: EventLoop, timeoutError: @escaping @Sendable () -> Error) async throws -> Element {
-        lock.withLock { cancelledBeforeWaiting = false }
-        return try await withTaskCancellationHandler {
+        try await withTaskCancellationHandler {
             try await wait(timeout: timeout, on: loop, timeoutError: timeoutError)
         } onCancel: {
+            // A task is marked cancelled before this runs: a wait not registered yet sees it (below).
             let cancelled: CheckedContinuation<Element, Error>? = lock.withLock {
-                guard let w = waiter else { cancelledBeforeWaiting = true; return nil }
-                waiter = nil
-                return w
+                defer { waiter = nil }
+                return waiter
             }
             cancelled?.resume(throwing: CancellationError())
         }
@@ -94,7 +91,7 @@ final class AsyncQueue<Element: Sendable>: @unchecked Sendable {
                     return .item(item, drained: before > lowWater && queuedCost <= lowWater)
                 }
                 if let failure { return .failed(failure) }
-                if cancelledBeforeWaiting { return .failed(CancellationError()) }
+                if Task.isCancelled { return .failed(CancellationError()) }
                 waiterID &+= 1
                 waiter = c
                 return .wait(waiterID)
