@@ -21,8 +21,10 @@ public struct CoordinatorServiceError: Error, CustomStringConvertible {
 /// whose workers kept running); `local`, which starts its workers anew, starts a new one.
 /// `secure`: serve HTTPS and certify each worker's ring key at join, with the run's authority
 /// (`run-ca.pem` and its key in `folder`, made at the first start and kept for restarts).
+/// `lostWorkerGrace`: once the run finished, the longest it stays up for lost workers to hear so.
 public func serveCoordinator(config: TrainConfig, workers: Int, token: String, host: String, port: Int, folder: URL,
-                             heartbeatTimeout: Double, continuesSavedRun: Bool = true, secure: Bool = true, logger: Logger,
+                             heartbeatTimeout: Double, continuesSavedRun: Bool = true, secure: Bool = true,
+                             lostWorkerGrace: Double = 60, logger: Logger,
                              onListening: @escaping @Sendable (Int) async -> Void) async throws {
     let layout = ParameterLayout(config: config.model)
     let configYAML = try config.yaml()
@@ -67,6 +69,17 @@ public func serveCoordinator(config: TrainConfig, workers: Int, token: String, h
             }
             // Let the goodbyes land.
             try await Task.sleep(nanoseconds: 1_000_000_000)
+            // A worker lost near the end (frozen, say) may wake after it: for a while it is told that the
+            // run finished, instead of retrying a coordinator that is gone for its whole patience.
+            let lost = await coordinator.status().members.filter { $0.state == .lost }.map(\.name)
+            if !lost.isEmpty {
+                logger.info("the run finished; answering its lost workers for up to \(Int(lostWorkerGrace)) s",
+                            metadata: ["lost": "\(lost.joined(separator: ", "))"])
+                let until = Date().addingTimeInterval(lostWorkerGrace)
+                while Date() < until, await coordinator.status().members.contains(where: { $0.state == .lost }) {
+                    try await Task.sleep(nanoseconds: 200_000_000)
+                }
+            }
         }
         try await group.next()
         group.cancelAll()

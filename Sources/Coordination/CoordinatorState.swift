@@ -136,6 +136,8 @@ public struct CoordinatorState: Sendable {
         guard request.layoutHash == run.layoutHash else {
             throw CoordinatorRefusal(status: 409, reason: "the worker's model (layout \(request.layoutHash)) differs from the run's (layout \(run.layoutHash)); is it running the same Tributary version and config?")
         }
+        // Not even a member's: a finished run has no ring to take it in.
+        guard phase != .finished else { throw CoordinatorRefusal(status: 409, reason: "the run has finished") }
         if let i = members.firstIndex(where: { $0.name == request.name }) {
             members[i].host = request.dataHost
             members[i].port = request.dataPort
@@ -148,7 +150,6 @@ public struct CoordinatorState: Sendable {
             bumpEpoch(now: now)
             return reply(members[i], running: phase != .waiting)
         }
-        guard phase != .finished else { throw CoordinatorRefusal(status: 409, reason: "the run has finished") }
         // Before training the ring waits for exactly the expected workers; once it trains, more
         // may join (the others take them in at their next round), up to a bound.
         let limit = phase == .waiting ? run.expectedWorkers : Self.maxMembers
@@ -271,6 +272,14 @@ public struct CoordinatorState: Sendable {
             throw CoordinatorRefusal(status: 409, reason: "\(name) left the run; join again to come back")
         }
         if members[i].state == .lost {
+            // A member lost near the end (frozen, say) that wakes after it has no ring to go back to: it
+            // is told so and counts as gone, instead of reviving into a ring of one.
+            guard phase != .finished else {
+                members[i].state = .left
+                emit(.left, name, now: now, "heard from again after the run finished; told to stop")
+                throw CoordinatorRefusal(status: 409, reason: "the run finished while \(name) was lost (no heartbeat for over "
+                    + "\(String(format: "%g", heartbeatTimeout)) s); its last rounds before that are in the model: stop this worker")
+            }
             members[i].state = .active
             emit(.returned, name, now: now, "heard from again after \(String(format: "%.1f", now - members[i].lastSeen)) s")
             bumpEpoch(now: now)

@@ -120,6 +120,33 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertTrue(s.ring.ready)
     }
 
+    /// Issue 17: a worker frozen near the end woke after the run finished, revived into a ring of its own
+    /// and, once the coordinator exited, retried it for its whole patience (10 minutes).
+    func testAMemberLostBeforeTheEndIsToldTheRunFinishedWhenItWakes() throws {
+        var s = CoordinatorState(run: run, token: "secret", heartbeatTimeout: 5)
+        for name in ["a", "b", "c"] { _ = try s.join(request(name), now: 0) }
+        _ = try s.heartbeat("a", now: 4)
+        _ = try s.heartbeat("b", now: 4)
+        XCTAssertEqual(s.expire(now: 6), ["c"])
+        for name in ["a", "b"] {
+            try s.report(WorkerReport(name: name, round: 2, rounds: 3, steps: 3, tokens: 100, loss: 2, validationLoss: 2.5,
+                                      bytesSent: 10, bytesReceived: 10, computeSeconds: 1, waitSeconds: 0, elapsedSeconds: 1,
+                                      tokensPerComputeSecond: 100, finished: true), now: 7)
+        }
+        XCTAssertEqual(s.phase, .finished)
+        _ = s.takeEvents()
+        let epoch = s.epoch
+        let told = refusal { _ = try s.heartbeat("c", now: 20) }
+        XCTAssertEqual(told?.status, 409)
+        XCTAssertEqual(told?.reason, "the run finished while c was lost (no heartbeat for over 5 s); its last rounds before "
+                       + "that are in the model: stop this worker")
+        XCTAssertEqual(s.status(now: 20).members.first { $0.name == "c" }?.state, .left, "told, it counts as gone")
+        XCTAssertEqual(s.ring.members.map(\.name), ["a", "b"], "no ring of one for it")
+        XCTAssertEqual(s.epoch, epoch)
+        XCTAssertEqual(s.takeEvents().map(\.detail), ["heard from again after the run finished; told to stop"])
+        XCTAssertEqual(refusal { _ = try s.join(request("c"), now: 21) }?.status, 409, "nor can it join again")
+    }
+
     /// Issue 17's stall: a ring broke with nobody lost (a goodbye cascade, a timeout of a slow peer), so no join
     /// or loss brought a new epoch and every worker waited for one until it gave up.
     func testARingThatBrokeWithNobodyLostGetsANewEpochOnceEveryMemberSaysSo() throws {
