@@ -15,16 +15,17 @@ public struct CoordinatorServiceError: Error, CustomStringConvertible {
     public var description: String { "cannot serve on \(address): \(reason)" }
 }
 
+/// Once a run finished, the longest its coordinator stays up for lost workers to hear so (seconds).
+let lostWorkerGrace = 60.0
+
 /// Serves a run's coordinator until the run finishes: membership on `host:port` (`onListening`
 /// gets the bound port), every worker's reports into the run folder.
 /// `continuesSavedRun`: take back a coordinator state saved in `folder` (a restarted coordinator
 /// whose workers kept running); `local`, which starts its workers anew, starts a new one.
 /// `secure`: serve HTTPS and certify each worker's ring key at join, with the run's authority
 /// (`run-ca.pem` and its key in `folder`, made at the first start and kept for restarts).
-/// `lostWorkerGrace`: once the run finished, the longest it stays up for lost workers to hear so.
 public func serveCoordinator(config: TrainConfig, workers: Int, token: String, host: String, port: Int, folder: URL,
-                             heartbeatTimeout: Double, continuesSavedRun: Bool = true, secure: Bool = true,
-                             lostWorkerGrace: Double = 60, logger: Logger,
+                             heartbeatTimeout: Double, continuesSavedRun: Bool = true, secure: Bool = true, logger: Logger,
                              onListening: @escaping @Sendable (Int) async -> Void) async throws {
     let layout = ParameterLayout(config: config.model)
     let configYAML = try config.yaml()
