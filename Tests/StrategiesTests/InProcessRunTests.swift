@@ -127,7 +127,10 @@ final class InProcessRunTests: XCTestCase {
                 for t in alone { t.model.parameters.base[i] = shared[i] }
             }
         }
-        assertClose(parameters(workers[0]), shared, tolerance: 1e-5, "G: each fragment the mean of its workers' at its sync")
+        // Float rounding only: the outer step computes G − (G − mean), not the mean itself, and Adam carries
+        // that ulp on through the next steps (1.04e-5 on an AMD EPYC's OpenBLAS kernels; whole-model rounds
+        // end over 1e-3 away, below).
+        assertClose(parameters(workers[0]), shared, tolerance: 1e-4, "G: each fragment the mean of its workers' at its sync")
         let whole = try trainers(try tinyConfig("{name: diloco, codec: fp32, innerSteps: 2, round: steps, outerLearningRate: 1, outerMomentum: 0}",
                                                 steps: 8), ring: memoryRing(2))
         assertAgree(await runTogether(whole))
