@@ -1,4 +1,5 @@
 import Crypto
+import NIOCore
 import NIOSSL
 import X509
 
@@ -9,6 +10,8 @@ import X509
 public struct PeerTLS: Sendable {
     public let serverContext: NIOSSLContext
     public let clientContext: NIOSSLContext
+    /// The longest a closing link waits for its peer's TLS close_notify: one round trip on any link.
+    static let shutdownTimeout = TimeAmount.milliseconds(500)
 
     public init(certificatePEM: String, key: WorkerKey, authorityPEM: String) throws {
         do {
@@ -22,6 +25,10 @@ public struct PeerTLS: Sendable {
             server.minimumTLSVersion = .tlsv13
             var client = TLSConfiguration.makeClientConfiguration()
             client.minimumTLSVersion = .tlsv13
+            // A link's own goodbye frame ends its conversation; TLS's close_notify only waits for the
+            // peer's, which a frozen peer never sends (NIOSSL's default: 5 s of every ring closed around one).
+            server.shutdownTimeout = Self.shutdownTimeout
+            client.shutdownTimeout = Self.shutdownTimeout
             client.certificateChain = chain
             client.privateKey = privateKey
             client.trustRoots = .certificates(root)

@@ -170,4 +170,28 @@ final class TLSLinkTests: XCTestCase {
         XCTAssertLessThan(ContinuousClock.now - started, .seconds(5))
         withExtendedLifetime(frozen) {}
     }
+
+    /// Closing a link to a peer that froze after the handshake: TLS's goodbye (close_notify) waits for
+    /// the peer's, which never comes. In a chaos run each ring a worker closed around a frozen member
+    /// took NIOSSL's default 5 s to close, and the survivor's training waited on it all that time.
+    func testClosingALinkToAFrozenPeerDoesNotWaitForItsTLSGoodbye() async throws {
+        // The peer runs on an event loop of its own, which the test then blocks: a frozen process.
+        let frozenLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let listener = try await PeerListener.bind(host: "127.0.0.1", port: 0, options: try options(rank: 1, name: "w1"),
+                                                   group: frozenLoop)
+        async let acceptedLink = listener.accept(timeout: .seconds(10))
+        let dialed = try await PeerLink.connect(host: "127.0.0.1", port: listener.port, options: try options(rank: 0, name: "w0"),
+                                                group: group)
+        let accepted = try await acceptedLink
+        let thaw = DispatchSemaphore(value: 0)
+        frozenLoop.next().execute { _ = thaw.wait(timeout: .now() + 20) }
+        let started = ContinuousClock.now
+        await dialed.close()
+        let closing = ContinuousClock.now - started
+        thaw.signal()
+        XCTAssertLessThan(closing, .seconds(2), "closing waited \(closing) for a frozen peer's TLS goodbye")
+        await accepted.close()
+        await listener.close()
+        try await frozenLoop.shutdownGracefully()
+    }
 }
