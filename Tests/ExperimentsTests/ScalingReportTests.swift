@@ -35,11 +35,13 @@ final class ScalingReportTests: XCTestCase {
             cell("diloco-muon", workers: 1, loss: 4.9, bytes: 0, factor: 1),
             cell("diloco-topk", workers: 4, loss: 5.09, bytes: 1_000_000, factor: 1),
             cell("diloco-topk", workers: 8, loss: 5.5, bytes: 2_000_000, factor: 1),
+            cell("diloco-h75", workers: 4, loss: 5.1, bytes: 4_000_000, factor: 1),
+            cell("diloco-int4-h75", workers: 4, loss: 5.16, bytes: 500_000, factor: 1),
         ])
         XCTAssertEqual(r.ddp("small")?.validationLoss, 5.0)
         XCTAssertEqual(r.ddpBytes("small", workers: 4), 3_000_000_000)
         let best = r.bestCells
-        XCTAssertEqual(best.count, 6)
+        XCTAssertEqual(best.count, 8)
         let dense4 = best.first { $0.method == "diloco" && $0.workers == 4 }!
         XCTAssertEqual(dense4.outerFactor, 1)
         XCTAssertEqual(r.gap(dense4)!, 1.0, accuracy: 1e-9)
@@ -49,6 +51,9 @@ final class ScalingReportTests: XCTestCase {
         XCTAssertTrue(md.contains("small, M=4 within 2% of DDP at ≥500× fewer bytes (diloco-topk, +1.80% at 3000× fewer bytes): **met**"), md)
         XCTAssertTrue(md.contains("small, M=8 within 4% of DDP at ≥500× fewer bytes (diloco-topk, +10.00% at 3500× fewer bytes): **not met**"), md)
         XCTAssertTrue(md.contains("small, M=4 diloco-topk at 3000× within 1 point of dense DiLoCo's gap (+1.80% vs +1.00%): **met**"), md)
+        // A codec's rare-round variant is judged against the same rounds without the codec.
+        XCTAssertTrue(md.contains("small, M=4 diloco-int4-h75 at 6000× within 1 point of dense DiLoCo's gap (+3.20% vs +2.00%): "
+                                  + "**not met**"), md)
         XCTAssertEqual(r.plots().count, 2)
     }
 }
