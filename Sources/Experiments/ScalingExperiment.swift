@@ -17,10 +17,10 @@ import Training
 /// learning rate from a sweep around `OuterSettings`' rule
 /// and its global batch (at equal tokens) from a second one, per M on the small model, whose best
 /// the large model reuses (the paper finds the best outer learning rate independent of model
-/// size). DiLoCo with AdamW inside, int4 and top-k codecs, streaming fragments and moment sync
-/// run at those settings. Every run is a real `tributary local` run
-/// (coordinator, worker processes, ring over loopback) with unlimited links: loss does not
-/// depend on the link.
+/// size). DiLoCo with AdamW inside, int4 and top-k codecs, streaming fragments, moment sync and
+/// rounds of 75 steps (fp32 and int4: ≥ 1000× fewer bytes than DDP) run at those settings.
+/// Every run is a real `tributary local` run (coordinator, worker processes, ring over loopback)
+/// with unlimited links: loss does not depend on the link.
 public struct ScalingExperiment {
     public var quick = false
     public var runs: URL
@@ -44,7 +44,8 @@ public struct ScalingExperiment {
     public struct Cell: Codable, Sendable {
         public var size: String
         /// `ddp`, `ddp-muon`, `diloco` (fp32, AdamW inside), `diloco-muon`, and `diloco-muon-` `int4`, `topk`,
-        /// `streaming` (4 fragments, a quarter of H per round) or `momentsync` (every round).
+        /// `streaming` (4 fragments, a quarter of H per round) or `momentsync` (every round); a `-h75` suffix: whole-model
+        /// rounds of 75 steps instead of H.
         public var method: String
         public var workers: Int
         /// Global batch in sequences (all workers together, per step).
