@@ -231,16 +231,17 @@ public struct ScalingExperiment {
             }
             // DiLoCo with AdamW inside, the compressed codecs, streaming fragments and moment
             // sync, each at its M's best setting.
-            // The `-h75` pair: int4 whole-model rounds rare enough for ≥ 1000× fewer bytes than DDP
-            // (4 rounds in 300 steps), beside the same rounds in fp32 (the dense variant it is judged against).
+            // Rounds of 75 steps (4 in 300, named `-h75`): int4 rare enough for ≥ 1000× fewer bytes than DDP,
+            // beside the same rounds in fp32 (the dense variant it is judged against).
             let variants: [(String, Int, Int?)] = index == 0
                 ? [("diloco", 1, nil), ("diloco", 4, nil), ("diloco-muon-int4", 4, nil),
                    ("diloco-muon-topk", 4, nil), ("diloco-muon-topk", 8, nil),
-                   ("diloco-muon-streaming", 4, nil), ("diloco-muon-momentsync", 4, nil), ("diloco-muon-h75", 4, 75),
-                   ("diloco-muon-int4-h75", 4, 75)]
+                   ("diloco-muon-streaming", 4, nil), ("diloco-muon-momentsync", 4, nil), ("diloco-muon", 4, 75),
+                   ("diloco-muon-int4", 4, 75)]
                 : [("diloco-muon-topk", 4, nil)]
-            for (method, m, h) in variants {
+            for (variant, m, h) in variants {
                 let setting = bestSetting[m] ?? (1, globalBatch, steps)
+                let method = variant + (h.map { "-h\($0)" } ?? "")
                 // AdamW inside takes DDP-AdamW's best learning rate, Muon inside DDP-Muon's.
                 _ = try await run(size, method, workers: m, batch: setting.batch, steps: setting.steps,
                                   learningRate: method.contains("muon") ? lr : best.learningRate, outerFactor: setting.factor,
