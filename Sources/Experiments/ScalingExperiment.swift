@@ -70,6 +70,8 @@ public struct ScalingExperiment {
         public var globalBatch: Int
         public var sequenceLength: Int
         public var innerSteps: Int
+        /// Sequences of the validation split every cell is measured on; nil in reports before session 17.
+        public var validationSequences: Int?
         public var sizes: [Size]
         public var cells: [Cell]
         public var wallSeconds: Double
@@ -95,12 +97,17 @@ public struct ScalingExperiment {
     /// DDP-Muon's learning rates, as multiples of DDP-AdamW's best.
     public var muonFactors: [Float] { quick ? [1] : [1, 2] }
 
-    /// The shared base: the default corpus, sequences of 64, validation on 16 batches, no
-    /// checkpoints but the last, DiLoCo rounds of a step count.
+    /// Sequences every cell's validation loss is measured on: the first 256 of the validation split,
+    /// whatever the cell's batch. A validation batch has a worker's batch of sequences, so a fixed
+    /// number of batches measured cells of different batches on different text (until session 17:
+    /// M=1 on 256 sequences, DDP's batch 8 and M=4 on 64, M=8 on 32).
+    public let validationSequences = 256
+
+    /// The shared base: the default corpus, sequences of 64, no checkpoints but the last, DiLoCo
+    /// rounds of a step count.
     func baseConfig(log: (String) -> Void) throws -> TrainConfig {
         var (config, _) = try defaultLocalRun(runs: runs, log: log)
         config.sequenceLength = sequenceLength
-        config.evaluation.batches = 16
         config.checkpoint.interval = 0
         config.checkpoint.keep = 1
         config.strategy.round = .steps
@@ -127,6 +134,11 @@ public struct ScalingExperiment {
             config.modelPreset = nil
             config.steps = steps
             config.batchSize = batch / workers
+            guard validationSequences % config.batchSize == 0 else {
+                throw LocalRunError(reason: "\(method) on \(workers) workers: a batch of \(config.batchSize) sequences does not divide "
+                                    + "the \(validationSequences) validation sequences every cell is measured on")
+            }
+            config.evaluation.batches = validationSequences / config.batchSize
             // Only the final validation: the report reads nothing else, and three more cost ~5% of a run.
             config.evaluation.interval = steps
             config.optimizer.learningRate = learningRate
@@ -168,7 +180,7 @@ public struct ScalingExperiment {
                             bytesSent: summary.bytesSent, wallSeconds: summary.wallSeconds, tokens: summary.tokens)
             cells.append(cell)
             try writeExperimentReport(Report(quick: quick, steps: self.steps, globalBatch: globalBatch, sequenceLength: sequenceLength,
-                                             innerSteps: innerSteps, sizes: sizes, cells: cells,
+                                             innerSteps: innerSteps, validationSequences: validationSequences, sizes: sizes, cells: cells,
                                              wallSeconds: Date().timeIntervalSince(started)),
                                       markdown: "(in progress)\n", folder: folder)
             return cell
@@ -207,6 +219,11 @@ public struct ScalingExperiment {
             }
             let lr = lowestLoss(muon).learningRate
             if sweeping { muonFactor = lr / best.learningRate }
+            // DDP-Muon at DiLoCo's shape (its global batch and steps): what taking half as many, twice as large
+            // steps costs by itself, the part of every DiLoCo gap that no sync can close.
+            if sweeping && (best.globalBatch, best.steps) != (globalBatch, steps) {
+                _ = try await run(size, "ddp-muon", workers: 2, batch: globalBatch, steps: steps, learningRate: lr)
+            }
             for m in workerCounts {
                 guard !sweeping else {
                     var tried: [Cell] = []
@@ -249,7 +266,7 @@ public struct ScalingExperiment {
             }
         }
         let report = Report(quick: quick, steps: steps, globalBatch: globalBatch, sequenceLength: sequenceLength, innerSteps: innerSteps,
-                            sizes: sizes, cells: cells, wallSeconds: Date().timeIntervalSince(started))
+                            validationSequences: validationSequences, sizes: sizes, cells: cells, wallSeconds: Date().timeIntervalSince(started))
         let document = ScalingReport(report: report)
         for (name, svg) in document.plots() {
             try svg.write(to: folder.appendingPathComponent(name), atomically: true, encoding: .utf8)

@@ -135,12 +135,18 @@ extension DistributedTrainer {
             let save = (round + 1) % checkpointEvery == 0
             let overlapped = strategy.overlap && !final
             // With overlap, a sum is paced over the time it has (about a round) so that it does not take the
-            // link's full rate; so is a streaming run's last, a fragment (its point is a lower peak), while a
-            // whole model's last sum goes at once rather than hold the run's end for most of a round.
-            let pace = strategy.overlap && (overlapped || fragments > 1)
-                ? collectives.pace(count: message.count, exactTail: tail + validationTail,
-                                   within: Double(DispatchTime.now().uptimeNanoseconds - roundStarted) / 1e9)
-                : nil
+            // link's full rate; so is a streaming run's last, a fragment (its point is a lower peak: sent in a
+            // fifth of a round, it alone set the busiest second), while a whole model's last sum goes at once. Timed
+            // rounds share a schedule (a budget each), and a worker's carry says how far behind it it is.
+            let pace: Double?
+            if strategy.overlap && (overlapped || fragments > 1) {
+                let elapsed = Double(DispatchTime.now().uptimeNanoseconds - roundStarted) / 1e9
+                let (roundSeconds, late) = plan.budgetSeconds.map { ($0, -plan.carrySeconds) } ?? (elapsed, 0)
+                pace = collectives.pace(count: message.count, exactTail: tail + validationTail,
+                                        over: SumPacing.sendSeconds(roundSeconds: roundSeconds, lateSeconds: late))
+            } else {
+                pace = nil
+            }
             if !overlapped {
                 try await collectives.allReduce(message.buffer, codec: collectives.codec, exactTail: tail + validationTail, pace: pace)
                 let verdict = try apply(message, guess: guess, fragment: fragment)

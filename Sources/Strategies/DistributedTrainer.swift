@@ -182,10 +182,18 @@ public final class DistributedTrainer {
     /// inside a block, where a block-scaled int8 would zero the small ones (and blow up their steps).
     func averageOptimizerState() async throws {
         let scale = 1 / Float(ring.size)
-        for slab in [trainer.optimizer.m, trainer.optimizer.v] {
-            for i in 0..<slab.count { slab.base[i] *= scale }
-            try await collectives.allReduce(slab.buffer, codec: .bf16)
-        }
+        let m = trainer.optimizer.m, v = trainer.optimizer.v
+        for i in 0..<m.count { m.base[i] *= scale }
+        try await collectives.allReduce(m.buffer, codec: .bf16)
+        // Only the second moments updates use travel: Muon's matrices leave theirs at zero (60% of them
+        // in the default model), and the mean of zeros is zero.
+        let ranges = trainer.optimizer.secondMomentRanges
+        let used = FloatSlab(count: ranges.reduce(0) { $0 + $1.count })
+        var k = 0
+        for range in ranges { for i in range { used.base[k] = v.base[i] * scale; k += 1 } }
+        try await collectives.allReduce(used.buffer, codec: .bf16)
+        k = 0
+        for range in ranges { for i in range { v.base[i] = used.base[k]; k += 1 } }
     }
 
     /// Checks this worker's own contribution before it is sent (a codec could hide a NaN in a

@@ -37,21 +37,15 @@ final class WorkerCollectives {
         (max(earlierPeak.perSecond, meter.peakBytesPerSecond), max(earlierPeak.inASecond, meter.peakBytesInASecond))
     }
 
-    /// The share of the time a sum has that its frames are spread over: they leave at the pace that
-    /// takes that long rather than at the link's full rate. The rest is the margin for the last
-    /// worker to start it (with mixed speeds, up to a slow worker's step after the first) and for
-    /// the link's delay at every hop: at three quarters, the first workers waited 7% of the time.
-    static let pacedShare = 0.5
-
-    /// The pace for a sum of `count` values (the last `exactTail` in fp32) that has `seconds` before it is
-    /// needed: the bytes this worker will send for it over `pacedShare` of that time.
-    func pace(count: Int, exactTail: Int, within seconds: Double) -> Double? {
+    /// The pace for a sum of `count` values (the last `exactTail` in fp32) whose frames are spread
+    /// over `seconds`: the bytes this worker will send for it over that time.
+    func pace(count: Int, exactTail: Int, over seconds: Double) -> Double? {
         guard seconds > 0, ring.size > 1 else { return nil }
         let m = Double(ring.size)
         let encoded = codec.codec.bytesPerValue * Double(count - exactTail) + 4 * Double(exactTail)
         // A ring all-reduce sends 2(m−1)/m of the encoding; the sparse all-gather, every other worker's whole.
         let bytes = codec.isSparse ? (m - 1) * encoded : 2 * (m - 1) / m * encoded
-        return bytes / (Self.pacedShare * seconds)
+        return bytes / seconds
     }
 
     /// Wall seconds of the last rounds, for the frame timeout.

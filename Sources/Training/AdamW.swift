@@ -34,6 +34,9 @@ public final class AdamW: Optimizer {
         adamWUpdate(runs: runs, parameters: parameters, gradients: gradients, m: m, v: v, hyper: hyper, parallelism: parallelism)
     }
 
+    /// Every parameter has a second moment.
+    public var secondMomentRanges: [Range<Int>] { [0..<v.count] }
+
     /// Restores the step counter (from a checkpoint).
     public func restore(stepCount: Int) { self.stepCount = stepCount }
 }

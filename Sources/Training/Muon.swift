@@ -70,5 +70,16 @@ public final class Muon: Optimizer {
         }
     }
 
+    /// The tensors AdamW updates (adjacent ones joined); the matrices leave `v` at zero.
+    public var secondMomentRanges: [Range<Int>] {
+        adamRuns.map(\.range).sorted { $0.lowerBound < $1.lowerBound }.reduce(into: []) { joined, range in
+            if let last = joined.last, last.upperBound == range.lowerBound {
+                joined[joined.count - 1] = last.lowerBound..<range.upperBound
+            } else {
+                joined.append(range)
+            }
+        }
+    }
+
     public func restore(stepCount: Int) { self.stepCount = stepCount }
 }

@@ -9,6 +9,8 @@ public protocol Optimizer: AnyObject {
     var m: FloatSlab { get }
     /// Second state slab (AdamW's second moments; unused by Muon's matrices).
     var v: FloatSlab { get }
+    /// The ranges of `v` that updates use, ascending; the rest of it stays zero.
+    var secondMomentRanges: [Range<Int>] { get }
     /// Number of updates applied so far.
     var stepCount: Int { get }
     /// Applies one update; `gradientScale` multiplies every gradient first (clipping).

@@ -5,20 +5,22 @@ import XCTest
 
 final class ScalingReportTests: XCTestCase {
     /// A cell as `results.json` holds it.
-    func cell(_ method: String, workers: Int, loss: Double, bytes: Int, factor: Double? = nil) -> [String: Any] {
-        var c: [String: Any] = ["size": "small", "method": method, "workers": workers, "globalBatch": 32, "steps": 400,
-                                "learningRate": 0.002, "folder": "\(method)-m\(workers)-\(factor ?? 0)", "validationLoss": loss,
+    func cell(_ method: String, workers: Int, loss: Double, bytes: Int, factor: Double? = nil, batch: Int = 32, steps: Int = 400)
+        -> [String: Any] {
+        var c: [String: Any] = ["size": "small", "method": method, "workers": workers, "globalBatch": batch, "steps": steps,
+                                "learningRate": 0.002, "folder": "\(method)-m\(workers)-b\(batch)-\(factor ?? 0)", "validationLoss": loss,
                                 "bytesSent": bytes, "wallSeconds": 10, "tokens": 819_200]
         if let factor { c.merge(["innerSteps": 20, "outerLearningRate": factor, "outerMomentum": 0.25, "outerFactor": factor]) { $1 } }
         return c
     }
 
-    func report(_ cells: [[String: Any]]) throws -> ScalingReport {
+    func report(_ cells: [[String: Any]], validationSequences: Int? = nil) throws -> ScalingReport {
         let model = GPTConfig(vocabSize: 64, contextLength: 16, layers: 1, heads: 1, channels: 8)
         let modelJSON = try JSONSerialization.jsonObject(with: JSONEncoder().encode(model))
-        let json: [String: Any] = ["quick": true, "steps": 400, "globalBatch": 32, "sequenceLength": 64, "innerSteps": 20,
+        var json: [String: Any] = ["quick": true, "steps": 400, "globalBatch": 32, "sequenceLength": 64, "innerSteps": 20,
                                    "sizes": [["name": "small", "model": modelJSON, "learningRates": [0.002]]], "cells": cells,
                                    "wallSeconds": 60]
+        if let validationSequences { json["validationSequences"] = validationSequences }
         let data = try JSONSerialization.data(withJSONObject: json)
         return ScalingReport(report: try JSONDecoder().decode(ScalingExperiment.Report.self, from: data))
     }
@@ -55,5 +57,20 @@ final class ScalingReportTests: XCTestCase {
         XCTAssertTrue(md.contains("small, M=4 diloco-int4-h75 at 6000× within 1 point of dense DiLoCo's gap (+3.20% vs +2.00%): "
                                   + "**not met**"), md)
         XCTAssertEqual(r.plots().count, 2)
+    }
+
+    /// DDP-Muon at DiLoCo's shape, where the sweep ran it, gives the shape's part of the gap, and
+    /// DiLoCo of that shape is measured against it too; without such a run the report says nothing.
+    func testDDPAtDiLoCoShapeSplitsTheGap() throws {
+        let cells = [
+            cell("ddp-muon", workers: 2, loss: 5.0, bytes: 1_000_000_000, batch: 16, steps: 800),
+            cell("diloco-muon", workers: 4, loss: 5.202, bytes: 150_000_000, factor: 1),
+        ]
+        XCTAssertFalse(try report(cells).markdown().contains("DiLoCo's shape"))
+        let md = try report(cells + [cell("ddp-muon", workers: 2, loss: 5.1, bytes: 2_000_000_000)], validationSequences: 256).markdown()
+        XCTAssertTrue(md.contains("Gap: validation loss (every cell on the first 256 sequences of the validation split) against"), md)
+        XCTAssertTrue(md.contains("small: DDP-Muon with DiLoCo's global batch (32 × 400) ends at 5.1000, +2.00% against DDP's best"), md)
+        XCTAssertTrue(md.contains("DiLoCo-Muon of that shape against it: M=4 +2.00%."), md)
+        XCTAssertTrue(md.contains("| small | diloco-muon | 4 | 32 × 400 | 1.00 / 0.25 | 5.2020 | +4.04% |"), md)
     }
 }

@@ -115,6 +115,17 @@ final class ReferenceFixtureTests: XCTestCase {
                                  beta2: try f.hyper("beta2"), epsilon: try f.hyper("eps"), weightDecay: try f.hyper("weight_decay"))
             XCTAssertEqual(optimizer.matrices.count, 4 * f.config.layers)
             try checkThreeSteps(optimizer, expected: "muon3.", f, model)
+            // Moment sync sends only the second moments updates use: after the steps, v is zero outside
+            // them, and they cover every tensor that is not a block matrix.
+            let ranges = optimizer.secondMomentRanges
+            var used = [Bool](repeating: false, count: optimizer.v.count)
+            for range in ranges { for i in range { used[i] = true } }
+            XCTAssertTrue(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound < $1.lowerBound }, "ascending, apart")
+            for i in used.indices where !used[i] { XCTAssertEqual(optimizer.v.base[i], 0, "v[\(i)] outside the ranges") }
+            for t in model.layout.tensors where !optimizer.matrices.contains(where: { $0.name == t.name }) {
+                XCTAssertTrue(used[t.range].allSatisfy { $0 }, "\(t.name) has second moments")
+            }
+            XCTAssertEqual(used.filter { !$0 }.count, optimizer.matrices.map(\.count).reduce(0, +))
         }
     }
 }

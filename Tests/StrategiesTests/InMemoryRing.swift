@@ -25,13 +25,13 @@ func memoryRing(_ n: Int, timeoutMilliseconds: Int64 = 20_000) -> [Ring] {
 }
 
 /// A tiny model on the Markov source: a step takes about a millisecond.
-func tinyConfig(_ strategy: String, steps: Int, checkpointInterval: Int = 0) throws -> TrainConfig {
+func tinyConfig(_ strategy: String, steps: Int, checkpointInterval: Int = 0, optimizer: String = "adamw") throws -> TrainConfig {
     try TrainConfig.load(yaml: """
         model: {vocabSize: 32, contextLength: 16, layers: 1, heads: 2, channels: 16}
         batchSize: 2
         sequenceLength: 16
         steps: \(steps)
-        optimizer: {learningRate: 0.01, warmupSteps: 1}
+        optimizer: {name: \(optimizer), learningRate: 0.01, warmupSteps: 1}
         data: {markovVocabulary: 32, trainTokens: 20000, validationTokens: 2048}
         evaluation: {interval: 0, batches: 2}
         checkpoint: {interval: \(checkpointInterval), keep: 2}

@@ -79,8 +79,18 @@ final class InProcessRunTests: XCTestCase {
     /// Moment sync: after a round, every worker's AdamW moments are the mean of what the workers
     /// had (in bf16), checked against workers trained alone whose moments are averaged by hand.
     func testMomentSyncAveragesTheInnerOptimizerState() async throws {
+        try await checkMomentSync(optimizer: "adamw")
+    }
+
+    /// Muon's moment sync sends only the second moments AdamW's tensors use; the whole of both
+    /// slabs averaged by hand (zeros where Muon leaves them) is the reference.
+    func testMomentSyncOfMuonAveragesTheStateItUses() async throws {
+        try await checkMomentSync(optimizer: "muon")
+    }
+
+    private func checkMomentSync(optimizer: String) async throws {
         let config = try tinyConfig("{name: diloco, codec: fp32, innerSteps: 3, round: steps, outerLearningRate: 1, outerMomentum: 0, momentSync: 1}",
-                                    steps: 6)
+                                    steps: 6, optimizer: optimizer)
         let workers = try trainers(config, ring: memoryRing(2))
         assertAgree(await runTogether(workers))
         // Reference: each alone for 3 steps; parameters and both moments set to their means; again,
@@ -101,7 +111,7 @@ final class InProcessRunTests: XCTestCase {
         }
         assertClose(parameters(workers[0]), alone[0].model.parameters.toArray(), tolerance: 2e-3, "G with the moments averaged once")
         let without = try trainers(try tinyConfig("{name: diloco, codec: fp32, innerSteps: 3, round: steps, outerLearningRate: 1, outerMomentum: 0}",
-                                                  steps: 6), ring: memoryRing(2))
+                                                  steps: 6, optimizer: optimizer), ring: memoryRing(2))
         assertAgree(await runTogether(without))
         let reference = alone[0].model.parameters.toArray()
         let apart = zip(parameters(without[0]), reference).map { abs($0 - $1) / max(1, abs($1)) }.max()!

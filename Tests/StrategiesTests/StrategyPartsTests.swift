@@ -250,3 +250,14 @@ final class StrategyPartsTests: XCTestCase {
         }
     }
 }
+
+final class SumPacingTests: XCTestCase {
+    func testASumIsSpreadOverItsShareOfTheRoundLessWhatTheWorkerIsLate() {
+        XCTAssertEqual(SumPacing.sendSeconds(roundSeconds: 2, lateSeconds: 0), 2 * SumPacing.share, accuracy: 1e-12)
+        XCTAssertEqual(SumPacing.sendSeconds(roundSeconds: 2, lateSeconds: -0.5), 2 * SumPacing.share, accuracy: 1e-12,
+                       "a worker ahead of the schedule does not pace slower: the ring goes at its slowest sender's pace")
+        XCTAssertEqual(SumPacing.sendSeconds(roundSeconds: 2, lateSeconds: 0.3), 2 * SumPacing.share - 0.3, accuracy: 1e-12,
+                       "a late worker's frames still end when the others' do")
+        XCTAssertEqual(SumPacing.sendSeconds(roundSeconds: 2, lateSeconds: 5), 2 * SumPacing.latestShare, accuracy: 1e-12)
+    }
+}
