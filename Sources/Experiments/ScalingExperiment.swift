@@ -135,8 +135,8 @@ public struct ScalingExperiment {
             config.steps = steps
             config.batchSize = batch / workers
             guard validationSequences % config.batchSize == 0 else {
-                throw LocalRunError(reason: "\(method) on \(workers) workers: a batch of \(config.batchSize) sequences does not divide "
-                                    + "the \(validationSequences) validation sequences every cell is measured on")
+                throw LocalRunError(reason: "\(method) on \(workers) workers: a batch of \(config.batchSize) sequences does not "
+                                    + "divide the \(validationSequences) validation sequences every cell is measured on")
             }
             config.evaluation.batches = validationSequences / config.batchSize
             // Only the final validation: the report reads nothing else, and three more cost ~5% of a run.
@@ -180,8 +180,8 @@ public struct ScalingExperiment {
                             bytesSent: summary.bytesSent, wallSeconds: summary.wallSeconds, tokens: summary.tokens)
             cells.append(cell)
             try writeExperimentReport(Report(quick: quick, steps: self.steps, globalBatch: globalBatch, sequenceLength: sequenceLength,
-                                             innerSteps: innerSteps, validationSequences: validationSequences, sizes: sizes, cells: cells,
-                                             wallSeconds: Date().timeIntervalSince(started)),
+                                             innerSteps: innerSteps, validationSequences: validationSequences, sizes: sizes,
+                                             cells: cells, wallSeconds: Date().timeIntervalSince(started)),
                                       markdown: "(in progress)\n", folder: folder)
             return cell
         }
@@ -266,12 +266,32 @@ public struct ScalingExperiment {
             }
         }
         let report = Report(quick: quick, steps: steps, globalBatch: globalBatch, sequenceLength: sequenceLength, innerSteps: innerSteps,
-                            validationSequences: validationSequences, sizes: sizes, cells: cells, wallSeconds: Date().timeIntervalSince(started))
+                            validationSequences: validationSequences, sizes: sizes, cells: cells,
+                            wallSeconds: Date().timeIntervalSince(started))
+        try Self.write(report, to: folder)
+        return report
+    }
+
+    /// Writes `report`'s results, markdown and plots into `folder`.
+    static func write(_ report: Report, to folder: URL) throws {
         let document = ScalingReport(report: report)
         for (name, svg) in document.plots() {
             try svg.write(to: folder.appendingPathComponent(name), atomically: true, encoding: .utf8)
         }
         try writeExperimentReport(report, markdown: document.markdown(), folder: folder)
+    }
+
+    /// Writes the markdown and plots of an earlier run's `results.json` in `folder` again (after the
+    /// report's code changed), without running anything.
+    public static func render(folder: URL) throws -> Report {
+        let file = folder.appendingPathComponent("results.json")
+        let report: Report
+        do {
+            report = try JSONDecoder().decode(Report.self, from: Data(contentsOf: file))
+        } catch {
+            throw LocalRunError(reason: "\(file.path) is not the results.json of `experiment scaling`: \(error)")
+        }
+        try write(report, to: folder)
         return report
     }
 }

@@ -45,7 +45,8 @@ public struct ScalingReport {
         md += "Every cell trains on the same \(formatCount(Double(tokens))) tokens of the fortunes corpus: a global batch of "
         md += "\(report.globalBatch)×\(report.sequenceLength) tokens for \(report.steps) steps, or a batch sweep's other batch for "
         md += "as many more or fewer steps (DiLoCo: each of M workers takes batch/M sequences per inner step, H = \(report.innerSteps)). "
-        md += "Gap: validation loss" + (report.validationSequences.map { " (every cell on the first \($0) sequences of the validation split)" } ?? "")
+        md += "Gap: validation loss"
+        md += report.validationSequences.map { " (every cell on the first \($0) sequences of the validation split)" } ?? ""
         md += " against DDP's best run of the same size (either optimizer). Real `tributary local` runs, "
         md += "unlimited links. Wall time \(formatDuration(report.wallSeconds)).\n\n"
         for size in report.sizes {
@@ -73,17 +74,19 @@ public struct ScalingReport {
         return md
     }
 
-    /// DDP-Muon at DiLoCo's shape (the experiment's global batch and steps), where it ran: the part of
-    /// the gap that the shape costs, and each dense DiLoCo-Muon cell of that shape measured against it.
+    /// DDP-Muon's best run at DiLoCo's shape (the experiment's global batch and steps), where DDP's best
+    /// has another: the part of the gap that the shape costs, and each dense DiLoCo-Muon cell of that
+    /// shape measured against it.
     private func shape() -> String {
         var md = ""
         for size in report.sizes.map(\.name) {
-            guard let same = report.cells.first(where: {
+            guard let same = report.cells.filter({
                 $0.size == size && $0.method == "ddp-muon" && $0.globalBatch == report.globalBatch && $0.steps == report.steps
-            }), let sameGap = gap(same) else { continue }
+            }).min(by: { $0.validationLoss < $1.validationLoss }), let sameGap = gap(same), sameGap > 0 else { continue }
             if md.isEmpty { md = "\n## DDP at DiLoCo's shape\n\n" }
             md += "- \(size): DDP-Muon with DiLoCo's global batch (\(report.globalBatch) × \(report.steps)) ends at "
-            md += String(format: "%.4f, %+.2f%% against DDP's best: the part of every gap below that the shape costs. ", same.validationLoss, sameGap)
+            md += String(format: "%.4f, %+.2f%% against DDP's best: the part of every gap below that the shape costs. ",
+                         same.validationLoss, sameGap)
             let dense = bestCells.filter {
                 $0.size == size && $0.method == "diloco-muon" && $0.globalBatch == report.globalBatch && $0.steps == report.steps
             }

@@ -339,7 +339,9 @@ public struct DataConfig: Sendable, Codable, Equatable {
 public struct EvaluationConfig: Sendable, Codable, Equatable {
     /// Steps between validation measurements; 0 measures only at the end.
     public var interval = 50
-    /// Batches averaged per measurement.
+    /// Batches averaged per measurement: the first of the validation split, each of `batchSize`
+    /// sequences (a worker's batch), so runs with different batches measure the same text only
+    /// when `batches × batchSize` is the same (`experiment scaling` sets it so).
     public var batches = 8
 
     public init() {}

@@ -83,9 +83,17 @@ struct ScalingExperimentCommand: AsyncParsableCommand {
     )
 
     @Flag(help: "The small model only, fewer tokens and no sweeps (a few minutes).") var quick = false
+    @Option(help: "Write report.md and the plots of this earlier run's folder again from its results.json; runs nothing.")
+    var render: String?
     @OptionGroup var output: ExperimentOutput
 
     func run() async throws {
+        if let render {
+            let folder = URL(fileURLWithPath: render)
+            let report = try reportingErrors { try ScalingExperiment.render(folder: folder) }
+            if output.json { try printJSON(report) } else { print("report: \(folder.appendingPathComponent("report.md").path)") }
+            return
+        }
         try await output.run(prefix: "experiment-scaling") { folder, interrupt, progress in
             var experiment = ScalingExperiment(runs: URL(fileURLWithPath: output.runs), executable: ownExecutable)
             experiment.quick = quick

@@ -59,18 +59,23 @@ final class ScalingReportTests: XCTestCase {
         XCTAssertEqual(r.plots().count, 2)
     }
 
-    /// DDP-Muon at DiLoCo's shape, where the sweep ran it, gives the shape's part of the gap, and
-    /// DiLoCo of that shape is measured against it too; without such a run the report says nothing.
+    /// DDP-Muon's best at DiLoCo's shape, where the sweep ran it and DDP's best has another, gives the
+    /// shape's part of the gap, and DiLoCo of that shape is measured against it too; otherwise the
+    /// report says nothing of it.
     func testDDPAtDiLoCoShapeSplitsTheGap() throws {
         let cells = [
             cell("ddp-muon", workers: 2, loss: 5.0, bytes: 1_000_000_000, batch: 16, steps: 800),
             cell("diloco-muon", workers: 4, loss: 5.202, bytes: 150_000_000, factor: 1),
         ]
         XCTAssertFalse(try report(cells).markdown().contains("DiLoCo's shape"))
-        let md = try report(cells + [cell("ddp-muon", workers: 2, loss: 5.1, bytes: 2_000_000_000)], validationSequences: 256).markdown()
+        let md = try report(cells + [cell("ddp-muon", workers: 2, loss: 5.1, bytes: 2_000_000_000),
+                                     cell("ddp-muon", workers: 2, loss: 5.3, bytes: 2_000_000_000)], validationSequences: 256).markdown()
         XCTAssertTrue(md.contains("Gap: validation loss (every cell on the first 256 sequences of the validation split) against"), md)
         XCTAssertTrue(md.contains("small: DDP-Muon with DiLoCo's global batch (32 × 400) ends at 5.1000, +2.00% against DDP's best"), md)
         XCTAssertTrue(md.contains("DiLoCo-Muon of that shape against it: M=4 +2.00%."), md)
         XCTAssertTrue(md.contains("| small | diloco-muon | 4 | 32 × 400 | 1.00 / 0.25 | 5.2020 | +4.04% |"), md)
+        // Where DDP's best has DiLoCo's shape, the shape costs nothing and the section stays out.
+        let sameShape = [cell("ddp-muon", workers: 2, loss: 5.0, bytes: 1_000_000_000), cell("ddp-muon", workers: 2, loss: 5.1, bytes: 1)]
+        XCTAssertFalse(try report(sameShape + cells).markdown().contains("DiLoCo's shape"))
     }
 }
