@@ -75,7 +75,7 @@ public final class ExternalEngine: InnerEngine {
         var run = EngineMessage(kind: .run)
         run.config = config
         run.model = config.model
-        run.rounds = (config.steps + config.strategy.innerSteps - 1) / config.strategy.innerSteps
+        run.rounds = config.strategy.rounds(steps: config.steps)
         try await send(run)
         let hello = try await receive()
         let theirs = try state.hello(hello)

@@ -25,7 +25,7 @@ extension DistributedTrainer {
     func runDiLoCo(from saved: StrategyState?, report: (WorkerReport) async -> Void) async throws -> WorkerReport {
         let config = trainer.config
         let h = strategy.innerSteps
-        let rounds = (config.steps + h - 1) / h
+        let rounds = strategy.rounds(steps: config.steps)
         let parameters = trainer.model.parameters.buffer
         let count = parameters.count
         var plan = DiLoCoRounds(innerSteps: h, workers: ring.size, timed: strategy.round == .time, tokensPerStep: config.tokensPerStep,

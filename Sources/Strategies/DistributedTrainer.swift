@@ -97,7 +97,7 @@ public final class DistributedTrainer {
     public func run(resume: Bool = false, report: (WorkerReport) async -> Void) async throws -> WorkerReport {
         if !continuing { start = DispatchTime.now().uptimeNanoseconds }
         let saved = resume ? try await restoreAgreedState() : nil
-        let total = strategy.name == .ddp ? trainer.config.steps : (trainer.config.steps + strategy.innerSteps - 1) / strategy.innerSteps
+        let total = strategy.name == .ddp ? trainer.config.steps : strategy.rounds(steps: trainer.config.steps)
         if let saved, saved.progress >= total {
             throw ConfigError(field: "resume", reason: "the run already finished (\(saved.progress) of \(total) \(strategy.name == .ddp ? "steps" : "rounds") saved)")
         }

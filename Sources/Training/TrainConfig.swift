@@ -471,6 +471,9 @@ public struct StrategyConfig: Sendable, Codable, Equatable {
         if fragments != 1 { try c.encode(fragments, forKey: .fragments) }
     }
 
+    /// DiLoCo rounds in a run of `steps` steps: rounds of `innerSteps`, the last one shorter if they do not divide.
+    public func rounds(steps: Int) -> Int { (steps + innerSteps - 1) / innerSteps }
+
     func validate() throws {
         try requirePositive("strategy.innerSteps", innerSteps)
         if let outerLearningRate, !(outerLearningRate > 0 && outerLearningRate.isFinite) {
@@ -480,7 +483,6 @@ public struct StrategyConfig: Sendable, Codable, Equatable {
             throw ConfigError(field: "strategy.outerMomentum", reason: "must be in [0, 1) (or left out to choose it from the run's shape), got \(outerMomentum)")
         }
         guard (1...64).contains(fragments) else { throw ConfigError(field: "strategy.fragments", reason: "must be in 1...64 (1 sends the whole model each round), got \(fragments)") }
-        guard momentSync >= 0 else { throw ConfigError(field: "strategy.momentSync", reason: "must be 0 (never) or a number of rounds, got \(momentSync)") }
         guard momentSync >= 0 else { throw ConfigError(field: "strategy.momentSync", reason: "must be 0 (never) or a number of rounds, got \(momentSync)") }
         guard (0...1).contains(errorFeedback) else { throw ConfigError(field: "strategy.errorFeedback", reason: "must be in [0, 1], got \(errorFeedback)") }
     }
