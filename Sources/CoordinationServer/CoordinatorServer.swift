@@ -6,6 +6,7 @@ import HummingbirdTLS
 import Logging
 import NIOCore
 import NIOSSL
+import ServiceLifecycle
 import Basics
 import Coordination
 import RunTrust
@@ -293,13 +294,24 @@ public enum CoordinatorServer {
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
             logger: serverLogger
         )
+        var services = ServiceGroupConfiguration(services: [app], logger: serverLogger)
+        services.maximumGracefulShutdownDuration = Self.shutdownSeconds
+        let serviceGroup = ServiceGroup(configuration: services)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                // Open live views would hold a graceful shutdown: they end first.
+                // Stopping is a graceful shutdown, never a cancellation of the accept loop: a cancelled loop
+                // drops the connections NIO accepted that it had not taken yet, and each dropped one traps
+                // (SwiftNIO's NIOAsyncWriter deinit; seen once as `local` stopped its coordinator while its
+                // last status request came in). So the service group runs outside this task's cancellation,
+                // and a cancellation shuts it down gracefully (open live views, which would hold it, end first).
+                let serving = Task { try await serviceGroup.run() }
                 try await withTaskCancellationHandler {
-                    try await app.runService(gracefulShutdownSignals: [])
+                    try await serving.value
                 } onCancel: {
-                    Task { await coordinator.closeLiveViews() }
+                    Task {
+                        await coordinator.closeLiveViews()
+                        await serviceGroup.triggerGracefulShutdown()
+                    }
                 }
             }
             group.addTask {
@@ -312,6 +324,9 @@ public enum CoordinatorServer {
             group.cancelAll()
         }
     }
+
+    /// The longest a graceful shutdown waits for open requests before it cancels them.
+    static let shutdownSeconds: Duration = .seconds(5)
 
     /// Seconds between live snapshots, and the longest a live view goes without one (so that
     /// "last heard" ages on the page and a dead connection is noticed).

@@ -162,6 +162,20 @@ final class CoordinatorServerTests: XCTestCase {
         }
     }
 
+    /// Stopping the server while connections come in shuts it down gracefully. It used to cancel the
+    /// accept loop, which dropped connections NIO had accepted but not handed over yet, and each dropped
+    /// one trapped the whole process (SwiftNIO's NIOAsyncWriter deinit): `local` crashed once as it
+    /// stopped its coordinator. A trap here ends the test process.
+    func testStoppingWhileConnectionsArriveDoesNotTrap() async throws {
+        for _ in 0..<20 {
+            let (client, server) = try await start()
+            let sockets = try (0..<32).map { _ in try idleSocket(port: client.port) }
+            server.cancel()
+            _ = await server.result
+            for fd in sockets { close(fd) }
+        }
+    }
+
     /// A TCP connection to the server that never sends a byte, with a 5 s receive timeout.
     func idleSocket(port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
