@@ -7,18 +7,19 @@ import Training
 
 /// The analogue of the DiLoCo scaling-law paper's Table 4 (arXiv 2503.09799) on this machine:
 /// for two model sizes, DDP and DiLoCo with M ∈ {1, 2, 4, 8} workers train on the same tokens
-/// (a fixed global batch of `globalBatch` sequences for `steps` steps: each DiLoCo worker takes
-/// globalBatch/M sequences per inner step), and the report gives each cell's validation loss
-/// against DDP's best and the bytes it sent.
+/// (`globalBatch` × `steps` sequences), and the report gives each cell's validation loss against
+/// DDP's best and the bytes it sent.
 ///
 /// DDP's learning rate (and, for the small model, its batch at equal tokens) comes from a sweep
-/// the experiment runs, with AdamW and then with Muon (its own learning-rate sweep); DiLoCo (Muon
-/// inside at DDP-Muon's best learning rate, the recipe this experiment found best) gets its outer
-/// learning rate from a sweep around `OuterSettings`' rule
-/// and its global batch (at equal tokens) from a second one, per M on the small model, whose best
-/// the large model reuses (the paper finds the best outer learning rate independent of model
-/// size). DiLoCo with AdamW inside, int4 and top-k codecs, streaming fragments, moment sync and
-/// rounds of 75 steps (fp32 and int4) run at those settings.
+/// the experiment runs, with AdamW and then with Muon (its own learning-rate sweep). DiLoCo (Muon
+/// inside, the recipe this experiment found best) takes its global batch and inner learning rate
+/// from DDP's best, grown with M as the paper's fits have them (`DiLoCoScalingLaws`: batch ∝ M^0.34,
+/// lr ∝ M^0.29), with rounds of as many tokens as H = `innerSteps` steps of `globalBatch` (the same
+/// rounds and bytes per round at every M), and its outer learning rate from a sweep around
+/// `OuterSettings`' rule per M on the small model, whose best the large model reuses (the paper
+/// finds the best outer learning rate independent of model size). DiLoCo with AdamW inside, int4
+/// and top-k codecs, streaming fragments, moment sync and two rounds in the run (fp32 and int4) run
+/// at those settings.
 /// Every run is a real `tributary local` run (coordinator, worker processes, ring over loopback)
 /// with unlimited links: loss does not depend on the link.
 public struct ScalingExperiment {
@@ -44,8 +45,8 @@ public struct ScalingExperiment {
     public struct Cell: Codable, Sendable {
         public var size: String
         /// `ddp`, `ddp-muon`, `diloco` (fp32, AdamW inside), `diloco-muon`, and `diloco-muon-` `int4`, `topk`,
-        /// `streaming` (4 fragments, a quarter of H per round) or `momentsync` (every round); a `-h75` suffix: whole-model
-        /// rounds of 75 steps instead of H.
+        /// `streaming` (4 fragments, a quarter of H per round; 2 where 4 does not divide H) or `momentsync` (every
+        /// round); an `-rN` suffix (`-r2`): N whole-model rounds in the run instead of rounds of H.
         public var method: String
         public var workers: Int
         /// Global batch in sequences (all workers together, per step).
@@ -91,9 +92,8 @@ public struct ScalingExperiment {
     public let sequenceLength = 64
     public let innerSteps = 20
     public let workerCounts = [1, 2, 4, 8]
-    /// Outer learning rates tried, as multiples of the rule's.
-    /// 1.5× lost at every M in the last two runs (by 2–4 points): not tried any more.
-    public var outerFactors: [Double] { quick ? [1] : [0.67, 1] }
+    /// Outer learning rates tried, as multiples of the rule's (1 at this run's 15 rounds, see `OuterSettings`).
+    public var outerFactors: [Double] { quick ? [1] : [0.8, 1, 1.25] }
     /// DDP-Muon's learning rates, as multiples of DDP-AdamW's best.
     public var muonFactors: [Float] { quick ? [1] : [1, 2] }
 
@@ -147,15 +147,16 @@ public struct ScalingExperiment {
             config.strategy.codec = method.contains("int4") ? "int4" : method.contains("topk") ? "topk" : "fp32"
             if let override { config.strategy.innerSteps = override }
             if method.hasSuffix("streaming") {
-                // The same bytes as whole-model rounds of H: a quarter of the model every H/4 steps.
-                config.strategy.fragments = 4
-                config.strategy.innerSteps = innerSteps / 4
+                // The same bytes as whole-model rounds of H: a quarter of the model every H/4 steps (a half every
+                // H/2 where 4 does not divide H).
+                let h = config.strategy.innerSteps
+                config.strategy.fragments = h % 4 == 0 ? 4 : 2
+                config.strategy.innerSteps = h / config.strategy.fragments
             }
             if method.hasSuffix("momentsync") { config.strategy.momentSync = 1 }
             var outer: OuterSettings?
             if config.strategy.name == .diloco {
-                let rounds = config.strategy.rounds(steps: steps)
-                let rule = OuterSettings(strategy: config.strategy, workers: workers, rounds: rounds)
+                let rule = OuterSettings(strategy: config.strategy, workers: workers, rounds: config.strategy.outerSteps(steps: steps))
                 outer = OuterSettings(learningRate: rule.learningRate * Float(outerFactor ?? 1), momentum: rule.momentum)
                 config.strategy.outerLearningRate = outer!.learningRate
                 config.strategy.outerMomentum = outer!.momentum
@@ -186,9 +187,8 @@ public struct ScalingExperiment {
             return cell
         }
 
-        // Per M, the outer learning rate's factor and the global batch (at equal tokens) that did
-        // best in the small model's sweep of Muon-DiLoCo.
-        var bestSetting: [Int: (factor: Double, batch: Int, steps: Int)] = [:]
+        // Per M, the outer learning rate's factor that did best in the small model's sweep of Muon-DiLoCo.
+        var bestFactor: [Int: Double] = [:]
         // DDP's best global batch on the small model, which the large model's DDP uses.
         var ddpBatch = (batch: globalBatch, steps: steps)
         var muonFactor: Float = 1
@@ -211,8 +211,9 @@ public struct ScalingExperiment {
             let best = lowestLoss(ddp)
             if sweeping { ddpBatch = (best.globalBatch, best.steps) }
             // Muon's orthogonalised steps have their own scale: its learning rate is swept too, at
-            // DDP's best batch, and DiLoCo's inner Muon takes DDP-Muon's best.
-            // The large model takes the small one's best ratio of Muon's to AdamW's learning rate.
+            // DDP's best batch. The large model takes the small one's best ratio of Muon's to AdamW's
+            // learning rate (outside the experiment, session 18: large DDP-Muon at 0.002/0.004/0.008
+            // ended at 5.1359/5.0683/5.0989, so the ratio's 0.004 is the best of the three).
             var muon: [Cell] = []
             for factor in sweeping ? muonFactors : [muonFactor] {
                 muon.append(try await run(size, "ddp-muon", workers: 2, batch: best.globalBatch, steps: best.steps,
@@ -220,51 +221,40 @@ public struct ScalingExperiment {
             }
             let lr = lowestLoss(muon).learningRate
             if sweeping { muonFactor = lr / best.learningRate }
-            // DDP-Muon at DiLoCo's shape (its global batch and steps): what taking half as many, twice as large
-            // steps costs by itself, the part of every DiLoCo gap that no sync can close.
-            if sweeping && (best.globalBatch, best.steps) != (globalBatch, steps) {
-                _ = try await run(size, "ddp-muon", workers: 2, batch: globalBatch, steps: steps, learningRate: lr)
+            // DiLoCo with M workers: its global batch and inner learning rate grow with M from DDP's best as the
+            // scaling-law paper's fits have them (`DiLoCoScalingLaws`; with AdamW inside, from DDP-AdamW's best),
+            // at equal tokens, with rounds of as many tokens as H steps of the experiment's batch (so every M
+            // and batch has the same rounds, and the same bytes per round); `rounds` overrides their number.
+            func diloco(_ method: String, workers m: Int, factor: Double, rounds: Int? = nil) async throws -> Cell {
+                let batch = DiLoCoScalingLaws.globalBatch(best.globalBatch, workers: m)
+                let batchSteps = steps * globalBatch / batch
+                let h = rounds.map { (batchSteps + $0 - 1) / $0 } ?? max(1, innerSteps * globalBatch / batch)
+                let single = method.contains("muon") ? lr : best.learningRate
+                return try await run(size, method, workers: m, batch: batch, steps: batchSteps,
+                                     learningRate: DiLoCoScalingLaws.innerLearningRate(single, workers: m), outerFactor: factor,
+                                     innerSteps: h)
             }
             for m in workerCounts {
                 guard !sweeping else {
                     var tried: [Cell] = []
-                    for factor in outerFactors {
-                        tried.append(try await run(size, "diloco-muon", workers: m, batch: globalBatch, steps: steps, learningRate: lr,
-                                                   outerFactor: factor))
-                    }
-                    let factor = lowestLoss(tried).outerFactor ?? 1
-                    // DiLoCo's global batch at equal tokens: half the batch, twice the steps. Before session 17 it won at
-                    // M=2 and lost at M=1, 4 and 8, on mismatched validation sets; on one set it lost at M=4 again
-                    // (+9.5% vs +8.3%): only M=2 still tries it.
-                    if m == 2 {
-                        tried.append(try await run(size, "diloco-muon", workers: m, batch: globalBatch / 2, steps: steps * 2,
-                                                   learningRate: lr, outerFactor: factor))
-                    }
-                    let winner = lowestLoss(tried)
-                    bestSetting[m] = (factor, winner.globalBatch, winner.steps)
+                    for factor in outerFactors { tried.append(try await diloco("diloco-muon", workers: m, factor: factor)) }
+                    bestFactor[m] = lowestLoss(tried).outerFactor ?? 1
                     continue
                 }
-                let setting = bestSetting[m] ?? (1, globalBatch, steps)
-                _ = try await run(size, "diloco-muon", workers: m, batch: setting.batch, steps: setting.steps, learningRate: lr,
-                                  outerFactor: setting.factor)
+                _ = try await diloco("diloco-muon", workers: m, factor: bestFactor[m] ?? 1)
             }
             // DiLoCo with AdamW inside, the compressed codecs, streaming fragments and moment
             // sync, each at its M's best setting.
-            // Rounds of 75 steps (4 in 300, named `-h75`): int4 rare enough for ≥ 1000× fewer bytes than DDP at
-            // batch 8 (597× against session 17's DDP at batch 16), beside the same rounds in fp32 (its dense variant).
+            // Two rounds in the whole run (named `-r2`): int4 rare enough for ≥ 1000× fewer bytes than DDP (1,194×
+            // in session 17's runs), beside the same rounds in fp32 (its dense variant).
             let variants: [(String, Int, Int?)] = index == 0
                 ? [("diloco", 1, nil), ("diloco", 4, nil), ("diloco-muon-int4", 4, nil),
                    ("diloco-muon-topk", 4, nil), ("diloco-muon-topk", 8, nil),
-                   ("diloco-muon-streaming", 4, nil), ("diloco-muon-momentsync", 4, nil), ("diloco-muon", 4, 75),
-                   ("diloco-muon-int4", 4, 75)]
+                   ("diloco-muon-streaming", 4, nil), ("diloco-muon-momentsync", 4, nil), ("diloco-muon", 4, 2),
+                   ("diloco-muon-int4", 4, 2)]
                 : [("diloco-muon-topk", 4, nil)]
-            for (variant, m, h) in variants {
-                let setting = bestSetting[m] ?? (1, globalBatch, steps)
-                let method = variant + (h.map { "-h\($0)" } ?? "")
-                // AdamW inside takes DDP-AdamW's best learning rate, Muon inside DDP-Muon's.
-                _ = try await run(size, method, workers: m, batch: setting.batch, steps: setting.steps,
-                                  learningRate: method.contains("muon") ? lr : best.learningRate, outerFactor: setting.factor,
-                                  innerSteps: h)
+            for (variant, m, rounds) in variants {
+                _ = try await diloco(variant + (rounds.map { "-r\($0)" } ?? ""), workers: m, factor: bestFactor[m] ?? 1, rounds: rounds)
             }
         }
         let report = Report(quick: quick, steps: steps, globalBatch: globalBatch, sequenceLength: sequenceLength, innerSteps: innerSteps,

@@ -44,7 +44,9 @@ public struct ScalingReport {
         var md = "# DiLoCo against DDP by workers and model size\(report.quick ? " (quick)" : "")\n\n"
         md += "Every cell trains on the same \(formatCount(Double(tokens))) tokens of the fortunes corpus: a global batch of "
         md += "\(report.globalBatch)×\(report.sequenceLength) tokens for \(report.steps) steps, or a batch sweep's other batch for "
-        md += "as many more or fewer steps (DiLoCo: each of M workers takes batch/M sequences per inner step, H = \(report.innerSteps)). "
+        md += "as many more or fewer steps (DiLoCo: each of M workers takes batch/M sequences per inner step, in rounds of as many "
+        md += "tokens as H = \(report.innerSteps) steps of \(report.globalBatch) sequences; since session 18 its batch and inner "
+        md += "learning rate grow with M from DDP's best as the scaling-law paper's fits have them, batch ∝ M^0.34 and lr ∝ M^0.29). "
         md += "Gap: validation loss"
         md += report.validationSequences.map { " (every cell on the first \($0) sequences of the validation split)" } ?? ""
         md += " against DDP's best run of the same size (either optimizer). Real `tributary local` runs, "
@@ -67,32 +69,35 @@ public struct ScalingReport {
             md += "| \(c.folder) | \(String(format: "%.4f", c.validationLoss)) | \(gap(c).map { String(format: "%+.2f%%", $0) } ?? "–") | "
             md += "\(formatDuration(c.wallSeconds)) |\n"
         }
-        md += shape()
+        md += publishedTrend()
         md += "\n## Targets\n\n" + targets()
         md += "\nDDP's bytes with M workers are (M−1)× those of its measured two-worker run (a ring all-reduce). "
         md += "Plots: `gap-by-workers.svg`, `gap-by-bytes.svg`. Each run's folder (metrics, logs) is beside this report.\n"
         return md
     }
 
-    /// DDP-Muon's best run at DiLoCo's shape (the experiment's global batch and steps), where DDP's best
-    /// has another: the part of the gap that the shape costs, and each dense DiLoCo-Muon cell of that
-    /// shape measured against it.
-    private func shape() -> String {
-        var md = ""
-        for size in report.sizes.map(\.name) {
-            guard let same = report.cells.filter({
-                $0.size == size && $0.method == "ddp-muon" && $0.globalBatch == report.globalBatch && $0.steps == report.steps
-            }).min(by: { $0.validationLoss < $1.validationLoss }), let sameGap = gap(same), sameGap > 0 else { continue }
-            if md.isEmpty { md = "\n## DDP at DiLoCo's shape\n\n" }
-            md += "- \(size): DDP-Muon with DiLoCo's global batch (\(report.globalBatch) × \(report.steps)) ends at "
-            md += String(format: "%.4f, %+.2f%% against DDP's best: the part of every gap below that the shape costs. ",
-                         same.validationLoss, sameGap)
-            let dense = bestCells.filter {
-                $0.size == size && $0.method == "diloco-muon" && $0.globalBatch == report.globalBatch && $0.steps == report.steps
+    /// Each size's best dense DiLoCo gap per M beside what the scaling-law paper's fits predict at
+    /// its parameter count (`DiLoCoScalingLaws`).
+    private func publishedTrend() -> String {
+        let dense = bestCells.filter { Self.isDense($0.method) }
+        let workers = dense.map(\.workers).uniqued().sorted()
+        guard !workers.isEmpty else { return "" }
+        var md = "\n## Against the published trend\n\n"
+        md += "The DiLoCo scaling-law paper's power-law fits of the loss of DP and of each M (arXiv 2503.09799, Table 7: "
+        md += "35M–2.4B parameters, H = 30, 20 tokens per parameter, tuned batches) extrapolated to these sizes, beside "
+        let tokens = Double(report.steps * report.globalBatch * report.sequenceLength)
+        md += "the best dense DiLoCo run of each M here (\(formatCount(tokens)) tokens).\n\n"
+        md += "| size | parameters | tokens per parameter |" + workers.map { " M=\($0) here / trend |" }.joined() + "\n"
+        md += "|---|---|---|" + String(repeating: "---|", count: workers.count) + "\n"
+        for size in report.sizes {
+            let n = Double(size.parameters)
+            md += "| \(size.name) | \(formatCount(n)) | \(String(format: "%.2f", tokens / n)) |"
+            for m in workers {
+                let here = dense.filter { $0.size == size.name && $0.workers == m }.compactMap(gap).min()
+                let trend = DiLoCoScalingLaws.gap(parameters: n, workers: m)
+                md += " \(here.map { String(format: "%+.2f%%", $0) } ?? "–") / \(trend.map { String(format: "%+.2f%%", $0) } ?? "–") |"
             }
-            md += "DiLoCo-Muon of that shape against it: " + dense.map {
-                String(format: "M=%d %+.2f%%", $0.workers, ($0.validationLoss / same.validationLoss - 1) * 100)
-            }.joined(separator: ", ") + ".\n"
+            md += "\n"
         }
         return md
     }
@@ -111,7 +116,10 @@ public struct ScalingReport {
                 let frugal = dilocos.filter { $0.size == size && $0.workers == m && (fewerBytes($0) ?? 0) >= 500 }
                 let best = frugal.min { (gap($0) ?? .infinity) < (gap($1) ?? .infinity) }
                 let what = best.map { "\($0.method), \(percent(gap($0))) at \(String(format: "%.0f", fewerBytes($0) ?? 0))× fewer bytes" }
-                line("\(size), M=\(m) within \(Int(bound))% of DDP at ≥500× fewer bytes (\(what ?? "no run at ≥500×"))",
+                let trend = report.sizes.first { $0.name == size }.flatMap {
+                    DiLoCoScalingLaws.gap(parameters: Double($0.parameters), workers: m)
+                }.map { String(format: "; the published trend at this size: %+.1f%% at any bytes", $0) } ?? ""
+                line("\(size), M=\(m) within \(Int(bound))% of DDP at ≥500× fewer bytes (\(what ?? "no run at ≥500×")\(trend))",
                      best.flatMap(gap).map { $0 <= bound })
             }
             for m in report.cells.filter({ $0.size == size }).map(\.workers).uniqued() {

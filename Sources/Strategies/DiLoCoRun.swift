@@ -41,8 +41,7 @@ extension DistributedTrainer {
         var global = Array(parameters)
         var start = global
         let fragments = strategy.fragments
-        // Each coordinate takes an outer step every `fragments` rounds.
-        let settings = OuterSettings(strategy: strategy, workers: ring.size, rounds: rounds / fragments)
+        let settings = OuterSettings(strategy: strategy, workers: ring.size, rounds: strategy.outerSteps(steps: config.steps))
         var outer = NesterovSGD(count: count, learningRate: settings.learningRate, momentum: settings.momentum)
         // Resuming: G is in the model (restored), with the outer momentum as it was saved.
         if let velocity = saved?.outerVelocity, !outer.restore(velocity: velocity) {

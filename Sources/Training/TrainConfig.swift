@@ -474,6 +474,10 @@ public struct StrategyConfig: Sendable, Codable, Equatable {
     /// DiLoCo rounds in a run of `steps` steps: rounds of `innerSteps`, the last one shorter if they do not divide.
     public func rounds(steps: Int) -> Int { (steps + innerSteps - 1) / innerSteps }
 
+    /// Outer steps each parameter takes in a run of `steps` steps: with fragments, each takes one every
+    /// `fragments` rounds. The outer settings' rule is a function of this count.
+    public func outerSteps(steps: Int) -> Int { rounds(steps: steps) / fragments }
+
     func validate() throws {
         try requirePositive("strategy.innerSteps", innerSteps)
         if let outerLearningRate, !(outerLearningRate > 0 && outerLearningRate.isFinite) {

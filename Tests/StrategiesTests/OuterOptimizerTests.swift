@@ -36,13 +36,17 @@ final class OuterOptimizerTests: XCTestCase {
     }
 
     /// The rule's momentum horizon is a fifteenth of the rounds, from none to DiLoCo's 0.9; the step
-    /// lr/(1−μ) is 1.4 for short runs and grows to DiLoCo's 0.7/0.9 for long ones; a config's own values win.
+    /// lr/(1−μ) is 1 (plain averaging; one worker: plain training) for the shortest runs and grows to
+    /// DiLoCo's 0.7/0.9 for long ones; a config's own values win.
     func testOuterSettingsFollowTheRunShape() {
         var strategy = StrategyConfig()
         strategy.name = .diloco
         let short = OuterSettings(strategy: strategy, workers: 1, rounds: 10)
         XCTAssertEqual(short.momentum, 0)
-        XCTAssertEqual(short.learningRate, 1.4, accuracy: 1e-6)
+        XCTAssertEqual(short.learningRate, 1, accuracy: 1e-6)
+        let twenty = OuterSettings(strategy: strategy, workers: 1, rounds: 24)
+        XCTAssertEqual(twenty.momentum, 0.375, accuracy: 1e-6)
+        XCTAssertEqual(twenty.learningRate, 0.7 * 1.6 * 0.625, accuracy: 1e-6)
         let thirty = OuterSettings(strategy: strategy, workers: 1, rounds: 30)
         XCTAssertEqual(thirty.momentum, 0.5, accuracy: 1e-6)
         XCTAssertEqual(thirty.learningRate, 0.7, accuracy: 1e-6)
