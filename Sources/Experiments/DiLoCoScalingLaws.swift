@@ -24,9 +24,6 @@ public enum DiLoCoScalingLaws {
         8: Fit(a: 21.051, alpha: -0.1018),
     ]
 
-    /// The smallest model the fits were made on.
-    public static let smallestFittedParameters = 35_000_000.0
-
     /// The predicted gap in percent for `workers` replicas at `parameters` parameters; nil for an
     /// M the paper did not fit.
     public static func gap(parameters: Double, workers: Int) -> Double? {
