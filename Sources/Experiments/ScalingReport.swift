@@ -15,6 +15,11 @@ public struct ScalingReport {
         report.cells.filter { $0.size == size && $0.method.hasPrefix("ddp") }.min { $0.validationLoss < $1.validationLoss }
     }
 
+    /// Plain training of a size: one worker at DDP's best settings (reports since session 19).
+    public func plain(_ size: String) -> Cell? {
+        report.cells.first { $0.size == size && $0.method.hasPrefix("plain") }
+    }
+
     /// Validation loss relative to DDP's best, in percent.
     public func gap(_ cell: Cell) -> Double? {
         ddp(cell.size).map { (cell.validationLoss / $0.validationLoss - 1) * 100 }
@@ -49,7 +54,12 @@ public struct ScalingReport {
         md += "learning rate grow with M from DDP's best as the scaling-law paper's fits have them, batch ∝ M^0.34 and lr ∝ M^0.29). "
         md += "Gap: validation loss"
         md += report.validationSequences.map { " (every cell on the first \($0) sequences of the validation split)" } ?? ""
-        md += " against DDP's best run of the same size (either optimizer). Real `tributary local` runs, "
+        md += " against DDP's best run of the same size (either optimizer)."
+        if report.cells.contains(where: { $0.method.hasPrefix("plain") }) {
+            md += " `plain`: one worker at DDP's best optimizer, batch and learning rate (plain training, nothing sent), "
+            md += "what the M=1 target compares with."
+        }
+        md += " Real `tributary local` runs, "
         md += "unlimited links. Wall time \(formatDuration(report.wallSeconds)).\n\n"
         for size in report.sizes {
             md += "- \(size.name): \(formatCount(Double(size.parameters))) parameters (\(size.model.layers) layers, "
@@ -111,7 +121,13 @@ public struct ScalingReport {
             // Dense DiLoCo with either inner optimizer: the best of them is the recipe.
             let solo = dilocos.filter { $0.size == size && $0.workers == 1 && Self.isDense($0.method) }
                 .min { $0.validationLoss < $1.validationLoss }
-            line("\(size), M=1 DiLoCo at least as good as DDP (\(percent(solo.flatMap(gap))))", solo.flatMap(gap).map { $0 <= 0 })
+            if let plain = plain(size) {
+                let behind = solo.map { ($0.validationLoss / plain.validationLoss - 1) * 100 }
+                line("\(size), M=1 DiLoCo at least as good as plain training (\(percent(behind)) against one worker at DDP's best "
+                     + "settings; \(percent(solo.flatMap(gap))) against DDP's best)", behind.map { $0 <= 0 })
+            } else {
+                line("\(size), M=1 DiLoCo at least as good as DDP (\(percent(solo.flatMap(gap))))", solo.flatMap(gap).map { $0 <= 0 })
+            }
             for (m, bound) in [(4, 2.0), (8, 4.0)] {
                 let frugal = dilocos.filter { $0.size == size && $0.workers == m && (fewerBytes($0) ?? 0) >= 500 }
                 let best = frugal.min { (gap($0) ?? .infinity) < (gap($1) ?? .infinity) }

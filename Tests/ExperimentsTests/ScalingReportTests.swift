@@ -65,6 +65,23 @@ final class ScalingReportTests: XCTestCase {
         XCTAssertTrue(measured.contains("Gap: validation loss (every cell on the first 256 sequences of the validation split) against"))
     }
 
+    /// With a plain-training run (one worker at DDP's best settings), the M=1 target compares with it;
+    /// DDP's best, which gaps and bytes are measured against, stays a DDP run.
+    func testOneWorkerIsJudgedAgainstPlainTraining() throws {
+        let ddp = cell("ddp-muon", workers: 2, loss: 5.0, bytes: 1_000_000_000)
+        let plain = cell("plain-muon", workers: 1, loss: 4.99, bytes: 0)
+        let tied = try report([ddp, plain, cell("diloco-muon", workers: 1, loss: 4.99, bytes: 0, factor: 1),
+                               cell("diloco-muon", workers: 1, loss: 5.02, bytes: 0, factor: 0.8)])
+        XCTAssertEqual(tied.ddp("small")?.method, "ddp-muon")
+        XCTAssertEqual(tied.ddpBytes("small", workers: 4), 3_000_000_000)
+        XCTAssertTrue(tied.markdown().contains("small, M=1 DiLoCo at least as good as plain training (+0.00% against one worker "
+                                               + "at DDP's best settings; -0.20% against DDP's best): **met**"), tied.markdown())
+        let behind = try report([ddp, plain, cell("diloco-muon", workers: 1, loss: 4.999, bytes: 0, factor: 1)]).markdown()
+        XCTAssertTrue(behind.contains("small, M=1 DiLoCo at least as good as plain training (+0.18% against one worker at DDP's "
+                                      + "best settings; -0.02% against DDP's best): **not met**"), behind)
+        XCTAssertTrue(behind.contains("`plain`: one worker at DDP's best optimizer"), behind)
+    }
+
     /// The fits reproduce the paper's own Table 4 (percent gaps at H = 30, D = 20N) within 0.35 point
     /// across the sizes they were fitted on, and the gap they predict shrinks as N grows.
     func testPublishedTrendReproducesTheTable() {
