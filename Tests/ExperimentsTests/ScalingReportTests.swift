@@ -82,6 +82,17 @@ final class ScalingReportTests: XCTestCase {
         XCTAssertTrue(behind.contains("`plain`: one worker at DDP's best optimizer"), behind)
     }
 
+    /// Other runs take a sweep's winning outer factor only where it beat the rule's (1×) by more than
+    /// run-to-run noise.
+    func testReusedOuterFactorIgnoresWinsWithinNoise() throws {
+        func sweep(_ losses: [Double: Double]) throws -> [ScalingExperiment.Cell] {
+            try report(losses.map { cell("diloco-muon", workers: 4, loss: $0.value, bytes: 1, factor: $0.key) }).report.cells
+        }
+        XCTAssertEqual(ScalingExperiment.factorToReuse(try sweep([0.8: 5.1264, 1: 5.1265, 1.25: 5.1583])), 1)
+        XCTAssertEqual(ScalingExperiment.factorToReuse(try sweep([0.8: 5.40, 1: 5.465, 1.25: 5.467])), 0.8)
+        XCTAssertEqual(ScalingExperiment.factorToReuse(try sweep([0.8: 5.50, 1.25: 5.45])), 1.25)
+    }
+
     /// The fits reproduce the paper's own Table 4 (percent gaps at H = 30, D = 20N) within 0.35 point
     /// across the sizes they were fitted on, and the gap they predict shrinks as N grows.
     func testPublishedTrendReproducesTheTable() {
