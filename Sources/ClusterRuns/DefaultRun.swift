@@ -3,17 +3,29 @@ import Training
 
 /// The run `tributary local` trains when no config is given: a 1.3M-parameter GPT on the
 /// fortunes corpus, DiLoCo with Muon inside (`experiment scaling` found it the closest to DDP),
-/// time rounds, int8 pseudo-gradients, and the outer settings chosen from the run's shape.
+/// time rounds, int8 pseudo-gradients, and the outer settings chosen from the run's shape. Muon's
+/// learning rate is the best of a sweep of this run's shape (session 19, 4 workers at equal speeds,
+/// steps rounds, unlimited links: 0.002/0.004/0.006/0.009/0.012 → 5.001/4.814/4.769/4.712/4.713).
 public let defaultLocalConfig = """
     model: {vocabSize: 4096, contextLength: 128, layers: 4, heads: 4, channels: 128}
     batchSize: 8
     sequenceLength: 128
     steps: 600
-    optimizer: {name: muon, learningRate: 0.002, warmupSteps: 40}
+    optimizer: {name: muon, learningRate: \(defaultLearningRate(.muon)), warmupSteps: 40}
     evaluation: {interval: 100, batches: 8}
     checkpoint: {interval: 200, keep: 2}
     strategy: {name: diloco, codec: int8, innerSteps: 20, round: time}
     """
+
+/// The default run's peak learning rate for `optimizer` (`tributary local --optimizer` without a config or a
+/// learning rate): Muon's is the default config's; AdamW keeps the 0.002 the default run had with it
+/// (Muon's 0.009 is for orthogonalised steps, whose scale AdamW's are not).
+public func defaultLearningRate(_ optimizer: OptimizerConfig.Name) -> Float {
+    switch optimizer {
+    case .muon: 0.009
+    case .adamw: 0.002
+    }
+}
 
 /// Where Debian's fortunes package puts its corpus.
 public let defaultCorpus = "/usr/share/games/fortunes"

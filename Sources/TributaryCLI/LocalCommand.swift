@@ -25,7 +25,8 @@ struct LocalCommand: AsyncParsableCommand {
     @Option(help: "DiLoCo rounds end after a step count or a time budget: steps or time (overrides the config).") var round: String?
     @Option(help: "Optimizer steps (overrides the config).") var steps: Int?
     @Option(help: "Sequences per step of each worker (overrides the config).") var batchSize: Int?
-    @Option(help: "Inner optimizer: adamw or muon (overrides the config).") var optimizer: String?
+    @Option(help: "Inner optimizer: adamw or muon (overrides the config; on the default config, with its learning rate).")
+    var optimizer: String?
     @Option(help: "Peak learning rate of the inner optimizer (overrides the config).") var learningRate: Float?
     @Option(help: "DiLoCo outer learning rate (overrides the config).") var outerLr: Float?
     @Option(help: "DiLoCo outer Nesterov momentum; 0 is plain outer SGD (overrides the config).") var outerMomentum: Float?
@@ -186,6 +187,7 @@ struct LocalCommand: AsyncParsableCommand {
         if let optimizer {
             guard let name = OptimizerConfig.Name(rawValue: optimizer) else { throw ValidationError("--optimizer must be adamw or muon") }
             cfg.optimizer.name = name
+            if config == nil && resume == nil { cfg.optimizer.learningRate = defaultLearningRate(name) }
         }
         if let learningRate { cfg.optimizer.learningRate = learningRate }
         if let outerLr { cfg.strategy.outerLearningRate = outerLr }
