@@ -19,8 +19,8 @@ import Training
 /// `OuterSettings`' rule per M on the small model, whose best the large model reuses where it beat
 /// the rule by more than run-to-run noise (the paper finds the best outer learning rate independent
 /// of model size). DiLoCo with AdamW inside, int4
-/// and top-k codecs, streaming fragments, moment sync and two rounds in the run (fp32 and int4) run
-/// at those settings.
+/// and top-k codecs, streaming fragments, moment sync, two rounds in the run (fp32 and int4) and four
+/// (int4) run at those settings; plain training (one worker) is the M=1 target's reference.
 /// Every run is a real `tributary local` run (coordinator, worker processes, ring over loopback)
 /// with unlimited links: loss does not depend on the link.
 public struct ScalingExperiment {
@@ -118,7 +118,7 @@ public struct ScalingExperiment {
     }
 
     /// The run of `cells` (a sweep, never empty) with the lowest validation loss.
-    private func lowestLoss(_ cells: [Cell]) -> Cell { cells.min { $0.validationLoss < $1.validationLoss }! }
+    private static func lowestLoss(_ cells: [Cell]) -> Cell { cells.min { $0.validationLoss < $1.validationLoss }! }
 
     public func run(folder: URL, isInterrupted: @escaping @Sendable () -> Bool,
                     events: @escaping @Sendable (LocalRunEvent) -> Void) async throws -> Report {
@@ -204,14 +204,14 @@ public struct ScalingExperiment {
             }
             if sweeping {
                 // DDP's batch at equal tokens, at its best learning rate.
-                let lr = lowestLoss(ddp).learningRate
+                let lr = Self.lowestLoss(ddp).learningRate
                 // (Batch 4 for 1200 steps ended 10 points behind batch 8 before session 17, partly on a smaller
                 // validation set: not tried any more.)
                 for (batch, batchSteps) in [(globalBatch / 2, steps * 2), (globalBatch * 2, steps / 2)] {
                     ddp.append(try await run(size, "ddp", workers: 2, batch: batch, steps: batchSteps, learningRate: lr))
                 }
             }
-            let best = lowestLoss(ddp)
+            let best = Self.lowestLoss(ddp)
             if sweeping { ddpBatch = (best.globalBatch, best.steps) }
             // Muon's orthogonalised steps have their own scale: its learning rate is swept too, at
             // DDP's best batch. The large model takes the small one's best ratio of Muon's to AdamW's
@@ -222,13 +222,13 @@ public struct ScalingExperiment {
                 muon.append(try await run(size, "ddp-muon", workers: 2, batch: best.globalBatch, steps: best.steps,
                                           learningRate: best.learningRate * factor))
             }
-            let lr = lowestLoss(muon).learningRate
+            let lr = Self.lowestLoss(muon).learningRate
             if sweeping { muonFactor = lr / best.learningRate }
             // Plain training (one worker, DDP's best optimizer, batch and learning rate, the same data order as
             // DiLoCo on one worker): what the M=1 target compares with. DDP's best ran on two workers, whose
             // summed gradients differ from one worker's in rounding only, but rounding alone moves a loss by
             // ~0.05% here (session 18: DiLoCo on one worker at plain averaging ended 0.05% behind it).
-            let reference = lowestLoss(ddp + muon)
+            let reference = Self.lowestLoss(ddp + muon)
             _ = try await run(size, reference.method.replacingOccurrences(of: "ddp", with: "plain"), workers: 1,
                               batch: reference.globalBatch, steps: reference.steps, learningRate: reference.learningRate)
             // DiLoCo with M workers: its global batch and inner learning rate grow with M from DDP's best as the
@@ -280,13 +280,13 @@ public struct ScalingExperiment {
     /// DDP-Muon with seeds 1337/1338/1339 ended 0.3% apart (session 18).
     public static let seedNoise = 0.003
 
-    /// The outer factor a sweep's other runs reuse: its winner where it beat the rule's setting (factor 1)
-    /// by more than `seedNoise`, the rule's otherwise. A smaller win is noise, and chasing it moved the
-    /// large model's one worker off plain training (session 19: 0.8× won the small model's sweep by
-    /// 0.0001, and the large model at 0.8× ended 0.07% behind plain training, which 1× is).
+    /// The outer factor a sweep (never empty) lets its other runs reuse: its winner where it beat the rule's
+    /// setting (factor 1) by more than `seedNoise`, the rule's otherwise. A smaller win is noise, and chasing
+    /// it moved the large model's one worker off plain training (session 19: 0.8× won the small model's
+    /// sweep by 0.0001, and the large model at 0.8× ended 0.07% behind plain training, which 1× is).
     public static func factorToReuse(_ sweep: [Cell]) -> Double {
-        let winner = sweep.min { $0.validationLoss < $1.validationLoss }
-        guard let winner, let rule = sweep.first(where: { ($0.outerFactor ?? 1) == 1 }) else { return winner?.outerFactor ?? 1 }
+        let winner = lowestLoss(sweep)
+        guard let rule = sweep.first(where: { ($0.outerFactor ?? 1) == 1 }) else { return winner.outerFactor ?? 1 }
         return rule.validationLoss / winner.validationLoss - 1 > seedNoise ? winner.outerFactor ?? 1 : 1
     }
 
