@@ -20,8 +20,9 @@ extension DistributedTrainer {
     /// (the pseudo-gradient) through the codec and the outer optimizer into G. With F streaming
     /// fragments, round r sends only the coordinates i ≡ r (mod F), each the progress since that
     /// fragment's last sync; the other coordinates keep training locally. With overlap, a round's
-    /// all-reduce runs during the next round's inner steps (one round of delay): when it lands, the
-    /// worker's copy of that fragment becomes G's plus what the worker trained meanwhile.
+    /// all-reduce runs during the next round's inner steps (one round of delay, or two with
+    /// `overlapRounds` 2: see `SumPacing`): when it lands, the worker's copy of that fragment becomes
+    /// G's plus what the worker trained meanwhile.
     func runDiLoCo(from saved: StrategyState?, report: (WorkerReport) async -> Void) async throws -> WorkerReport {
         let config = trainer.config
         let h = strategy.innerSteps
@@ -49,7 +50,9 @@ extension DistributedTrainer {
         }
         let evaluateEvery = config.evaluation.interval > 0 ? max(1, config.evaluation.interval / h) : Int.max
         let checkpointEvery = config.checkpoint.interval > 0 ? max(1, config.checkpoint.interval / h) : Int.max
-        var inFlight: InFlight?
+        // Sums in the background, oldest first; each lands `landsAfter` rounds after it was sent.
+        var inFlight: [InFlight] = []
+        let landsAfter = strategy.overlap ? strategy.overlapRounds : 0
         var last: WorkerReport?
 
         /// Applies an all-reduced message to G: undo the weight guess, outer step, next budget —
@@ -102,34 +105,38 @@ extension DistributedTrainer {
             let share = interleavedFragmentSize(count: count, fragment: fragment, of: fragments)
             let message = FloatSlab(count: share + tail + validationTail)
             let pseudo = UnsafeMutableBufferPointer(rebasing: message.buffer[..<share])
-            let progress = [Float](unsafeUninitializedCapacity: share) { out, filled in
-                start.withUnsafeBufferPointer { s in
-                    for j in 0..<share { out[j] = s[fragment + j * fragments] - parameters[fragment + j * fragments] }
-                }
-                filled = share
+            start.withUnsafeBufferPointer { s in
+                for j in 0..<share { pseudo[j] = (s[fragment + j * fragments] - parameters[fragment + j * fragments]) * weight }
             }
-            for j in 0..<share { pseudo[j] = progress[j] * weight }
             let ownNorm = try screenOwnContribution(pseudo, round: round)
             let planTail = UnsafeMutableBufferPointer(rebasing: message.buffer[share..<(share + tail)])
             plan.fillTail(planTail, rank: ring.rank, roundTokens: roundTokens,
                           meanStepSeconds: roundCompute / Double(steps))
             try collectives.compress(pseudo, fragment: fragment, of: fragments)
 
-            // Last round's exchange, if it ran in the background, lands in G now, and this worker's
-            // copy of that fragment moves onto it, keeping what it trained since it was sent.
-            var landedValidation: Double?
-            if let pending = inFlight {
-                try await collectives.landed(pending.task)
-                let verdict = try apply(pending.message, guess: pending.guess, fragment: pending.fragment)
-                if !verdict.isAccepted { try await rejectUpdate(verdict, ownNorm: pending.ownNorm, round: pending.round) }
-                for i in stride(from: pending.fragment, to: count, by: fragments) {
-                    parameters[i] = global[i] - (start[i] - parameters[i])
-                    start[i] = global[i]
-                }
-                landedValidation = carriedValidation(pending.message)
-                inFlight = nil
-            }
+            // Exchanges that ran in the background land in G when due (all of them in the last round), and
+            // this worker's copy of each fragment moves onto it, keeping what it trained since it was sent.
             let final = round == rounds - 1
+            var landedValidation: Double?
+            while let pending = inFlight.first, final || pending.round <= round - landsAfter {
+                try await collectives.landed(pending.task)
+                inFlight.removeFirst()
+                let verdict = try apply(pending.message, guess: pending.guess, fragment: pending.fragment)
+                if !verdict.isAccepted {
+                    // Telling each other the norms takes the ring: the later sum still on it goes first.
+                    try await collectives.settle(inFlight.map(\.task))
+                    try await rejectUpdate(verdict, ownNorm: pending.ownNorm, round: pending.round)
+                }
+                global.withUnsafeBufferPointer { g in
+                    start.withUnsafeMutableBufferPointer { s in
+                        for i in stride(from: pending.fragment, to: count, by: fragments) {
+                            parameters[i] = g[i] - (s[i] - parameters[i])
+                            s[i] = g[i]
+                        }
+                    }
+                }
+                landedValidation = carriedValidation(pending.message) ?? landedValidation
+            }
             let evaluate = final || (round + 1) % evaluateEvery == 0
             let save = (round + 1) % checkpointEvery == 0
             let overlapped = strategy.overlap && !final
@@ -142,7 +149,7 @@ extension DistributedTrainer {
                 let elapsed = Double(DispatchTime.now().uptimeNanoseconds - roundStarted) / 1e9
                 let (roundSeconds, late) = plan.budgetSeconds.map { ($0, -plan.carrySeconds) } ?? (elapsed, 0)
                 pace = collectives.pace(count: message.count, exactTail: tail + validationTail,
-                                        over: SumPacing.sendSeconds(roundSeconds: roundSeconds, lateSeconds: late))
+                                        over: SumPacing.sendSeconds(roundSeconds: roundSeconds, lateSeconds: late, roundsToLand: landsAfter))
             } else {
                 pace = nil
             }
@@ -170,7 +177,10 @@ extension DistributedTrainer {
             // worker; with overlap, G lags this round's progress, which is still on its way) run
             // before the background all-reduce starts: nothing else may use the ring meanwhile.
             let shared = keepsOwn ? global : nil
-            if strategy.momentSync > 0, (round + 1) % strategy.momentSync == 0, !final { try await averageOptimizerState() }
+            if strategy.momentSync > 0, (round + 1) % strategy.momentSync == 0, !final {
+                try await collectives.settle(inFlight.map(\.task))
+                try await averageOptimizerState()
+            }
             var validation = landedValidation
             if evaluate && overlapped {
                 let sums = try await validationShare(work: plan.lastWork, shared: shared)
@@ -187,15 +197,17 @@ extension DistributedTrainer {
             if overlapped {
                 // Send this round's progress in the background and go on from where this worker is: the
                 // fragment's progress from here on is measured from now, and it moves onto G when the sum lands.
-                inFlight = InFlight(task: collectives.launch(message, exactTail: tail + validationTail, pace: pace), message: message,
-                                    guess: guess, fragment: fragment, ownNorm: ownNorm, round: round)
-                for i in stride(from: fragment, to: count, by: fragments) { start[i] = parameters[i] }
+                let task = collectives.launch(message, exactTail: tail + validationTail, pace: pace, after: inFlight.last?.task)
+                inFlight.append(InFlight(task: task, message: message, guess: guess, fragment: fragment, ownNorm: ownNorm, round: round))
+                start.withUnsafeMutableBufferPointer { s in
+                    for i in stride(from: fragment, to: count, by: fragments) { s[i] = parameters[i] }
+                }
             }
             collectives.roundEnded(seconds: Double(DispatchTime.now().uptimeNanoseconds - roundStarted) / 1e9)
             await report(r)
             last = r
             if !final, ringChanged?() == true {
-                if let pending = inFlight { _ = try? await pending.task.value }
+                for pending in inFlight { _ = try? await pending.task.value }
                 throw RingChange()
             }
         }

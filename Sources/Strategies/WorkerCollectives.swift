@@ -117,18 +117,31 @@ final class WorkerCollectives {
         return (0..<ring.size).map { Array(shared.buffer[($0 * k)..<(($0 + 1) * k)]) }
     }
 
-    /// Starts a sum of `message` over workers that runs while this worker computes. Its frames
-    /// use the next round number; nothing else may use the ring until it is awaited (`landed`).
-    func launch(_ message: FloatSlab, exactTail: Int, pace: Double?) -> Task<CollectiveStats, any Error> {
+    /// Starts a sum of `message` over workers that runs while this worker computes, once the sum
+    /// `after` (launched before it) is off the ring. Its frames use the next round number; nothing else
+    /// may use the ring until it is awaited (`landed`, `settle`).
+    func launch(_ message: FloatSlab, exactTail: Int, pace: Double?,
+                after earlier: Task<CollectiveStats, any Error>? = nil) -> Task<CollectiveStats, any Error> {
         var ring = self.ring
         ring.pace = pace
         let codec = self.codec, round = self.round
         self.round += 1
         let random = LaneRandom(seed: UInt64(ring.rank) &* 0x9E37_79B9 &+ round)
         return Task {
+            // The earlier sum's failure is reported where it lands; this one must not start on a broken ring.
+            _ = try await earlier?.value
             var random = random
             return try await sumAcrossWorkers(message.buffer, on: ring, codec: codec, exactTail: exactTail, round: round, random: &random)
         }
+    }
+
+    /// Waits until launched sums are off the ring (before the ring is used in the foreground); they land
+    /// later. The time spent here counts as waiting.
+    func settle(_ tasks: [Task<CollectiveStats, any Error>]) async throws {
+        guard !tasks.isEmpty else { return }
+        let start = DispatchTime.now().uptimeNanoseconds
+        for task in tasks { _ = try await task.value }
+        waitSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     }
 
     /// Waits for a launched sum; the time spent here counts as waiting.

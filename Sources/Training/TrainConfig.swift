@@ -417,6 +417,9 @@ public struct StrategyConfig: Sendable, Codable, Equatable {
     /// DiLoCo: run each round's all-reduce while the next round's inner steps run, applying
     /// the averaged update one round late (workers keep their own latest progress on top).
     public var overlap = false
+    /// With overlap, the rounds a background sum has to land: 1 (by the next round's end) or 2 (the
+    /// one after: it is spread over most of a round and no worker waits for it, a round more late).
+    public var overlapRounds = 1
     /// DiLoCo: every this many rounds, also average the inner optimizer's state (moments) over
     /// the workers, as DES-LOC does at its own interval; 0 never.
     public var momentSync = 0
@@ -428,7 +431,8 @@ public struct StrategyConfig: Sendable, Codable, Equatable {
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, codec, innerSteps, round, outerLearningRate, outerMomentum, errorFeedback, overlap, momentSync, fragments
+        case name, codec, innerSteps, round, outerLearningRate, outerMomentum, errorFeedback, overlap, overlapRounds, momentSync,
+             fragments
     }
 
     public init(from decoder: Decoder) throws {
@@ -452,6 +456,7 @@ public struct StrategyConfig: Sendable, Codable, Equatable {
         outerMomentum = try c.decodeIfPresent(Float.self, forKey: .outerMomentum)
         errorFeedback = try c.decodeIfPresent(Float.self, forKey: .errorFeedback) ?? errorFeedback
         overlap = try c.decodeIfPresent(Bool.self, forKey: .overlap) ?? overlap
+        overlapRounds = try c.decodeIfPresent(Int.self, forKey: .overlapRounds) ?? overlapRounds
         momentSync = try c.decodeIfPresent(Int.self, forKey: .momentSync) ?? momentSync
         fragments = try c.decodeIfPresent(Int.self, forKey: .fragments) ?? fragments
     }
@@ -467,6 +472,7 @@ public struct StrategyConfig: Sendable, Codable, Equatable {
         try c.encodeIfPresent(outerMomentum.map(short), forKey: .outerMomentum)
         try c.encode(short(errorFeedback), forKey: .errorFeedback)
         try c.encode(overlap, forKey: .overlap)
+        if overlapRounds != 1 { try c.encode(overlapRounds, forKey: .overlapRounds) }
         if momentSync != 0 { try c.encode(momentSync, forKey: .momentSync) }
         if fragments != 1 { try c.encode(fragments, forKey: .fragments) }
     }
@@ -487,6 +493,12 @@ public struct StrategyConfig: Sendable, Codable, Equatable {
             throw ConfigError(field: "strategy.outerMomentum", reason: "must be in [0, 1) (or left out to choose it from the run's shape), got \(outerMomentum)")
         }
         guard (1...64).contains(fragments) else { throw ConfigError(field: "strategy.fragments", reason: "must be in 1...64 (1 sends the whole model each round), got \(fragments)") }
+        guard (1...2).contains(overlapRounds) else {
+            throw ConfigError(field: "strategy.overlapRounds", reason: "must be 1 or 2 (rounds a background sum has to land), got \(overlapRounds)")
+        }
+        guard overlapRounds == 1 || overlap else {
+            throw ConfigError(field: "strategy.overlapRounds", reason: "\(overlapRounds) needs overlap: true (without overlap every sum lands in its own round)")
+        }
         guard momentSync >= 0 else { throw ConfigError(field: "strategy.momentSync", reason: "must be 0 (never) or a number of rounds, got \(momentSync)") }
         guard (0...1).contains(errorFeedback) else { throw ConfigError(field: "strategy.errorFeedback", reason: "must be in [0, 1], got \(errorFeedback)") }
     }

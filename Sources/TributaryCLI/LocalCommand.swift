@@ -36,6 +36,8 @@ struct LocalCommand: AsyncParsableCommand {
     var momentSync: Int?
     @Option(help: "DiLoCo streaming: each round sends one of F interleaved fragments of the model (overrides the config).")
     var fragments: Int?
+    @Option(help: "DiLoCo with overlap: rounds a background sum has to land, 1 or 2 (sets --overlap; overrides the config).")
+    var overlapRounds: Int?
     @Option(help: "Relative worker speeds, comma-separated, one per worker or one for all (default 1,1,0.5,0.5; with --resume, the run's own).")
     var speeds: String?
     @Option(help: "Emulated link of every worker, e.g. 100mbit,40ms or unlimited (default 100mbit,40ms; with --resume, the run's own).")
@@ -196,6 +198,10 @@ struct LocalCommand: AsyncParsableCommand {
         if overlap { cfg.strategy.overlap = true }
         if let momentSync { cfg.strategy.momentSync = momentSync }
         if let fragments { cfg.strategy.fragments = fragments }
+        if let overlapRounds {
+            cfg.strategy.overlap = true
+            cfg.strategy.overlapRounds = overlapRounds
+        }
         cfg.threads = 1
         try cfg.validate()
         try checkCodec(cfg)

@@ -53,11 +53,18 @@ public final class ErrorFeedback {
                       decoded: UnsafeMutableBufferPointer<Float>) throws {
         precondition(delta.count == interleavedFragmentSize(count: residual.count, fragment: fragment, of: fragments),
                      "[ErrorFeedback] fragment \(fragment) of \(fragments): \(delta.count) values for a residual of \(residual.count)")
-        var part = [Float](repeating: 0, count: delta.count)
-        for j in 0..<part.count { part[j] = beta * residual[fragment + j * fragments] + delta[j] }
+        let beta = beta
+        let part = residual.withUnsafeBufferPointer { e in
+            [Float](unsafeUninitializedCapacity: delta.count) { out, filled in
+                for j in 0..<delta.count { out[j] = beta * e[fragment + j * fragments] + delta[j] }
+                filled = delta.count
+            }
+        }
         let start = buffer.writerIndex
         part.withUnsafeBufferPointer { codec.encode($0, into: &buffer, rounding: rounding, random: &random) }
         try codec.decode(buffer.getSlice(at: start, length: buffer.writerIndex - start)!, into: decoded, accumulate: false)
-        for j in 0..<part.count { residual[fragment + j * fragments] = part[j] - decoded[j] }
+        residual.withUnsafeMutableBufferPointer { e in
+            for j in 0..<part.count { e[fragment + j * fragments] = part[j] - decoded[j] }
+        }
     }
 }

@@ -153,26 +153,30 @@ final class InProcessRunTests: XCTestCase {
         XCTAssertLessThan(lossy[0].final!.bytesSent, outcomes[0].final!.bytesSent * 3, "int8 fragments")
     }
 
-    /// Overlap, whole-model and streaming: round r's sum lands during round r + 1, and then each worker's
-    /// copy of that fragment becomes G's plus what the worker trained since it was sent. Checked
-    /// against workers trained alone that do exactly that (outer lr 1, momentum 0: G −= mean progress).
+    /// Overlap, whole-model and streaming: round r's sum lands at the end of round r + 1 (or r + 2 with
+    /// `overlapRounds` 2), and then each worker's copy of that fragment becomes G's plus what the worker
+    /// trained since it was sent. Checked against workers trained alone that do exactly that (outer lr
+    /// 1, momentum 0: G −= mean progress).
     func testOverlappedRoundsLandARoundLateAndKeepWhatWasTrainedMeanwhile() async throws {
-        for fragments in [1, 2] {
+        for (fragments, landsAfter) in [(1, 1), (2, 1), (1, 2), (3, 2)] {
             let config = try tinyConfig("{name: diloco, codec: fp32, innerSteps: 2, round: steps, outerLearningRate: 1, outerMomentum: 0, "
-                                        + "overlap: true, fragments: \(fragments)}", steps: 8)
+                                        + "overlap: true, overlapRounds: \(landsAfter), fragments: \(fragments)}", steps: 12)
             let workers = try trainers(config, ring: memoryRing(2))
             assertAgree(await runTogether(workers))
             let alone = try (0..<2).map { try self.alone(config, rank: $0, of: 2) }
             var shared = alone[0].model.parameters.toArray()
             var start = [shared, shared]
-            var pending: (fragment: Int, mean: [Int: Float])?
-            for round in 0..<4 {
+            var pending: [(round: Int, fragment: Int, mean: [Int: Float])] = []
+            let rounds = 6
+            for round in 0..<rounds {
                 for t in alone { for _ in 0..<2 { _ = try t.trainStep() } }
                 let f = round % fragments
                 let coordinates = Array(stride(from: f, to: shared.count, by: fragments))
                 var p = alone.map { $0.model.parameters.toArray() }
                 let progress = (0..<2).map { w in coordinates.map { start[w][$0] - p[w][$0] } }
-                if let (landed, mean) = pending {
+                let final = round == rounds - 1
+                while let (sent, landed, mean) = pending.first, final || sent <= round - landsAfter {
+                    pending.removeFirst()
                     for (i, m) in mean { shared[i] -= m }
                     for w in 0..<2 {
                         for i in stride(from: landed, to: shared.count, by: fragments) {
@@ -183,16 +187,27 @@ final class InProcessRunTests: XCTestCase {
                 }
                 var mean: [Int: Float] = [:]
                 for (k, i) in coordinates.enumerated() { mean[i] = (progress[0][k] + progress[1][k]) / 2 }
-                if round == 3 {
+                if final {
                     for (i, m) in mean { shared[i] -= m }
                 } else {
-                    pending = (f, mean)
+                    pending.append((round, f, mean))
                     for w in 0..<2 { for i in coordinates { start[w][i] = p[w][i] } }
                 }
                 for w in 0..<2 { _ = p[w].withUnsafeBufferPointer { alone[w].model.parameters.buffer.update(fromContentsOf: $0) } }
             }
-            assertClose(parameters(workers[0]), shared, tolerance: 1e-5, "G with \(fragments) fragment(s), overlapped")
+            assertClose(parameters(workers[0]), shared, tolerance: 1e-5,
+                        "G with \(fragments) fragment(s), overlapped, landing \(landsAfter) round(s) later")
         }
+    }
+
+    /// Two sums on the ring at once (one waiting for the other) and a moment sync every round, which
+    /// takes the ring in the foreground: every worker still agrees, and each sum lands two rounds late.
+    func testSumsWithTwoRoundsToLandShareTheRingWithMomentSync() async throws {
+        let config = try tinyConfig("{name: diloco, codec: int8, innerSteps: 2, round: steps, overlap: true, overlapRounds: 2, fragments: 3, "
+                                    + "momentSync: 1}", steps: 12)
+        let outcomes = await runTogether(try trainers(config, ring: memoryRing(3)))
+        assertAgree(outcomes)
+        XCTAssertEqual(outcomes[0].reports.map(\.round), Array(0..<6))
     }
 
     func testDiLoCoWithACodecAgreesEveryRoundAndOverlapChangesWhatIsShared() async throws {

@@ -260,4 +260,12 @@ final class SumPacingTests: XCTestCase {
                        "a late worker's frames still end when the others' do")
         XCTAssertEqual(SumPacing.sendSeconds(roundSeconds: 2, lateSeconds: 5), 2 * SumPacing.latestShare, accuracy: 1e-12)
     }
+
+    func testASumWithTwoRoundsToLandIsSpreadOverMostOfARoundHoweverLateItStarts() {
+        XCTAssertGreaterThan(SumPacing.chainedShare, SumPacing.share)
+        for late in [-0.5, 0, 0.3, 5] {
+            XCTAssertEqual(SumPacing.sendSeconds(roundSeconds: 2, lateSeconds: late, roundsToLand: 2), 2 * SumPacing.chainedShare,
+                           accuracy: 1e-12, "the second round absorbs a late start (\(late) s)")
+        }
+    }
 }

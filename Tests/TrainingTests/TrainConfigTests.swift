@@ -67,6 +67,8 @@ final class TrainConfigTests: XCTestCase {
         assertConfigError("strategy: {outerMomentum: 1}", field: "strategy.outerMomentum", mentions: "[0, 1)")
         assertConfigError("strategy: {fragments: 0}", field: "strategy.fragments", mentions: "1...64")
         assertConfigError("strategy: {momentSync: -1}", field: "strategy.momentSync", mentions: "number of rounds")
+        assertConfigError("strategy: {overlap: true, overlapRounds: 3}", field: "strategy.overlapRounds", mentions: "must be 1 or 2")
+        assertConfigError("strategy: {overlapRounds: 2}", field: "strategy.overlapRounds", mentions: "needs overlap: true")
         assertConfigError("data: {order: random}", field: "data.order", mentions: "must be shuffled or sequential, got 'random'")
         assertConfigError("batchSize: [1", field: "", mentions: "not valid YAML")
     }
