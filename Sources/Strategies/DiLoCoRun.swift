@@ -175,7 +175,8 @@ extension DistributedTrainer {
             }
             // Moment sync, validation, checkpoint and the reported hash (of G, the same on every
             // worker; with overlap, G lags this round's progress, which is still on its way) run
-            // before the background all-reduce starts: nothing else may use the ring meanwhile.
+            // before this round's background all-reduce starts: nothing else may use the ring meanwhile
+            // (with two rounds to land, the last round's may still be on it: moment sync waits for it).
             let shared = keepsOwn ? global : nil
             if strategy.momentSync > 0, (round + 1) % strategy.momentSync == 0, !final {
                 try await collectives.settle(inFlight.map(\.task))
