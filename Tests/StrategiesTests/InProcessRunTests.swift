@@ -322,7 +322,10 @@ final class InProcessRunTests: XCTestCase {
     /// Issue 17: one worker's NaN or ×1000 update went straight into everyone's model. The guard
     /// keeps the round out of the shared model, on every worker alike, and names the worker.
     func testANaNOrScaledContributionNeverReachesTheSharedModelAndItsWorkerIsNamed() async throws {
-        for strategy in ["{name: diloco, codec: int8, innerSteps: 2, round: steps}", "{name: ddp, codec: fp32}"] {
+        // Streaming with two rounds to land: the damaged sum lands while the next is still on the ring, which
+        // the workers' exchange of norms must wait for.
+        for strategy in ["{name: diloco, codec: int8, innerSteps: 2, round: steps}", "{name: ddp, codec: fp32}",
+                         "{name: diloco, codec: int8, innerSteps: 2, round: steps, overlap: true, overlapRounds: 2, fragments: 3}"] {
             let config = try tinyConfig(strategy, steps: 16)
             let whole = await runTogether(try trainers(config, ring: memoryRing(3)))
             for fault in [FaultInjection(kind: .nan, round: 1), FaultInjection(kind: .scale(1000), round: 5)] {
