@@ -12,16 +12,24 @@ public struct FNV1a: Sendable {
         for b in bytes { value = (value ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
     }
 
-    /// Mixes in `bytes` eight at a time (the rest one by one): another hash than `add`'s, for large
-    /// buffers compared only with hashes made the same way (a model's parameters every round), and
-    /// about eight times faster. Each step is a bijection of the state, so two buffers that differ
-    /// in one word always hash differently.
+    /// Mixes in `bytes` 32 at a time, as four FNV-1a lanes over alternate eight-byte words that are
+    /// then folded into the hash, the rest one byte at a time: another hash than `add`'s, for large
+    /// buffers compared only with hashes made the same way (a model's parameters every round). One
+    /// lane is a chain of dependent multiplies; four run side by side, about four times faster (a
+    /// 5 MB model took 3–4 ms a round with one). Every step is a bijection of its lane, and so is
+    /// the fold of each lane, so two buffers that differ in one word always hash differently.
     public mutating func addWide(_ bytes: UnsafeRawBufferPointer) {
+        let prime: UInt64 = 0x0000_0100_0000_01b3
+        var lanes = (value, value ^ 1, value ^ 2, value ^ 3)
         var i = 0
-        while i + 8 <= bytes.count {
-            value = (value ^ bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0x0000_0100_0000_01b3
-            i += 8
+        while i + 32 <= bytes.count {
+            lanes.0 = (lanes.0 ^ bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* prime
+            lanes.1 = (lanes.1 ^ bytes.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self)) &* prime
+            lanes.2 = (lanes.2 ^ bytes.loadUnaligned(fromByteOffset: i + 16, as: UInt64.self)) &* prime
+            lanes.3 = (lanes.3 ^ bytes.loadUnaligned(fromByteOffset: i + 24, as: UInt64.self)) &* prime
+            i += 32
         }
+        for lane in [lanes.0, lanes.1, lanes.2, lanes.3] { value = (value ^ lane) &* prime }
         add(UnsafeRawBufferPointer(rebasing: bytes[i...]))
     }
 
