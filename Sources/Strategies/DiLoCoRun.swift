@@ -42,6 +42,7 @@ extension DistributedTrainer {
         var global = Array(parameters)
         var start = global
         let fragments = strategy.fragments
+        let layout = InterleavedFragments(count: count, fragments: fragments)
         let settings = OuterSettings(strategy: strategy, workers: ring.size, rounds: strategy.outerSteps(steps: config.steps))
         var outer = NesterovSGD(count: count, learningRate: settings.learningRate, momentum: settings.momentum)
         // Resuming: G is in the model (restored), with the outer momentum as it was saved.
@@ -102,11 +103,15 @@ extension DistributedTrainer {
             // This round's progress (of its fragment), weighted (see `DiLoCoRounds`), then the exact tail.
             let (guess, weight) = plan.weight(roundTokens: roundTokens)
             let fragment = round % fragments
-            let share = interleavedFragmentSize(count: count, fragment: fragment, of: fragments)
+            let share = layout.size(of: fragment)
             let message = FloatSlab(count: share + tail + validationTail)
             let pseudo = UnsafeMutableBufferPointer(rebasing: message.buffer[..<share])
             start.withUnsafeBufferPointer { s in
-                for j in 0..<share { pseudo[j] = (s[fragment + j * fragments] - parameters[fragment + j * fragments]) * weight }
+                layout.forEachRun(of: fragment) { values, offset in
+                    let (s, p, out) = (s.baseAddress! + values.lowerBound, parameters.baseAddress! + values.lowerBound,
+                                       pseudo.baseAddress! + offset)
+                    for k in 0..<values.count { out[k] = (s[k] - p[k]) * weight }
+                }
             }
             let ownNorm = try screenOwnContribution(pseudo, round: round)
             let planTail = UnsafeMutableBufferPointer(rebasing: message.buffer[share..<(share + tail)])
@@ -129,9 +134,13 @@ extension DistributedTrainer {
                 }
                 global.withUnsafeBufferPointer { g in
                     start.withUnsafeMutableBufferPointer { s in
-                        for i in stride(from: pending.fragment, to: count, by: fragments) {
-                            parameters[i] = g[i] - (s[i] - parameters[i])
-                            s[i] = g[i]
+                        layout.forEachRun(of: pending.fragment) { values, _ in
+                            let (g, s, p) = (g.baseAddress! + values.lowerBound, s.baseAddress! + values.lowerBound,
+                                             parameters.baseAddress! + values.lowerBound)
+                            for k in 0..<values.count {
+                                p[k] = g[k] - (s[k] - p[k])
+                                s[k] = g[k]
+                            }
                         }
                     }
                 }
@@ -168,9 +177,14 @@ extension DistributedTrainer {
                     _ = start.withUnsafeMutableBufferPointer { $0.update(fromContentsOf: g) }
                 }
             } else if !overlapped {
-                for i in stride(from: fragment, to: count, by: fragments) {
-                    parameters[i] = global[i]
-                    start[i] = global[i]
+                global.withUnsafeBufferPointer { g in
+                    start.withUnsafeMutableBufferPointer { s in
+                        layout.forEachRun(of: fragment) { values, _ in
+                            let g = g.baseAddress! + values.lowerBound
+                            (parameters.baseAddress! + values.lowerBound).update(from: g, count: values.count)
+                            (s.baseAddress! + values.lowerBound).update(from: g, count: values.count)
+                        }
+                    }
                 }
             }
             // Moment sync, validation, checkpoint and the reported hash (of G, the same on every
@@ -201,7 +215,9 @@ extension DistributedTrainer {
                 let task = collectives.launch(message, exactTail: tail + validationTail, pace: pace, after: inFlight.last?.task)
                 inFlight.append(InFlight(task: task, message: message, guess: guess, fragment: fragment, ownNorm: ownNorm, round: round))
                 start.withUnsafeMutableBufferPointer { s in
-                    for i in stride(from: fragment, to: count, by: fragments) { s[i] = parameters[i] }
+                    layout.forEachRun(of: fragment) { values, _ in
+                        (s.baseAddress! + values.lowerBound).update(from: parameters.baseAddress! + values.lowerBound, count: values.count)
+                    }
                 }
             }
             collectives.roundEnded(seconds: Double(DispatchTime.now().uptimeNanoseconds - roundStarted) / 1e9)

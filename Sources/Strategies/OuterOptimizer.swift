@@ -28,20 +28,22 @@ public struct NesterovSGD: Sendable {
         step(parameters: parameters, gradient: gradient, fragment: 0, of: 1)
     }
 
-    /// Applies one step to the interleaved fragment `fragment` of `fragments` of `parameters`
-    /// (elements `fragment`, `fragment + fragments`, …), whose gradient `gradient` holds in order.
+    /// Applies one step to fragment `fragment` of `fragments` of `parameters` (see `InterleavedFragments`),
+    /// whose gradient `gradient` holds in order.
     public mutating func step(parameters: UnsafeMutableBufferPointer<Float>, gradient: UnsafeBufferPointer<Float>,
                               fragment: Int, of fragments: Int) {
-        precondition(parameters.count == velocity.count
-                     && gradient.count == interleavedFragmentSize(count: velocity.count, fragment: fragment, of: fragments),
+        let layout = InterleavedFragments(count: velocity.count, fragments: fragments)
+        precondition(parameters.count == velocity.count && gradient.count == layout.size(of: fragment),
                      "[NesterovSGD] \(parameters.count) parameters, \(gradient.count) gradients of fragment \(fragment) of \(fragments) for \(velocity.count)")
         let (lr, mu) = (learningRate, momentum)
         velocity.withUnsafeMutableBufferPointer { m in
-            for j in 0..<gradient.count {
-                let i = fragment + j * fragments
-                let g = gradient[j]
-                m[i] = mu * m[i] + g
-                parameters[i] -= lr * (g + mu * m[i])
+            layout.forEachRun(of: fragment) { values, offset in
+                let (m, p, g) = (m.baseAddress! + values.lowerBound, parameters.baseAddress! + values.lowerBound,
+                                 gradient.baseAddress! + offset)
+                for k in 0..<values.count {
+                    m[k] = mu * m[k] + g[k]
+                    p[k] -= lr * (g[k] + mu * m[k])
+                }
             }
         }
     }

@@ -82,8 +82,8 @@ final class WorkerCollectives {
     }
 
     /// Puts the residual through the codec once (error feedback) so that what is sent is what
-    /// the codec can carry; a no-op for fp32. With `fragments` > 1, `vector` is one interleaved
-    /// fragment of the whole (see `ErrorFeedback`).
+    /// the codec can carry; a no-op for fp32. With `fragments` > 1, `vector` is one fragment of
+    /// the whole (see `InterleavedFragments`).
     func compress(_ vector: UnsafeMutableBufferPointer<Float>, fragment: Int = 0, of fragments: Int = 1) throws {
         try feedback?.compress(vector, fragment: fragment, of: fragments, codec: codec.codec, rounding: .nearest, random: &random)
     }

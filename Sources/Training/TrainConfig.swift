@@ -424,8 +424,9 @@ public struct StrategyConfig: Sendable, Codable, Equatable {
     /// the workers, as DES-LOC does at its own interval; 0 never.
     public var momentSync = 0
     /// DiLoCo streaming: each round sends one of this many interleaved fragments of the
-    /// pseudo-gradient (coordinates i ≡ round mod fragments), so a coordinate syncs every
-    /// `fragments` rounds and no round carries more than 1/fragments of the model; 1 sends it whole.
+    /// pseudo-gradient (blocks of 64 values b ≡ round mod fragments: `InterleavedFragments`), so a
+    /// coordinate syncs every `fragments` rounds and no round carries more than 1/fragments of the
+    /// model; 1 sends it whole.
     public var fragments = 1
 
     public init() {}

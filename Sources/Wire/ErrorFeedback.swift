@@ -36,8 +36,8 @@ public final class ErrorFeedback {
 
     /// Adds `delta` to the residual and replaces `delta` with what the codec carries of the
     /// residual (encoded and decoded), keeping the rest for the next round. With `fragments` > 1
-    /// it serves one interleaved fragment of the vector (elements `fragment`, `fragment +
-    /// fragments`, …): `delta` holds that fragment's values in order; the rest of the residual waits.
+    /// it serves one fragment of the vector (see `InterleavedFragments`): `delta` holds that
+    /// fragment's values in order; the rest of the residual waits.
     public func compress(_ delta: UnsafeMutableBufferPointer<Float>, fragment: Int = 0, of fragments: Int = 1, codec: any VectorCodec,
                          rounding: RoundingMode, random: inout LaneRandom) throws {
         var buffer = ByteBuffer()
@@ -51,12 +51,16 @@ public final class ErrorFeedback {
     private func feed(_ delta: UnsafeBufferPointer<Float>, fragment: Int, of fragments: Int, codec: any VectorCodec,
                       rounding: RoundingMode, random: inout LaneRandom, into buffer: inout ByteBuffer,
                       decoded: UnsafeMutableBufferPointer<Float>) throws {
-        precondition(delta.count == interleavedFragmentSize(count: residual.count, fragment: fragment, of: fragments),
+        let layout = InterleavedFragments(count: residual.count, fragments: fragments)
+        precondition(delta.count == layout.size(of: fragment),
                      "[ErrorFeedback] fragment \(fragment) of \(fragments): \(delta.count) values for a residual of \(residual.count)")
         let beta = beta
         let part = residual.withUnsafeBufferPointer { e in
             [Float](unsafeUninitializedCapacity: delta.count) { out, filled in
-                for j in 0..<delta.count { out[j] = beta * e[fragment + j * fragments] + delta[j] }
+                layout.forEachRun(of: fragment) { values, offset in
+                    let (e, d, out) = (e.baseAddress! + values.lowerBound, delta.baseAddress! + offset, out.baseAddress! + offset)
+                    for k in 0..<values.count { out[k] = beta * e[k] + d[k] }
+                }
                 filled = delta.count
             }
         }
@@ -64,7 +68,12 @@ public final class ErrorFeedback {
         part.withUnsafeBufferPointer { codec.encode($0, into: &buffer, rounding: rounding, random: &random) }
         try codec.decode(buffer.getSlice(at: start, length: buffer.writerIndex - start)!, into: decoded, accumulate: false)
         residual.withUnsafeMutableBufferPointer { e in
-            for j in 0..<part.count { e[fragment + j * fragments] = part[j] - decoded[j] }
+            part.withUnsafeBufferPointer { part in
+                layout.forEachRun(of: fragment) { values, offset in
+                    let (e, p, q) = (e.baseAddress! + values.lowerBound, part.baseAddress! + offset, decoded.baseAddress! + offset)
+                    for k in 0..<values.count { e[k] = p[k] - q[k] }
+                }
+            }
         }
     }
 }

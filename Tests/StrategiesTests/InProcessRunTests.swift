@@ -118,8 +118,9 @@ final class InProcessRunTests: XCTestCase {
         XCTAssertGreaterThan(apart, 2e-3, "without the sync the run ends elsewhere, so the tolerance above can tell")
     }
 
-    /// Streaming with 2 interleaved fragments: round r averages only the coordinates i ≡ r (mod 2);
-    /// the others keep training locally. Checked against workers trained alone that do exactly that.
+    /// Streaming with 2 interleaved fragments: round r averages only the coordinates in the blocks of 64
+    /// numbered ≡ r (mod 2); the others keep training locally. Checked against workers trained alone that
+    /// do exactly that.
     func testStreamingFragmentsSyncInTurnAndTheRestKeepsTraining() async throws {
         let config = try tinyConfig("{name: diloco, codec: fp32, innerSteps: 2, round: steps, outerLearningRate: 1, outerMomentum: 0, fragments: 2}",
                                     steps: 8)
@@ -132,7 +133,7 @@ final class InProcessRunTests: XCTestCase {
         for round in 0..<4 {
             for t in alone { for _ in 0..<2 { _ = try t.trainStep() } }
             let p = alone.map { $0.model.parameters.toArray() }
-            for i in stride(from: round % 2, to: shared.count, by: 2) {
+            for i in 0..<shared.count where (i / 64) % 2 == round % 2 {
                 shared[i] = (p[0][i] + p[1][i]) / 2
                 for t in alone { t.model.parameters.base[i] = shared[i] }
             }
@@ -171,7 +172,9 @@ final class InProcessRunTests: XCTestCase {
             for round in 0..<rounds {
                 for t in alone { for _ in 0..<2 { _ = try t.trainStep() } }
                 let f = round % fragments
-                let coordinates = Array(stride(from: f, to: shared.count, by: fragments))
+                // Fragment f: the blocks of 64 values numbered f, f + F, … (`InterleavedFragments`).
+                func fragment(_ f: Int) -> [Int] { (0..<shared.count).filter { ($0 / 64) % fragments == f } }
+                let coordinates = fragment(f)
                 var p = alone.map { $0.model.parameters.toArray() }
                 let progress = (0..<2).map { w in coordinates.map { start[w][$0] - p[w][$0] } }
                 let final = round == rounds - 1
@@ -179,7 +182,7 @@ final class InProcessRunTests: XCTestCase {
                     pending.removeFirst()
                     for (i, m) in mean { shared[i] -= m }
                     for w in 0..<2 {
-                        for i in stride(from: landed, to: shared.count, by: fragments) {
+                        for i in fragment(landed) {
                             p[w][i] = shared[i] - (start[w][i] - p[w][i])
                             start[w][i] = shared[i]
                         }

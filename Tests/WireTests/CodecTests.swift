@@ -134,6 +134,35 @@ final class CodecTests: XCTestCase {
         XCTAssertEqual(sentMass / deltaMass, 1, accuracy: 0.2)
     }
 
+    /// A fragment's error feedback is the whole vector's on that fragment's values alone (the blocks of 64
+    /// numbered f mod F): the same values sent, the same residual there, and the rest of the residual untouched.
+    func testErrorFeedbackOnAFragmentServesOnlyItsValues() throws {
+        let n = 1000, fragments = 3
+        let codec = BlockQuantizedCodec(bits: 4, block: 32)
+        let whole = ErrorFeedback(count: n)
+        var random = LaneRandom(seed: 7)
+        let earlier = values(n, seed: 11)
+        var sent = earlier
+        try sent.withUnsafeMutableBufferPointer { try whole.compress($0, codec: codec, rounding: .nearest, random: &random) }
+        let before = whole.residual
+        for f in 0..<fragments {
+            let coordinates = (0..<n).filter { ($0 / 64) % fragments == f }
+            let delta = values(coordinates.count, seed: UInt64(20 + f))
+            let alone = ErrorFeedback(count: coordinates.count)
+            XCTAssertTrue(alone.restore(residual: coordinates.map { before[$0] }))
+            var viaAlone = delta, viaWhole = delta
+            try viaAlone.withUnsafeMutableBufferPointer { try alone.compress($0, codec: codec, rounding: .nearest, random: &random) }
+            let residual = whole.residual
+            try viaWhole.withUnsafeMutableBufferPointer {
+                try whole.compress($0, fragment: f, of: fragments, codec: codec, rounding: .nearest, random: &random)
+            }
+            XCTAssertEqual(viaWhole, viaAlone, "fragment \(f): what is sent")
+            XCTAssertEqual(coordinates.map { whole.residual[$0] }, alone.residual, "fragment \(f): its residual")
+            let others = (0..<n).filter { ($0 / 64) % fragments != f }
+            XCTAssertEqual(others.map { whole.residual[$0] }, others.map { residual[$0] }, "fragment \(f): the rest waits")
+        }
+    }
+
     func testCodecIDsRoundTripAndParse() {
         var valid = 0
         for raw in 0...255 {
