@@ -32,7 +32,9 @@ public final class RoundMemory: Sendable {
         mutating func capture(_ trainer: Trainer, parameters shared: UnsafeBufferPointer<Float>?) {
             overwrite(&parameters, with: shared ?? UnsafeBufferPointer(trainer.model.parameters.buffer))
             overwrite(&m, with: UnsafeBufferPointer(trainer.optimizer.m.buffer))
-            overwrite(&v, with: UnsafeBufferPointer(trainer.optimizer.v.buffer))
+            // Only the second moments updates use change (Muon's matrices, 60% of `v`, stay zero): the rest was
+            // copied once, when this storage was filled.
+            overwrite(&v, with: UnsafeBufferPointer(trainer.optimizer.v.buffer), only: trainer.optimizer.secondMomentRanges)
             step = trainer.step
             cursor = trainer.trainCursor
         }
@@ -137,10 +139,14 @@ private func copied(_ values: [Float]?, into storage: inout [Float]?) -> [Float]
     return kept
 }
 
-/// Overwrites `values` with `source`, in place when the sizes match.
-private func overwrite(_ values: inout [Float], with source: UnsafeBufferPointer<Float>) {
+/// Overwrites `values` with `source`, in place when the sizes match (then only the ranges `only`, when given).
+private func overwrite(_ values: inout [Float], with source: UnsafeBufferPointer<Float>, only ranges: [Range<Int>]? = nil) {
     if values.count == source.count {
-        values.withUnsafeMutableBufferPointer { _ = $0.update(fromContentsOf: source) }
+        values.withUnsafeMutableBufferPointer { values in
+            for range in ranges ?? [0..<source.count] {
+                (values.baseAddress! + range.lowerBound).update(from: source.baseAddress! + range.lowerBound, count: range.count)
+            }
+        }
     } else {
         values = [Float](unsafeUninitializedCapacity: source.count) { out, filled in
             _ = out.initialize(fromContentsOf: source)
