@@ -157,8 +157,9 @@ extension DistributedTrainer {
             if strategy.overlap && (overlapped || fragments > 1) {
                 let elapsed = Double(DispatchTime.now().uptimeNanoseconds - roundStarted) / 1e9
                 let (roundSeconds, late) = plan.budgetSeconds.map { ($0, -plan.carrySeconds) } ?? (elapsed, 0)
-                pace = collectives.pace(count: message.count, exactTail: tail + validationTail,
-                                        over: SumPacing.sendSeconds(roundSeconds: roundSeconds, lateSeconds: late, roundsToLand: landsAfter))
+                let paced = collectives.pace(count: message.count, exactTail: tail + validationTail,
+                                             over: SumPacing.sendSeconds(roundSeconds: roundSeconds, lateSeconds: late, roundsToLand: landsAfter))
+                pace = final ? paced.map { SumPacing.lastPace(paced: $0, busiestSecond: collectives.peakRates.inASecond) } : paced
             } else {
                 pace = nil
             }

@@ -22,6 +22,12 @@ public enum SumPacing {
     /// The least share a late worker's sum is spread over: later than this, it goes nearly at once.
     public static let latestShare = 0.1
 
+    /// The pace (bytes per second) of a run's last sum, which nothing waits behind but the run's end: the
+    /// busiest second this worker's link has seen so far, where that is faster than the rounds' pacing
+    /// `paced`. It then ends sooner without setting a new peak. (Streaming with two rounds to land, session 21:
+    /// the last round took 1.5–2 s, most of it this sum spread over 0.9 of a round.)
+    public static func lastPace(paced: Double, busiestSecond: Double) -> Double { max(paced, busiestSecond) }
+
     /// Seconds to spread a sum's frames over when rounds last `roundSeconds`, this worker starts it
     /// `lateSeconds` behind the schedule the workers share (a negative carry), and it lands
     /// `roundsToLand` rounds later.

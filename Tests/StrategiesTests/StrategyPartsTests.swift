@@ -268,4 +268,9 @@ final class SumPacingTests: XCTestCase {
                            accuracy: 1e-12, "the second round absorbs a late start (\(late) s)")
         }
     }
+
+    func testARunsLastSumGoesAtTheBusiestSecondSoFarButNeverSlowerThanRounds() {
+        XCTAssertEqual(SumPacing.lastPace(paced: 400_000, busiestSecond: 460_000), 460_000, "sooner, without a new peak")
+        XCTAssertEqual(SumPacing.lastPace(paced: 400_000, busiestSecond: 0), 400_000, "nothing sent yet: the rounds' pace")
+    }
 }
