@@ -52,4 +52,13 @@ public struct InterleavedFragments: Sendable, Equatable {
             start += fragments * Self.block
         }
     }
+
+    /// Copies fragment `fragment`'s values of `source` onto the same places of `target` (both whole vectors).
+    public func copy(_ fragment: Int, from source: UnsafeBufferPointer<Float>, to target: UnsafeMutableBufferPointer<Float>) {
+        precondition(source.count == count && target.count == count,
+                     "[InterleavedFragments] copying \(source.count) values onto \(target.count) for a vector of \(count)")
+        forEachRun(of: fragment) { values, _ in
+            (target.baseAddress! + values.lowerBound).update(from: source.baseAddress! + values.lowerBound, count: values.count)
+        }
+    }
 }

@@ -151,14 +151,15 @@ extension DistributedTrainer {
             let overlapped = strategy.overlap && !final
             // With overlap, a sum is paced over the time it has (about a round) so that it does not take the
             // link's full rate; so is a streaming run's last, a fragment (its point is a lower peak: sent in a
-            // fifth of a round, it alone set the busiest second), while a whole model's last sum goes at once. Timed
-            // rounds share a schedule (a budget each), and a worker's carry says how far behind it it is.
+            // fifth of a round, it alone set the busiest second), though no slower than the busiest second so far,
+            // while a whole model's last sum goes at once. Timed rounds share a schedule (a budget each), and a
+            // worker's carry says how far behind it it is.
             let pace: Double?
             if strategy.overlap && (overlapped || fragments > 1) {
                 let elapsed = Double(DispatchTime.now().uptimeNanoseconds - roundStarted) / 1e9
                 let (roundSeconds, late) = plan.budgetSeconds.map { ($0, -plan.carrySeconds) } ?? (elapsed, 0)
-                let paced = collectives.pace(count: message.count, exactTail: tail + validationTail,
-                                             over: SumPacing.sendSeconds(roundSeconds: roundSeconds, lateSeconds: late, roundsToLand: landsAfter))
+                let seconds = SumPacing.sendSeconds(roundSeconds: roundSeconds, lateSeconds: late, roundsToLand: landsAfter)
+                let paced = collectives.pace(count: message.count, exactTail: tail + validationTail, over: seconds)
                 pace = final ? paced.map { SumPacing.lastPace(paced: $0, busiestSecond: collectives.peakRates.inASecond) } : paced
             } else {
                 pace = nil
@@ -179,13 +180,8 @@ extension DistributedTrainer {
                 }
             } else if !overlapped {
                 global.withUnsafeBufferPointer { g in
-                    start.withUnsafeMutableBufferPointer { s in
-                        layout.forEachRun(of: fragment) { values, _ in
-                            let g = g.baseAddress! + values.lowerBound
-                            (parameters.baseAddress! + values.lowerBound).update(from: g, count: values.count)
-                            (s.baseAddress! + values.lowerBound).update(from: g, count: values.count)
-                        }
-                    }
+                    layout.copy(fragment, from: g, to: parameters)
+                    start.withUnsafeMutableBufferPointer { layout.copy(fragment, from: g, to: $0) }
                 }
             }
             // Moment sync, validation, checkpoint and the reported hash (of G, the same on every
@@ -215,11 +211,7 @@ extension DistributedTrainer {
                 // fragment's progress from here on is measured from now, and it moves onto G when the sum lands.
                 let task = collectives.launch(message, exactTail: tail + validationTail, pace: pace, after: inFlight.last?.task)
                 inFlight.append(InFlight(task: task, message: message, guess: guess, fragment: fragment, ownNorm: ownNorm, round: round))
-                start.withUnsafeMutableBufferPointer { s in
-                    layout.forEachRun(of: fragment) { values, _ in
-                        (s.baseAddress! + values.lowerBound).update(from: parameters.baseAddress! + values.lowerBound, count: values.count)
-                    }
-                }
+                start.withUnsafeMutableBufferPointer { layout.copy(fragment, from: UnsafeBufferPointer(parameters), to: $0) }
             }
             collectives.roundEnded(seconds: Double(DispatchTime.now().uptimeNanoseconds - roundStarted) / 1e9)
             await report(r)

@@ -25,6 +25,15 @@ final class InterleavedFragmentsTests: XCTestCase {
         }
     }
 
+    /// A fragment's copy moves its own values and leaves the others' in place.
+    func testACopyMovesOnlyItsFragment() {
+        let layout = InterleavedFragments(count: 300, fragments: 3)
+        let source = (0..<300).map(Float.init)
+        var target = [Float](repeating: -1, count: 300)
+        source.withUnsafeBufferPointer { s in target.withUnsafeMutableBufferPointer { layout.copy(1, from: s, to: $0) } }
+        XCTAssertEqual(target, (0..<300).map { ($0 / 64) % 3 == 1 ? Float($0) : -1 })
+    }
+
     /// One fragment is the whole vector in one run.
     func testOneFragmentIsTheWholeVector() {
         var runs: [Range<Int>] = []
