@@ -195,6 +195,7 @@ let package = Package(
             "Coordination", "CoordinationServer", "CoordinationClient", "RunTrust", .product(name: "Logging", package: "swift-log"),
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
         .testTarget(name: "StrategiesTests", dependencies: ["Strategies", "Training", "ModelCore", "TensorCore", "Collectives", "Transport", "Wire",
                                                            "Coordination", "TestSupport", .product(name: "NIOPosix", package: "swift-nio")],

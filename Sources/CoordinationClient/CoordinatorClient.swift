@@ -214,10 +214,13 @@ private final class ResponseCollector: ChannelInboundHandler, @unchecked Sendabl
         }
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    func channelInactive(context: ChannelHandlerContext) { finish(.failure(closedUnanswered)) }
+
+    /// The coordinator took the connection and closed it without an answer.
+    private var closedUnanswered: CoordinatorClientError {
         var error = CoordinatorClientError(reason: "the coordinator closed the connection before answering" + mismatchHint)
         error.closedUnanswered = true
-        finish(.failure(error))
+        return error
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -227,8 +230,12 @@ private final class ResponseCollector: ChannelInboundHandler, @unchecked Sendabl
 
     /// A channel error as the client's error: a TLS failure other than a cut-short handshake,
     /// or TLS bytes parsed as HTTP, means the two sides disagree on security, which no retry
-    /// mends; anything else (a coordinator stopping mid-handshake, a reset) may pass.
+    /// mends; anything else (a coordinator stopping mid-handshake, a reset) may pass. A TLS stream
+    /// cut after its handshake without a close_notify is a coordinator that stopped before it
+    /// answered (killed, say): a closed connection like any other, not a mismatch. Taken for one, it
+    /// lost the worker's report whose request a killed coordinator was answering (session 21).
     func failure(for error: any Error) -> CoordinatorClientError {
+        if let tls = error as? NIOSSLError, tls == .uncleanShutdown { return closedUnanswered }
         let mismatch = (error is NIOSSLError && !"\(error)".contains("EOF during handshake")) || error is HTTPParserError
         return CoordinatorClientError(reason: "talking to the coordinator: \(error)" + (mismatch ? mismatchHint : ""), isFinal: mismatch)
     }
