@@ -18,7 +18,7 @@ extension DistributedTrainer {
 
     /// DiLoCo: rounds of inner steps from the shared parameters G, then the averaged progress
     /// (the pseudo-gradient) through the codec and the outer optimizer into G. With F streaming
-    /// fragments, round r sends only the coordinates i ≡ r (mod F), each the progress since that
+    /// fragments, round r sends only fragment r mod F (`InterleavedFragments`), each the progress since that
     /// fragment's last sync; the other coordinates keep training locally. With overlap, a round's
     /// all-reduce runs during the next round's inner steps (one round of delay, or two with
     /// `overlapRounds` 2: see `SumPacing`): when it lands, the worker's copy of that fragment becomes
